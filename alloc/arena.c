@@ -1,0 +1,62 @@
+/*
+ * arena.c: reserving arenas and maintaining the arena index (see arena.h).
+ *
+ * Arenas are reserved at hint addresses that grow upward from
+ * ARENA_HINT_START so that consecutive arenas are usually contiguous (a
+ * large object may then span two of them) and heap addresses are easy to
+ * recognise in a debugger.  If the hint is taken, any aligned address the
+ * OS gives us is fine.
+ */
+#include "alloc/arena.h"
+
+#include <errno.h>
+
+#include "runtime/os.h"
+#include "runtime/throw.h"
+
+/* 0x00c0 << 32: high enough to stay clear of the program's brk heap and
+ * low enough to leave the address space above for mmap. */
+#define ARENA_HINT_START ((uintptr_t)0x00c0 << 32)
+
+struct heap_arena **arena_index;
+uintptr_t arena_lo = UINTPTR_MAX, arena_hi;
+
+/* Protected by the mheap lock. */
+static uintptr_t next_hint = ARENA_HINT_START;
+
+int arena_index_init(void) {
+  if (arena_index) return 0;
+  void *p = os_alloc_metadata(ARENA_INDEX_LEN * sizeof(*arena_index));
+  if (!p) return ENOMEM;
+  arena_index = p;
+  return 0;
+}
+
+void *arena_reserve_locked(size_t size) {
+  mgc_assert(size % ARENA_SIZE == 0 && size > 0);
+  void *base = os_reserve_aligned((void *)next_hint, size, ARENA_SIZE);
+  if (!base) return NULL;
+  uintptr_t b = (uintptr_t)base;
+  if ((b + size - 1) >> HEAP_ADDR_BITS) {
+    /* Outside what the index covers: unusable. */
+    return NULL;
+  }
+  for (uintptr_t a = b; a < b + size; a += ARENA_SIZE) {
+    struct heap_arena *ha = os_alloc_metadata(sizeof(*ha));
+    if (!ha) return NULL;
+    atomic_store_release((atomic_word *)&arena_index[a >> ARENA_SHIFT], (uintptr_t)ha);
+  }
+  if (b < arena_lo) arena_lo = b;
+  if (b + size > arena_hi) arena_hi = b + size;
+  next_hint = b + size;
+  return base;
+}
+
+void arena_set_spans(uintptr_t base, uintptr_t npages, struct mspan *s) {
+  for (uintptr_t i = 0; i < npages; i++) {
+    uintptr_t p = base + i * PAGE_SIZE;
+    struct heap_arena *ha = arena_of(p);
+    mgc_assert(ha != NULL);
+    ha->spans[(p >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)] = s;
+  }
+}

@@ -1,0 +1,47 @@
+/*
+ * fixalloc.c: fixed-size metadata records (see fixalloc.h).
+ */
+#include "alloc/fixalloc.h"
+
+#include <string.h>
+
+#include "runtime/os.h"
+#include "runtime/throw.h"
+
+/* Chunk size: large enough that a heap of many spans makes few mmap calls,
+ * small enough that a tiny program does not reserve much metadata. */
+#define FIXALLOC_CHUNK ((size_t)256 << 10)
+
+void fixalloc_init(struct fixalloc *f, size_t size) {
+  memset(f, 0, sizeof(*f));
+  f->size = (size + 7) & ~(size_t)7;
+  mgc_assert(f->size >= sizeof(void *) && f->size <= FIXALLOC_CHUNK);
+}
+
+void *fixalloc_alloc(struct fixalloc *f) {
+  void *p = f->free_list;
+  if (p) {
+    f->free_list = *(void **)p;
+    memset(p, 0, f->size);
+  } else {
+    if (f->chunk_left < f->size) {
+      void *chunk = os_alloc_metadata(FIXALLOC_CHUNK);
+      if (!chunk) return NULL;
+      f->chunk = chunk;
+      f->chunk_left = FIXALLOC_CHUNK;
+      f->sys_bytes += FIXALLOC_CHUNK;
+    }
+    p = f->chunk; /* fresh from the OS: already zero */
+    f->chunk += f->size;
+    f->chunk_left -= f->size;
+  }
+  f->in_use++;
+  return p;
+}
+
+void fixalloc_free(struct fixalloc *f, void *p) {
+  mgc_assert(f->in_use > 0);
+  *(void **)p = f->free_list;
+  f->free_list = p;
+  f->in_use--;
+}

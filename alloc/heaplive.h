@@ -1,0 +1,30 @@
+/*
+ * heaplive.h: the live-heap counter that drives collection.
+ *
+ * heap_live counts the bytes of allocated objects, with every slot of a
+ * span held by an mcache counted as allocated from the moment the span is
+ * cached (so the fast path needs no counting).  Updated atomically by:
+ *   mcentral   +free slots when a span is cached, -free slots when it is
+ *              given back, -size for a remote gc_free of an uncached span
+ *   large      +/- the span size
+ *   sweep      -size of each object it frees in an uncached span
+ * When an allocation slow path pushes heap_live over heap_trigger, it calls
+ * the trigger hook, which the collector installs (alloc/ does not depend on
+ * gc/).  The hook runs with no lock held.
+ */
+#ifndef MGC_HEAPLIVE_H
+#define MGC_HEAPLIVE_H
+
+#include "runtime/atomics.h"
+
+extern atomic_word heap_live;
+extern atomic_word heap_trigger;   /* UINTPTR_MAX: never */
+
+MGC_INLINE void heap_live_add(uintptr_t bytes) { atomic_fetch_add(&heap_live, bytes); }
+MGC_INLINE void heap_live_sub(uintptr_t bytes) { atomic_fetch_sub(&heap_live, bytes); }
+
+void heap_set_trigger_hook(void (*hook)(void));
+/* Call the hook if heap_live has reached heap_trigger. */
+void heap_check_trigger(void);
+
+#endif /* MGC_HEAPLIVE_H */

@@ -1,0 +1,119 @@
+/*
+ * mcache.c: the slow paths of the per-thread cache (see mcache.h).
+ *
+ * Word walk: a cached span is consumed word by word in address order from
+ * the first word with a free slot.  Leaving a word writes its allocation
+ * state back (allocbits[w] = ~freebits) and then release-stores the new
+ * cur_word; see mspan.h for why the order matters to the collector.  A slot
+ * freed by the owner behind the walk sets has_holes, and the walk restarts
+ * from word 0 once before the span is given back.
+ */
+#include "alloc/mcache.h"
+
+#include "alloc/heaplive.h"
+#include "alloc/mcentral.h"
+#include "runtime/throw.h"
+
+void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
+
+/* Leave the current word of slot sl: write its state back to the span. */
+static void leave_word(struct mcache_slot *sl, struct mspan *s) {
+  unsigned w = (unsigned)atomic_load_relaxed(&s->cur_word);
+  atomic_store_relaxed(&s->allocbits[w], ~sl->freebits & span_word_mask(s, w));
+  sl->freebits = 0;
+}
+
+/* Make word w of s current in slot sl, if it has a free slot. */
+static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
+  uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
+  if (!free_bits) return false;
+  atomic_store_release(&s->cur_word, w);
+  __asm__ __volatile__("" ::: "memory"); /* a stop signal sees cur_word first */
+  sl->freebits = free_bits;
+  sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
+  return true;
+}
+
+/* Move slot sl to the next word of its span with a free slot. */
+static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
+  unsigned cur = (unsigned)atomic_load_relaxed(&s->cur_word);
+  leave_word(sl, s);
+  for (unsigned w = cur + 1; w < s->nwords; w++)
+    if (enter_word(sl, s, w)) return true;
+  if (s->has_holes) {
+    s->has_holes = 0;
+    for (unsigned w = 0; w <= cur && w < s->nwords; w++)
+      if (enter_word(sl, s, w)) return true;
+  }
+  return false;
+}
+
+static void uncache_slot(struct mcache_slot *sl) {
+  struct mspan *s = sl->span;
+  leave_word(sl, s);
+  sl->span = NULL;
+  mcentral_uncache_span(s);
+}
+
+MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
+  struct mcache_slot *sl = &c->slots[spc];
+  struct mspan *s = sl->span;
+  if (s && !advance_word(sl, s)) {
+    sl->span = NULL;
+    mcentral_uncache_span(s); /* current word already written back */
+    s = NULL;
+  }
+  if (!s) {
+    heap_check_trigger();
+    s = mcentral_cache_span(c, spc);
+    if (!s) return NULL;
+    sl->span = s;
+    sl->elemsize = s->elemsize;
+    sl->needzero = s->needzero;
+    unsigned w = 0;
+    while (!enter_word(sl, s, w)) {
+      w++;
+      mgc_assert(w < s->nwords);
+    }
+  }
+  return mcache_alloc(c, spc, zero);
+}
+
+bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  struct mcache_slot *sl = &c->slots[s->spanclass];
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
+  if (w == atomic_load_relaxed(&s->cur_word)) {
+    if (sl->freebits & bit) return false;
+    sl->freebits |= bit;
+  } else {
+    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+    if (!(a & bit)) return false;
+    atomic_store_relaxed(&s->allocbits[w], a & ~bit);
+    if (w < atomic_load_relaxed(&s->cur_word)) s->has_holes = 1;
+  }
+  s->local_frees++;
+  s->needzero = 1;
+  sl->needzero = 1;
+  return true;
+}
+
+bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (owner && w == atomic_load_acquire(&s->cur_word)) {
+    if (owner != c) return true; /* another thread's word in use */
+    return !(c->slots[s->spanclass].freebits & bit);
+  }
+  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
+  return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
+}
+
+void mcache_release_all(struct mcache *c) {
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++)
+    if (c->slots[spc].span) uncache_slot(&c->slots[spc]);
+  c->tiny = 0;
+  c->tiny_offset = 0;
+}

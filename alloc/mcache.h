@@ -1,0 +1,72 @@
+/*
+ * mcache.h: the per-thread allocation cache and its fast path.
+ *
+ * Each registered thread owns one mcache.  For every span class it holds at
+ * most one span and, in a slot, the free bits of the 64-slot word of that
+ * span it is allocating from.  Allocation is a count-trailing-zeros over
+ * those bits: no lock, no atomic read-modify-write, and the span itself is
+ * not touched.  When the word is used up, mcache_refill (mcache.c) writes
+ * it back to the span's allocbits and moves to the next word with room, or
+ * trades the span for another with mcentral.
+ *
+ * Owner: only the owning thread reads or writes its mcache, except that the
+ * thread registry releases a dead thread's mcache (mcache_release_all) once
+ * that thread can no longer run.  The collector never writes to an mcache.
+ *
+ * Fast-path budget: gc_alloc of a small object is about 20 instructions
+ * (tools/bench/callgrind_fastpath.sh keeps it honest).
+ */
+#ifndef MGC_MCACHE_H
+#define MGC_MCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "alloc/mspan.h"
+#include "runtime/compiler.h"
+
+struct mcache_slot {
+  uint64_t freebits;     /* 1 = free slot in the current word */
+  uintptr_t word_addr;   /* address of slot 0 of the current word */
+  uintptr_t elemsize;
+  struct mspan *span;    /* NULL: nothing cached (freebits == 0) */
+  uintptr_t needzero;    /* free slots of this span may hold old data */
+};
+
+struct mcache {
+  struct mcache_slot slots[SPANCLASS_COUNT];
+  uintptr_t tiny;          /* current tiny block, or 0 */
+  uintptr_t tiny_offset;   /* bytes of it handed out */
+  /* Large-object counts, folded into the global stats by the owner. */
+  uintptr_t large_allocs;
+  uintptr_t large_alloc_bytes;
+};
+
+/* Slow path: refill slot spc and allocate from it; NULL when out of memory. */
+void *mcache_refill(struct mcache *c, unsigned spc, bool zero);
+
+/* One object of span class spc (small), zeroed if `zero` (a constant at
+ * every call site, so the test folds away for atomic allocation). */
+MGC_INLINE void *mcache_alloc(struct mcache *c, unsigned spc, bool zero) {
+  struct mcache_slot *sl = &c->slots[spc];
+  uint64_t bits = sl->freebits;
+  if (unlikely(bits == 0)) return mcache_refill(c, spc, zero);
+  sl->freebits = bits & (bits - 1);
+  void *p = (void *)(sl->word_addr + (uintptr_t)__builtin_ctzll(bits) * sl->elemsize);
+  if (zero && sl->needzero) memset(p, 0, sl->elemsize);
+  return p;
+}
+
+void mcache_init(struct mcache *c);
+/* gc_free of slot idx of span s, cached by c (the calling thread's).
+ * Returns false when the slot is already free. */
+bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
+/* Is slot idx of s allocated?  Exact for c's own spans and uncached spans;
+ * for another thread's cached span, slots of its current word count as
+ * allocated. */
+bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
+/* Give every cached span back to mcentral (thread exit). */
+void mcache_release_all(struct mcache *c);
+
+#endif /* MGC_MCACHE_H */

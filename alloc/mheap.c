@@ -1,0 +1,318 @@
+/*
+ * mheap.c: the page heap (see mheap.h).
+ *
+ * Free pages are kept as free spans (state MSPAN_FREE), maximal runs: two
+ * free spans are never adjacent (freeing coalesces with both neighbours,
+ * found through the span map).  Free spans sit in one of
+ *   free_runs[n]   runs of exactly n pages, 1 <= n < SMALL_RUN_PAGES
+ *   free_large     every longer run, unordered (few in practice)
+ * Allocation takes the smallest run that fits (best fit, which keeps big
+ * runs whole for large objects) and splits off the tail.
+ *
+ * Growth: committed memory is carved from reserved arenas in steps of at
+ * least HEAP_GROW_MIN; fresh pages are zero, and so are released pages (an
+ * anonymous private page reads as zero after MADV_DONTNEED), so only spans
+ * that held objects have needzero set.
+ *
+ * A free span being released by the scavenger is taken out of the lists
+ * (in_list == 0) while the lock is dropped; it is then neither allocated
+ * nor merged, and goes back in when the madvise is done.
+ *
+ * Lock: mheap_lock (rank LOCK_MHEAP) protects everything here, the span
+ * map entries of free pages, and span record/bitmap allocation.
+ *
+ * Invariant (mheap_is_valid): sys == in_use + free pages (listed or being
+ * scavenged) + uncommitted tail 0; released <= free.
+ */
+#include "alloc/mheap.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "alloc/arena.h"
+#include "runtime/os.h"
+#include "runtime/throw.h"
+
+/* Runs shorter than this many pages have an exact-size list: 1 MiB, which
+ * covers every small-object span and most large objects. */
+#define SMALL_RUN_PAGES 128
+/* Commit at least this much at a time: fewer mprotect calls and VMAs. */
+#define HEAP_GROW_MIN ((uintptr_t)4 << 20)
+
+struct mgc_lock mheap_lock = MGC_LOCK_INITIALIZER(LOCK_MHEAP);
+
+static struct mspan *free_runs[SMALL_RUN_PAGES];
+static struct mspan *free_large;
+static struct mheap_stats stats;
+static uintptr_t free_pages;          /* pages in free spans, listed or not */
+static uintptr_t scavenging_pages;    /* free pages out of the lists for madvise */
+static uintptr_t commit_next;         /* next uncommitted reserved address */
+static uintptr_t reserved_end;        /* end of the current reservation */
+
+int mheap_init(void) { return arena_index_init(); }
+
+static struct mspan **list_for(uintptr_t npages) {
+  return npages < SMALL_RUN_PAGES ? &free_runs[npages] : &free_large;
+}
+
+static void list_insert_locked(struct mspan *s) {
+  struct mspan **head = list_for(s->npages);
+  s->prev = NULL;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+  s->in_list = 1;
+}
+
+static void list_remove_locked(struct mspan *s) {
+  mgc_assert(s->in_list);
+  if (s->prev) s->prev->next = s->next;
+  else *list_for(s->npages) = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->in_list = 0;
+}
+
+/* Map a free span: first and last page to it (see arena.h). */
+static void map_free_span(struct mspan *s) {
+  arena_set_spans(s->base, 1, s);
+  arena_set_spans(s->base + (s->npages - 1) * PAGE_SIZE, 1, s);
+}
+
+/* The free, listed span that ends right before addr or starts at addr. */
+static struct mspan *free_neighbour(uintptr_t page_addr) {
+  if (page_addr < arena_lo || page_addr >= arena_hi) return NULL;
+  struct mspan *n = span_of(page_addr);
+  if (!n || atomic_load_relaxed(&n->state) != MSPAN_FREE || !n->in_list) return NULL;
+  return n;
+}
+
+/* Merge b (which follows a directly) into a; b's record is freed. */
+static void merge_into_locked(struct mspan *a, struct mspan *b) {
+  if (a->scavenged != b->scavenged) {
+    /* The merged run counts as not released; the scavenger will release it
+     * again (madvise of released pages is harmless). */
+    struct mspan *rel = a->scavenged ? a : b;
+    stats.released -= rel->npages * PAGE_SIZE;
+    a->scavenged = 0;
+  }
+  a->needzero |= b->needzero;
+  if (b->free_since > a->free_since) a->free_since = b->free_since;
+  arena_set_spans(a->base + (a->npages - 1) * PAGE_SIZE, 1, NULL);
+  arena_set_spans(b->base, 1, NULL);
+  a->npages += b->npages;
+  mspan_record_free_locked(b);
+}
+
+/* Put free span s into the pool, merging with free neighbours. */
+static void insert_coalesced_locked(struct mspan *s) {
+  struct mspan *before = free_neighbour(s->base - PAGE_SIZE);
+  if (before) {
+    list_remove_locked(before);
+    merge_into_locked(before, s);
+    s = before;
+  }
+  struct mspan *after = free_neighbour(s->base + s->npages * PAGE_SIZE);
+  if (after) {
+    list_remove_locked(after);
+    merge_into_locked(s, after);
+  }
+  map_free_span(s);
+  list_insert_locked(s);
+}
+
+static struct mspan *new_free_span_locked(uintptr_t base, uintptr_t npages) {
+  struct mspan *s = mspan_record_alloc_locked();
+  if (!s) return NULL;
+  s->base = base;
+  s->npages = npages;
+  atomic_store_release(&s->state, MSPAN_FREE);
+  return s;
+}
+
+/* Add at least npages of committed memory to the free pool. */
+static bool grow_locked(uintptr_t npages) {
+  uintptr_t want = MGC_ROUND_UP(npages * PAGE_SIZE, PAGE_SIZE);
+  if (want < HEAP_GROW_MIN) want = HEAP_GROW_MIN;
+  if (want / PAGE_SIZE < npages) return false; /* overflow */
+  if (reserved_end - commit_next < want) {
+    size_t reserve = MGC_ROUND_UP(want, ARENA_SIZE);
+    if (reserve < want) return false;
+    uint8_t *base = arena_reserve_locked(reserve);
+    if (!base) return false;
+    if ((uintptr_t)base != reserved_end) {
+      /* Not contiguous: hand the old reservation's tail to the pool too. */
+      uintptr_t tail = reserved_end - commit_next;
+      if (tail && os_commit((void *)commit_next, tail) == 0) {
+        struct mspan *t = new_free_span_locked(commit_next, tail / PAGE_SIZE);
+        if (t) {
+          stats.sys += tail;
+          free_pages += t->npages;
+          t->free_since = os_nanotime();
+          insert_coalesced_locked(t);
+        }
+      }
+      commit_next = (uintptr_t)base;
+    }
+    reserved_end = (uintptr_t)base + reserve;
+  }
+  if (os_commit((void *)commit_next, want) != 0) return false;
+  struct mspan *s = new_free_span_locked(commit_next, want / PAGE_SIZE);
+  if (!s) return false;
+  commit_next += want;
+  stats.sys += want;
+  free_pages += s->npages;
+  s->free_since = os_nanotime();
+  insert_coalesced_locked(s);
+  return true;
+}
+
+/* Smallest listed free span of at least npages, or NULL. */
+static struct mspan *find_run_locked(uintptr_t npages) {
+  for (uintptr_t n = npages; n < SMALL_RUN_PAGES; n++)
+    if (free_runs[n]) return free_runs[n];
+  struct mspan *best = NULL;
+  for (struct mspan *s = free_large; s; s = s->next)
+    if (s->npages >= npages && (!best || s->npages < best->npages ||
+                                (s->npages == best->npages && s->base < best->base)))
+      best = s;
+  return best;
+}
+
+/* Take npages from the front of free span s; the rest stays free. */
+static struct mspan *carve_locked(struct mspan *s, uintptr_t npages) {
+  list_remove_locked(s);
+  if (s->npages > npages) {
+    struct mspan *rest = new_free_span_locked(s->base + npages * PAGE_SIZE, s->npages - npages);
+    if (!rest) {
+      list_insert_locked(s);
+      return NULL;
+    }
+    rest->scavenged = s->scavenged;
+    rest->needzero = s->needzero;
+    rest->free_since = s->free_since;
+    s->npages = npages;
+    map_free_span(rest);
+    list_insert_locked(rest);
+  }
+  if (s->scavenged) {
+    stats.released -= npages * PAGE_SIZE;
+    s->needzero = 0; /* released pages read as zero */
+    s->scavenged = 0;
+  }
+  free_pages -= npages;
+  return s;
+}
+
+struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
+  if (npages == 0 || npages > (UINTPTR_MAX >> (PAGE_SHIFT + 1))) return NULL;
+  lock_acquire(&mheap_lock);
+  struct mspan *s = find_run_locked(npages);
+  if (!s) {
+    if (grow_locked(npages)) s = find_run_locked(npages);
+  }
+  if (s) s = carve_locked(s, npages);
+  if (s && !mspan_init_in_use_locked(s, spc)) {
+    free_pages += s->npages;
+    insert_coalesced_locked(s);
+    s = NULL;
+  }
+  if (s) {
+    /* Map every page before publishing the state to lock-free readers. */
+    arena_set_spans(s->base, s->npages, s);
+    atomic_store_release(&s->state, MSPAN_IN_USE);
+    stats.in_use += npages * PAGE_SIZE;
+    if (spanclass_sizeclass(spc) == 0) stats.large_in_use += npages * PAGE_SIZE;
+  }
+  lock_release(&mheap_lock);
+  return s;
+}
+
+void mheap_free_span(struct mspan *s) {
+  lock_acquire(&mheap_lock);
+  mgc_assert(atomic_load_relaxed(&s->state) == MSPAN_IN_USE);
+  atomic_store_release(&s->state, MSPAN_FREE);
+  stats.in_use -= s->npages * PAGE_SIZE;
+  if (span_is_large(s)) stats.large_in_use -= s->npages * PAGE_SIZE;
+  mspan_free_bitmaps_locked(s);
+  /* Pages between the first and the last no longer map to anything. */
+  if (s->npages > 2) arena_set_spans(s->base + PAGE_SIZE, s->npages - 2, NULL);
+  s->needzero = 1;
+  s->scavenged = 0;
+  s->free_since = os_nanotime();
+  s->elemsize = 0;
+  s->nelems = 0;
+  free_pages += s->npages;
+  insert_coalesced_locked(s);
+  lock_release(&mheap_lock);
+}
+
+/* The largest listed, unreleased span free since before `cutoff`. */
+static struct mspan *scavenge_candidate_locked(uint64_t cutoff) {
+  struct mspan *best = NULL;
+  for (uintptr_t n = 0; n <= SMALL_RUN_PAGES; n++) {
+    struct mspan *s = n < SMALL_RUN_PAGES ? free_runs[n] : free_large;
+    for (; s; s = s->next)
+      if (!s->scavenged && s->free_since <= cutoff && (!best || s->npages > best->npages))
+        best = s;
+  }
+  return best;
+}
+
+size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
+  size_t done = 0;
+  uint64_t now = os_nanotime();
+  uint64_t cutoff = now > min_age_ns ? now - min_age_ns : 0;
+  lock_acquire(&mheap_lock);
+  while (done < bytes) {
+    struct mspan *s = scavenge_candidate_locked(cutoff);
+    if (!s) break;
+    list_remove_locked(s);
+    scavenging_pages += s->npages;
+    lock_release(&mheap_lock);
+    int err = os_release((void *)s->base, s->npages * PAGE_SIZE);
+    lock_acquire(&mheap_lock);
+    scavenging_pages -= s->npages;
+    if (!err) {
+      s->scavenged = 1;
+      s->needzero = 0;
+      stats.released += s->npages * PAGE_SIZE;
+      done += s->npages * PAGE_SIZE;
+    } else {
+      s->free_since = now; /* do not retry at once */
+    }
+    insert_coalesced_locked(s);
+    if (err) break;
+  }
+  lock_release(&mheap_lock);
+  return done;
+}
+
+void mheap_read_stats(struct mheap_stats *out) {
+  lock_acquire(&mheap_lock);
+  *out = stats;
+  out->metadata = mspan_metadata_sys_locked();
+  lock_release(&mheap_lock);
+}
+
+bool mheap_is_valid(void) {
+  bool ok = true;
+  uintptr_t listed = 0, released = 0;
+  lock_acquire(&mheap_lock);
+  for (uintptr_t n = 0; n <= SMALL_RUN_PAGES && ok; n++) {
+    struct mspan *s = n < SMALL_RUN_PAGES ? free_runs[n] : free_large;
+    for (; s; s = s->next) {
+      if (atomic_load_relaxed(&s->state) != MSPAN_FREE || !s->in_list) ok = false;
+      if (n < SMALL_RUN_PAGES ? s->npages != n : s->npages < SMALL_RUN_PAGES) ok = false;
+      if (span_of(s->base) != s || span_of(s->base + (s->npages - 1) * PAGE_SIZE) != s) ok = false;
+      if (free_neighbour(s->base + s->npages * PAGE_SIZE)) ok = false; /* not coalesced */
+      listed += s->npages;
+      if (s->scavenged) released += s->npages;
+    }
+  }
+  if (listed + scavenging_pages != free_pages) ok = false;
+  if (scavenging_pages == 0 && released * PAGE_SIZE != stats.released) ok = false;
+  if (stats.in_use + free_pages * PAGE_SIZE != stats.sys) ok = false;
+  lock_release(&mheap_lock);
+  return ok;
+}

@@ -1,0 +1,47 @@
+/*
+ * mheap.h: the page heap.  Hands out spans of whole pages (for mcentral's
+ * small-object spans and for large objects), takes them back, coalesces
+ * free runs, grows the heap from the OS and releases long-free pages
+ * (alloc/scavenger.c).
+ */
+#ifndef MGC_MHEAP_H
+#define MGC_MHEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/mspan.h"
+#include "runtime/lock.h"
+
+/* Byte counts of the page heap, protected by the mheap lock (readers of a
+ * snapshot use mheap_read_stats). */
+struct mheap_stats {
+  size_t sys;        /* committed from the OS (includes released) */
+  size_t in_use;     /* pages in in-use spans */
+  size_t released;   /* free pages given back to the OS */
+  size_t metadata;   /* span records, bitmaps, arena records */
+  size_t large_in_use; /* pages in large-object spans */
+};
+
+int mheap_init(void);
+
+/* A new in-use span of `npages` pages for span class spc, with bitmaps
+ * cleared and needzero telling whether its memory may hold old data.
+ * Returns NULL when the heap cannot grow. */
+struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc);
+/* Give an in-use span's pages back to the free pool. */
+void mheap_free_span(struct mspan *s);
+
+/* Release to the OS up to `bytes` of free pages that have been free for at
+ * least `min_age_ns`; returns the bytes released. */
+size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns);
+
+void mheap_read_stats(struct mheap_stats *out);
+/* Checker: free lists, span map and byte counts agree. Takes the lock. */
+bool mheap_is_valid(void);
+
+/* The lock, for fork handling. */
+extern struct mgc_lock mheap_lock;
+
+#endif /* MGC_MHEAP_H */

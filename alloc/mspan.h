@@ -1,0 +1,163 @@
+/*
+ * mspan.h: a span is a run of pages, the unit the page heap hands out.
+ *
+ * An in-use span either holds objects of one size class (a small-object
+ * span, carved into nelems slots of elemsize bytes) or is one large object.
+ * Span records live in metadata memory (alloc/fixalloc.h), apart from the
+ * objects, and are found from any address through the arena index
+ * (alloc/arena.h).
+ *
+ * Span class: spanclass = sizeclass << 1 | noscan.  Class 0 is a large
+ * object; the noscan bit says the objects hold no pointers and are never
+ * scanned.
+ *
+ * Bitmaps, one bit per slot, nwords = ceil(nelems / 64) words each:
+ *   allocbits  1 = slot allocated.  Exact for every word of an uncached
+ *              span.  While an mcache holds the span, the word the mcache
+ *              is allocating from (cur_word) is kept in the mcache and
+ *              allocbits[cur_word] is stale; every other word is exact.
+ *   markbits   1 = object reached by the current or last mark.  Set with
+ *              atomic OR by parallel markers.
+ *   freedbits  1 = freed by gc_free from a thread that does not own the span
+ *              while it was cached; folded into allocbits, under the
+ *              mcentral lock, when the span leaves the mcache.
+ *
+ * Invariants (uncached small span):
+ *   allocbits & freedbits == 0 after a fold
+ *   alloccount == popcount(allocbits) <= nelems
+ *   bits at positions >= nelems are 0 in every bitmap
+ *
+ * A cached span and the collector: the collector never writes to an
+ * mcache (a stopped thread may be in the middle of its allocation fast
+ * path).  It treats every slot of the cached span's cur_word as allocated
+ * (so it neither frees nor ignores them) and uses allocbits for the other
+ * words.  The owner writes allocbits[cur_word] back before it release-
+ * stores a new cur_word, so a reader that acquire-loads cur_word and then
+ * reads allocbits never sees an allocated slot as free.
+ *
+ * Ownership: span fields other than the bitmaps and the atomics are
+ * written under the mheap lock while the span is free, under its mcentral
+ * lock while it is uncached, and by the owning thread while it is cached
+ * (cached_by != NULL).  `state` is read without locks by span_of_heap().
+ */
+#ifndef MGC_MSPAN_H
+#define MGC_MSPAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/sizeclasses.h"
+#include "runtime/atomics.h"
+#include "runtime/compiler.h"
+
+_Static_assert(sizeof(uintptr_t) == 8, "mgc needs a 64-bit platform: bitmaps are 64-bit words");
+
+#define SPANCLASS_COUNT (SIZECLASS_COUNT * 2)
+#define SPANCLASS_NOSCAN 1u
+
+MGC_INLINE unsigned spanclass_make(unsigned sizeclass, bool noscan) {
+  return sizeclass << 1 | (noscan ? SPANCLASS_NOSCAN : 0);
+}
+MGC_INLINE unsigned spanclass_sizeclass(unsigned spc) { return spc >> 1; }
+MGC_INLINE bool spanclass_noscan(unsigned spc) { return spc & SPANCLASS_NOSCAN; }
+
+/* The tiny allocator packs noscan objects of at most TINY_SIZE bytes into
+ * blocks of the 16-byte noscan class; no other allocation uses that class,
+ * so gc_free can tell a tiny block (which it leaves to the collector). */
+#define TINY_SIZE 16
+
+enum mspan_state {
+  MSPAN_DEAD = 0,  /* record not describing any pages */
+  MSPAN_FREE,      /* free pages in the mheap */
+  MSPAN_IN_USE,    /* objects: a small-object span or a large object */
+};
+
+struct mcache;
+
+struct mspan {
+  struct mspan *next;       /* list links: mheap free list or mcentral list */
+  struct mspan *prev;
+  uintptr_t base;           /* first byte */
+  uintptr_t npages;
+  atomic_word state;        /* enum mspan_state; read lock-free */
+  uintptr_t limit;          /* end of the last slot (in use) */
+
+  /* small-object span */
+  uint32_t elemsize;        /* slot size; npages * PAGE_SIZE for large */
+  uint32_t divmul;          /* slot index = (offset * divmul) >> 32 */
+  uint16_t nelems;
+  uint16_t nwords;          /* words per bitmap */
+  uint8_t spanclass;
+  uint8_t needzero;         /* free slots may hold old data */
+  uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
+  uint8_t has_holes;        /* owner freed slots behind cur_word */
+  uint16_t alloccount;      /* allocated slots; exact when uncached */
+  uint16_t count_at_cache;  /* alloccount when the mcache took it */
+  uint32_t local_frees;     /* gc_free by the owner while cached */
+  atomic_word cur_word;     /* word the owning mcache allocates from;
+                               release-stored after allocbits[old] */
+  atomic_word cached_by;    /* struct mcache * holding it, or 0 */
+  uint64_t *bitmap_block;   /* the 3 * nwords words the bitmaps live in */
+  atomic_word *allocbits;
+  atomic_word *markbits;
+  atomic_word *freedbits;
+  atomic_word has_freed;    /* freedbits may be nonzero */
+  atomic_word sweepgen;     /* see gc/sweep.c */
+
+  /* free span */
+  uint8_t scavenged;        /* pages were released to the OS */
+  uint64_t free_since;      /* os_nanotime() when it became free */
+};
+
+MGC_INLINE uintptr_t span_object_index(const struct mspan *s, uintptr_t p) {
+  return (uintptr_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
+}
+
+MGC_INLINE uintptr_t span_object_addr(const struct mspan *s, uintptr_t idx) {
+  return s->base + idx * s->elemsize;
+}
+
+MGC_INLINE bool bitmap_get(const atomic_word *bits, uintptr_t i) {
+  return (atomic_load_relaxed(&bits[i >> 6]) >> (i & 63)) & 1;
+}
+
+MGC_INLINE bool span_is_large(const struct mspan *s) {
+  return spanclass_sizeclass(s->spanclass) == 0;
+}
+
+MGC_INLINE bool span_is_marked(const struct mspan *s, uintptr_t idx) {
+  return (atomic_load_relaxed(&s->markbits[idx >> 6]) >> (idx & 63)) & 1;
+}
+
+/* Sets the mark bit of slot idx; returns true when it was clear (the
+ * caller is the one that greyed the object). */
+MGC_INLINE bool span_try_mark(struct mspan *s, uintptr_t idx) {
+  atomic_word *w = &s->markbits[idx >> 6];
+  uintptr_t bit = (uintptr_t)1 << (idx & 63);
+  if (atomic_load_relaxed(w) & bit) return false;
+  return !atomic_test_and_set_bit(w, (unsigned)(idx & 63));
+}
+
+/* Mask of valid slots in word w. */
+MGC_INLINE uint64_t span_word_mask(const struct mspan *s, unsigned w) {
+  unsigned left = s->nelems - w * 64u;
+  return left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
+}
+
+/* Set up a span record for `npages` pages at `base` as a span of class
+ * `spc` (0 or 1 = one large object) and allocate its bitmaps.  Called with
+ * the mheap lock held.  Returns false when metadata memory is exhausted. */
+bool mspan_init_in_use_locked(struct mspan *s, unsigned spc);
+void mspan_free_bitmaps_locked(struct mspan *s);
+struct mspan *mspan_record_alloc_locked(void);
+void mspan_record_free_locked(struct mspan *s);
+/* Number of allocated slots according to allocbits. */
+unsigned mspan_count_allocated(const struct mspan *s);
+/* Bytes of metadata obtained from the OS for span records and bitmaps. */
+size_t mspan_metadata_sys_locked(void);
+
+/* Checker: the invariants above, for an uncached in-use small span. */
+bool mspan_is_valid(const struct mspan *s);
+
+#endif /* MGC_MSPAN_H */

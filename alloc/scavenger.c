@@ -1,0 +1,90 @@
+/*
+ * scavenger.c: a background thread that releases free pages to the OS.
+ *
+ * Policy: every SCAVENGE_PERIOD_NS the thread releases (madvise
+ * MADV_DONTNEED) every free run that has been free for at least the
+ * scavenge age (SCAVENGE_DEFAULT_AGE_NS).  A heap that shrinks thus gives
+ * its memory back within a few seconds, while pages that are freed and
+ * reused at once (the steady state of a program that allocates and
+ * collects) are never released and re-faulted.  The work itself is
+ * mheap_scavenge(); this file only decides when.
+ *
+ * The thread sleeps on a condition variable so it can be woken early
+ * (scavenger_wake) and costs nothing while it sleeps.
+ */
+#include "alloc/scavenger.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "alloc/mheap.h"
+#include "runtime/atomics.h"
+#include "runtime/os.h"
+
+#define SCAVENGE_PERIOD_NS 500000000ull        /* 0.5 s between passes */
+#define SCAVENGE_DEFAULT_AGE_NS 3000000000ull  /* released after 3 s free */
+
+static pthread_mutex_t wake_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond;
+static bool wake_pending;               /* protected by wake_mutex */
+static atomic_word scavenge_age = SCAVENGE_DEFAULT_AGE_NS;
+
+void scavenger_set_age(uint64_t ns) { atomic_store_relaxed(&scavenge_age, ns); }
+
+void scavenger_wake(void) {
+  pthread_mutex_lock(&wake_mutex);
+  wake_pending = true;
+  pthread_cond_signal(&wake_cond);
+  pthread_mutex_unlock(&wake_mutex);
+}
+
+static void sleep_period(void) {
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_nsec += (long)(SCAVENGE_PERIOD_NS % 1000000000ull);
+  until.tv_sec += (time_t)(SCAVENGE_PERIOD_NS / 1000000000ull) + until.tv_nsec / 1000000000L;
+  until.tv_nsec %= 1000000000L;
+  pthread_mutex_lock(&wake_mutex);
+  while (!wake_pending) {
+    if (pthread_cond_timedwait(&wake_cond, &wake_mutex, &until) == ETIMEDOUT) break;
+  }
+  wake_pending = false;
+  pthread_mutex_unlock(&wake_mutex);
+}
+
+static void *scavenger_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    sleep_period();
+    mheap_scavenge(SIZE_MAX, atomic_load_relaxed(&scavenge_age));
+  }
+  return NULL;
+}
+
+int scavenger_start(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&wake_cond, &ca);
+  pthread_condattr_destroy(&ca);
+  /* The thread holds no heap pointers and is never stopped by the
+   * collector; block every signal so the program's handlers and mgc's own
+   * stop signal never land here. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int err = pthread_create(&t, NULL, scavenger_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!err) pthread_detach(t);
+  return err;
+}
+
+void scavenger_after_fork_child(void) {
+  pthread_mutex_init(&wake_mutex, NULL);
+  wake_pending = false;
+  scavenger_start();
+}

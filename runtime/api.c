@@ -1,0 +1,225 @@
+/*
+ * api.c: the public allocation entry points (include/mgc.h).
+ *
+ * gc_alloc and gc_alloc_atomic are the fast paths: the calling thread's
+ * mcache, a table lookup for the size class, and mcache_alloc.  Everything
+ * else (an unregistered thread, a size over SMALL_SIZE_MAX_FINE, a large
+ * object, an impossible size) goes through alloc_slow.
+ *
+ * gc_free validates before it touches anything: the pointer must be the
+ * start of a live object in an mgc span; otherwise one "mgc:" line says
+ * what was wrong and the heap is left as it was.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "mgc.h"
+
+#include "alloc/arena.h"
+#include "alloc/heaplive.h"
+#include "alloc/mcache.h"
+#include "alloc/mcentral.h"
+#include "alloc/mheap.h"
+#include "runtime/init.h"
+#include "runtime/thread.h"
+#include "runtime/throw.h"
+
+#define TINY_SPANCLASS (2u << 1 | SPANCLASS_NOSCAN)  /* class 2 is 16 bytes */
+_Static_assert(TINY_SIZE == 16, "the tiny class is the 16-byte class");
+
+/* Requests above this are refused outright: no heap can hold them, and
+ * page arithmetic on them could overflow. */
+#define ALLOC_SIZE_MAX ((size_t)1 << (HEAP_ADDR_BITS - 1))
+
+/* Counts of large objects, in the process (atomic). */
+atomic_word large_mallocs, large_frees, large_bytes_allocated;
+
+static struct mcache *current_mcache_slow(void) {
+  init_once();
+  struct mthread *t = thread_register_current();
+  return t ? &t->mcache : NULL;
+}
+
+static void *alloc_large(size_t n, bool noscan, bool zero) {
+  uintptr_t npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  heap_check_trigger();
+  struct mspan *s = mheap_alloc_span(npages, spanclass_make(0, noscan));
+  if (!s) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  heap_live_add(npages * PAGE_SIZE);
+  atomic_fetch_add(&large_mallocs, 1);
+  atomic_fetch_add(&large_bytes_allocated, npages * PAGE_SIZE);
+  if (zero && s->needzero) memset((void *)s->base, 0, npages * PAGE_SIZE);
+  return (void *)s->base;
+}
+
+static void *alloc_tiny(struct mcache *c, size_t n) {
+  if (n == 0) n = 1;
+  uintptr_t off = c->tiny_offset;
+  if (!(n & 7)) off = MGC_ROUND_UP(off, 8);
+  else if (!(n & 3)) off = MGC_ROUND_UP(off, 4);
+  else if (!(n & 1)) off = MGC_ROUND_UP(off, 2);
+  if (c->tiny && off + n <= TINY_SIZE) {
+    c->tiny_offset = off + n;
+    return (void *)(c->tiny + off);
+  }
+  void *block = mcache_alloc(c, TINY_SPANCLASS, false);
+  if (!block) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* Keep whichever block has more room for the next tiny object. */
+  if (!c->tiny || n < c->tiny_offset) {
+    c->tiny = (uintptr_t)block;
+    c->tiny_offset = n;
+  }
+  return block;
+}
+
+static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
+  struct mcache *c = thread_mcache();
+  if (!c && !(c = current_mcache_slow())) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (unlikely(n > ALLOC_SIZE_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (n > SMALL_SIZE_MAX) return alloc_large(n, noscan, !noscan);
+  if (noscan && n <= TINY_SIZE) return alloc_tiny(c, n);
+  void *p = mcache_alloc(c, spanclass_make(sizeclass_of(n), noscan), !noscan);
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+GC_API void *gc_alloc(size_t n) {
+  struct mcache *c = thread_mcache();
+  if (likely(c != NULL && n <= SMALL_SIZE_MAX_FINE))
+    return mcache_alloc(c, (unsigned)size_to_class8[(n + 7) >> 3] << 1, true);
+  return alloc_slow(n, false);
+}
+
+GC_API void *gc_alloc_atomic(size_t n) {
+  struct mcache *c = thread_mcache();
+  if (likely(c != NULL && n <= SMALL_SIZE_MAX_FINE)) {
+    if (n <= TINY_SIZE) return alloc_tiny(c, n);
+    return mcache_alloc(c, (unsigned)size_to_class8[(n + 7) >> 3] << 1 | SPANCLASS_NOSCAN, false);
+  }
+  return alloc_slow(n, true);
+}
+
+/* The live object containing p: its span and slot index, or NULL. */
+static struct mspan *find_object(const void *p, uintptr_t *idx) {
+  struct mspan *s = span_of_heap((uintptr_t)p);
+  if (!s) return NULL;
+  *idx = span_object_index(s, (uintptr_t)p);
+  if (!mcache_slot_is_allocated(thread_mcache(), s, *idx)) return NULL;
+  return s;
+}
+
+static size_t object_size(const struct mspan *s) {
+  return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+}
+
+GC_API void *gc_base(const void *p) {
+  uintptr_t idx;
+  struct mspan *s = find_object(p, &idx);
+  return s ? (void *)span_object_addr(s, idx) : NULL;
+}
+
+GC_API size_t gc_size(const void *p) {
+  uintptr_t idx;
+  struct mspan *s = find_object(p, &idx);
+  if (!s) return 0;
+  uintptr_t base = span_object_addr(s, idx);
+  if (s->spanclass == TINY_SPANCLASS) return base + TINY_SIZE - (uintptr_t)p;
+  return base == (uintptr_t)p ? object_size(s) : 0;
+}
+
+static void free_large(struct mspan *s) {
+  /* has_freed doubles as "freed" for a large span: a second gc_free racing
+   * with the first loses the exchange. */
+  if (!atomic_cas(&s->has_freed, 0, 1)) {
+    mgc_report("gc_free(%p): object already freed; ignored", (void *)s->base);
+    return;
+  }
+  heap_live_sub(s->npages * PAGE_SIZE);
+  atomic_fetch_add(&large_frees, 1);
+  mheap_free_span(s);
+}
+
+GC_API void gc_free(void *p) {
+  if (!p) return;
+  struct mspan *s = span_of_heap((uintptr_t)p);
+  if (!s) {
+    mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
+    return;
+  }
+  uintptr_t idx = span_object_index(s, (uintptr_t)p);
+  if (span_object_addr(s, idx) != (uintptr_t)p) {
+    mgc_report("gc_free(%p): points inside an object of %zu bytes at %p, not to its start; ignored",
+               p, object_size(s), (void *)span_object_addr(s, idx));
+    return;
+  }
+  if (s->spanclass == TINY_SPANCLASS) return; /* shared tiny block: the collector frees it */
+  if (span_is_large(s)) {
+    free_large(s);
+    return;
+  }
+  struct mcache *c = thread_mcache();
+  if (!c) c = current_mcache_slow();
+  bool ok = c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c
+                ? mcache_free_local(c, s, idx)
+                : mcentral_free_remote(s, idx);
+  if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
+}
+
+GC_API void *gc_realloc(void *p, size_t n) {
+  if (!p) return gc_alloc(n);
+  if (n == 0) {
+    gc_free(p);
+    return NULL;
+  }
+  uintptr_t idx;
+  struct mspan *s = find_object(p, &idx);
+  if (!s || (s->spanclass != TINY_SPANCLASS && span_object_addr(s, idx) != (uintptr_t)p)) {
+    mgc_report("gc_realloc(%p): not the start of a live mgc object; nothing done", p);
+    errno = EINVAL;
+    return NULL;
+  }
+  bool noscan = spanclass_noscan(s->spanclass);
+  size_t old = gc_size(p);
+  if (n <= old && (n > old / 2 || old <= TINY_SIZE)) {
+    /* Shrink in place; a scanned object's dropped tail is cleared so that
+     * growing back later finds zeroes and stale pointers keep nothing. */
+    if (!noscan) memset((char *)p + n, 0, old - n);
+    return p;
+  }
+  void *q = noscan ? gc_alloc_atomic(n) : gc_alloc(n);
+  if (!q) return NULL;
+  memcpy(q, p, n < old ? n : old);
+  gc_free(p);
+  return q;
+}
+
+GC_API char *gc_strdup(const char *str) {
+  size_t len = strlen(str);
+  char *q = gc_alloc_atomic(len + 1);
+  if (q) memcpy(q, str, len + 1);
+  return q;
+}
+
+GC_API void gc_init(void) {
+  init_once();
+  thread_register_current();
+}
+
+GC_API void gc_thread_register(void) {
+  init_once();
+  thread_register_current();
+}
+
+GC_API void gc_thread_unregister(void) { thread_unregister_current(); }

@@ -1,0 +1,63 @@
+/*
+ * init.c: gc_init and process-level setup.
+ *
+ * The one-time part (pthread_once) reads the configuration, sets up the
+ * arena index, mcentrals and the thread registry, starts the background
+ * threads and installs the fork handlers.  gc_init then registers the
+ * calling thread, which is what makes a second call useful from a new
+ * thread.
+ *
+ * fork(): the prepare handler takes every heap lock in rank order, so the
+ * child inherits a heap that no other thread was changing; both sides then
+ * release them, and the child drops the records of threads it does not
+ * have and starts its own background threads.
+ */
+#include "runtime/init.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "alloc/mcentral.h"
+#include "alloc/mheap.h"
+#include "alloc/scavenger.h"
+#include "runtime/config.h"
+#include "runtime/thread.h"
+#include "runtime/throw.h"
+
+atomic_word mgc_initialized;
+static pthread_once_t init_control = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) {
+  lock_acquire(&threads_lock);
+  for (unsigned i = 0; i < SPANCLASS_COUNT; i++) pthread_mutex_lock(&mcentrals[i].lock.mutex);
+  pthread_mutex_lock(&mheap_lock.mutex);
+}
+
+static void fork_parent(void) {
+  pthread_mutex_unlock(&mheap_lock.mutex);
+  for (unsigned i = SPANCLASS_COUNT; i-- > 0;) pthread_mutex_unlock(&mcentrals[i].lock.mutex);
+  lock_release(&threads_lock);
+}
+
+static void fork_child(void) {
+  lock_reinit_after_fork(&mheap_lock);
+  for (unsigned i = 0; i < SPANCLASS_COUNT; i++) lock_reinit_after_fork(&mcentrals[i].lock);
+  lock_rank_release(&threads_lock);
+  thread_registry_after_fork_child();
+  scavenger_after_fork_child();
+}
+
+static void init_process(void) {
+  config_load();
+  if (mheap_init() != 0) mgc_throw("cannot reserve the arena index");
+  mcentral_init();
+  if (thread_registry_init() != 0) mgc_throw("cannot create the thread-exit key");
+  if (scavenger_start() != 0) mgc_report("cannot start the scavenger thread; free pages stay with the process");
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  atomic_store_release(&mgc_initialized, 1);
+}
+
+void init_once(void) {
+  if (likely(atomic_load_acquire(&mgc_initialized))) return;
+  pthread_once(&init_control, init_process);
+}

@@ -1,0 +1,47 @@
+/*
+ * lock.c: rank checking for mgc's locks (see lock.h, lockrank.h).
+ *
+ * Each thread records the locks it holds in a small stack.  Acquiring a lock
+ * whose rank is not above the top of that stack throws: that is the order
+ * violation that could deadlock against another thread taking the same two
+ * locks the right way round.
+ */
+#include "runtime/lock.h"
+
+void lock_init(struct mgc_lock *l, enum lock_rank rank) {
+  pthread_mutex_init(&l->mutex, NULL);
+  l->rank = rank;
+}
+
+#if MGC_DEBUG >= 1
+
+#define LOCK_MAX_HELD 8
+
+static MGC_TLS const struct mgc_lock *held_locks[LOCK_MAX_HELD];
+static MGC_TLS int held_count;
+
+void lock_rank_acquire(const struct mgc_lock *l) {
+  if (held_count > 0 && held_locks[held_count - 1]->rank >= l->rank)
+    mgc_throw("lock taken out of rank order (see runtime/lockrank.h)");
+  if (held_count == LOCK_MAX_HELD) mgc_throw("too many locks held at once");
+  held_locks[held_count++] = l;
+}
+
+void lock_rank_release(const struct mgc_lock *l) {
+  for (int i = held_count - 1; i >= 0; i--) {
+    if (held_locks[i] == l) {
+      for (int j = i; j < held_count - 1; j++) held_locks[j] = held_locks[j + 1];
+      held_count--;
+      return;
+    }
+  }
+  mgc_throw("lock released by a thread that does not hold it");
+}
+
+bool lock_is_held(const struct mgc_lock *l) {
+  for (int i = 0; i < held_count; i++)
+    if (held_locks[i] == l) return true;
+  return false;
+}
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * lock.h: mgc's mutex, a pthread mutex carrying a rank from lockrank.h.
+ *
+ * Debug builds keep, per thread, the highest rank held (as a stack of up to
+ * LOCK_MAX_HELD entries) and throw when a lock is taken out of order or
+ * released by a thread that does not hold it.  Release builds compile to
+ * plain pthread calls.
+ */
+#ifndef MGC_LOCK_H
+#define MGC_LOCK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "runtime/compiler.h"
+#include "runtime/lockrank.h"
+#include "runtime/throw.h"
+
+struct mgc_lock {
+  pthread_mutex_t mutex;
+  enum lock_rank rank;
+};
+
+#define MGC_LOCK_INITIALIZER(r) { PTHREAD_MUTEX_INITIALIZER, (r) }
+
+void lock_init(struct mgc_lock *l, enum lock_rank rank);
+
+#if MGC_DEBUG >= 1
+void lock_rank_acquire(const struct mgc_lock *l);
+void lock_rank_release(const struct mgc_lock *l);
+bool lock_is_held(const struct mgc_lock *l);
+#define lock_assert_held(l) mgc_assert(lock_is_held(l))
+#else
+#define lock_rank_acquire(l) ((void)0)
+#define lock_rank_release(l) ((void)0)
+#define lock_assert_held(l) ((void)0)
+#endif
+
+MGC_INLINE void lock_acquire(struct mgc_lock *l) {
+  lock_rank_acquire(l);
+  pthread_mutex_lock(&l->mutex);
+}
+
+MGC_INLINE void lock_release(struct mgc_lock *l) {
+  lock_rank_release(l);
+  pthread_mutex_unlock(&l->mutex);
+}
+
+/* After fork() the child re-initialises locks that another thread may have
+ * held at the moment of the fork. */
+MGC_INLINE void lock_reinit_after_fork(struct mgc_lock *l) {
+  pthread_mutex_init(&l->mutex, NULL);
+}
+
+#endif /* MGC_LOCK_H */

@@ -1,0 +1,64 @@
+/*
+ * thread.h: the registry of threads that use the heap.
+ *
+ * Each registered thread has an mthread record: its mcache, its stack
+ * bounds (scanned as roots), and the state the stop-the-world handshake
+ * uses (runtime/stw.c).  The calling thread's record is in thread-local
+ * storage; the registry links all of them under threads_lock.
+ *
+ * Lifetime: a record is created by gc_thread_register (or implicitly on a
+ * thread's first allocation), and destroyed by gc_thread_unregister or, if
+ * the thread exits without it, by the thread-exit destructor.  Destroying
+ * gives the mcache's spans back to mcentral and unlinks the record under
+ * threads_lock, so a collection never sees a half-gone thread.
+ */
+#ifndef MGC_THREAD_H
+#define MGC_THREAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "alloc/mcache.h"
+#include "runtime/atomics.h"
+#include "runtime/compiler.h"
+#include "runtime/lock.h"
+
+struct mthread {
+  struct mcache mcache;           /* owner: this thread */
+  struct mthread *next;           /* registry list, under threads_lock */
+  struct mthread *prev;
+  pthread_t pthread;
+  uintptr_t stack_lo;             /* lowest address of the stack mapping */
+  uintptr_t stack_hi;             /* one past the highest (stack base) */
+  /* Stop-the-world state (runtime/stw.c). */
+  atomic_word stopped_sp;         /* stack pointer saved by the handler */
+  atomic_word blocking;           /* inside gc_blocking_begin/end */
+  atomic_word blocking_sp;        /* stack pointer published on entry */
+  atomic_word ack_epoch;          /* last stop epoch acknowledged */
+  /* Registers spilled by the stop handler or on entering a blocking
+   * region; scanned as roots. */
+  uintptr_t saved_regs[32];
+  unsigned blocking_depth;        /* nesting of gc_blocking_begin */
+  bool is_main;                   /* registered by gc_init */
+};
+
+extern MGC_TLS struct mthread *thread_current;
+extern struct mgc_lock threads_lock;
+extern struct mthread *threads_head;   /* under threads_lock */
+extern atomic_word threads_count;
+
+/* The calling thread's record, registering it first if needed; NULL when
+ * out of memory. */
+struct mthread *thread_register_current(void);
+void thread_unregister_current(void);
+int thread_registry_init(void);
+/* Every record but the caller's after fork(): the child has one thread. */
+void thread_registry_after_fork_child(void);
+
+MGC_INLINE struct mcache *thread_mcache(void) {
+  struct mthread *t = thread_current;
+  return t ? &t->mcache : NULL;
+}
+
+#endif /* MGC_THREAD_H */
