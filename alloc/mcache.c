@@ -36,6 +36,9 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
 
 /* Move slot sl to the next word of its span with a free slot. */
 static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
+  /* Words not yet used since the last mark may hold dead objects. */
+  if (span_needs_sweep(s)) mcentral_sweep_cached(s);
+  sl->needzero = s->needzero;
   unsigned cur = (unsigned)atomic_load_relaxed(&s->cur_word);
   leave_word(sl, s);
   for (unsigned w = cur + 1; w < s->nwords; w++)

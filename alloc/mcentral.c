@@ -1,18 +1,27 @@
 /*
- * mcentral.c: central span lists per span class (see mcentral.h).
+ * mcentral.c: central span lists per span class, and small-span sweeping
+ * (see mcentral.h).
  *
  * A small-object span is, at any time, in exactly one place:
  *   cached     held by one mcache (cached_by != 0), in no list;
- *   partial    uncached, alloccount < nelems       (in_list == SPAN_LIST_PARTIAL)
- *   full       uncached, alloccount == nelems      (in_list == SPAN_LIST_FULL)
+ *   partial    uncached, alloccount < nelems    (in_list = LIST_PARTIAL | gen)
+ *   full       uncached, alloccount == nelems   (in_list = LIST_FULL | gen)
+ * where gen is the list generation (sweepgen / 2 % 2) it was filed under.
  * An uncached span that becomes empty goes back to the mheap at once.
  *
- * Lock: mcentral.lock guards the lists and every field of its uncached
- * spans; caching and uncaching happen under it, so a thread that holds it
- * sees cached_by stable.  The owning mcache changes a cached span's words
- * without the lock (see mspan.h).  Remote frees of a cached span only set
- * freedbits (atomic OR) under the lock; the owner folds them when it gives
- * the span back.
+ * Lock: mcentral.lock guards the lists and the fields of its uncached
+ * spans; caching, uncaching and sweeping happen under it, so a thread that
+ * holds it sees cached_by stable and no span of the class half-swept.  The
+ * owning mcache changes a cached span's words without the lock (see
+ * mspan.h): sweeping a cached span skips its current word, and the owner
+ * sweeps (through mcentral_sweep_cached) before it enters another word.
+ * Remote frees of a cached span only set freedbits under the lock; the
+ * owner folds them when it gives the span back.
+ *
+ * Sweeping a small span: for each word (but a cached span's current one),
+ *   allocbits &= markbits, markbits = 0,
+ * counting the freed slots; then sweepgen = sg.  Claiming (sweepgen sg-2
+ * -> sg-1) happens under the lock, so lock holders never see sg-1.
  */
 #include "alloc/mcentral.h"
 
@@ -20,7 +29,12 @@
 #include "alloc/mheap.h"
 #include "runtime/throw.h"
 
-enum { SPAN_LIST_NONE = 0, SPAN_LIST_PARTIAL = 1, SPAN_LIST_FULL = 2 };
+#define LIST_PARTIAL 2u
+#define LIST_FULL 4u
+#define LIST_GEN 1u
+/* cache_span sweeps at most this many unswept spans looking for room before
+ * it grows the heap instead, bounding its latency. */
+#define CACHE_SWEEP_BUDGET 100
 
 struct mcentral mcentrals[SPANCLASS_COUNT];
 
@@ -31,21 +45,26 @@ void mcentral_init(void) {
   }
 }
 
-static struct mspan **list_head(struct mcentral *mc, unsigned which) {
-  return which == SPAN_LIST_FULL ? &mc->full : &mc->partial;
+static unsigned swept_gen(void) { return (unsigned)(atomic_load_relaxed(&mheap_sweepgen) / 2 % 2); }
+
+static struct mspan **list_head(struct mcentral *mc, unsigned in_list) {
+  unsigned gen = in_list & LIST_GEN;
+  return (in_list & LIST_FULL) ? &mc->full[gen] : &mc->partial[gen];
 }
 
-void mcentral_list_remove_locked(struct mcentral *mc, struct mspan *s) {
-  mgc_assert(s->in_list != SPAN_LIST_NONE);
+static void list_remove_locked(struct mcentral *mc, struct mspan *s) {
+  mgc_assert(s->in_list != 0);
   if (s->prev) s->prev->next = s->next;
   else *list_head(mc, s->in_list) = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
-  s->in_list = SPAN_LIST_NONE;
+  s->in_list = 0;
 }
 
-void mcentral_list_insert_locked(struct mcentral *mc, struct mspan *s) {
-  unsigned which = s->alloccount == s->nelems ? SPAN_LIST_FULL : SPAN_LIST_PARTIAL;
+/* File an uncached span by its fullness and sweep state. */
+static void list_insert_locked(struct mcentral *mc, struct mspan *s) {
+  unsigned gen = span_needs_sweep(s) ? 1 - swept_gen() : swept_gen();
+  unsigned which = (s->alloccount == s->nelems ? LIST_FULL : LIST_PARTIAL) | gen;
   struct mspan **head = list_head(mc, which);
   s->prev = NULL;
   s->next = *head;
@@ -54,12 +73,89 @@ void mcentral_list_insert_locked(struct mcentral *mc, struct mspan *s) {
   s->in_list = (uint8_t)which;
 }
 
+/* Sweep s (in use, of this class, sweepgen == sg - 2); the lock is held.
+ * An uncached span is re-filed, or freed to the mheap if now empty (then
+ * the function returns false and s must not be touched). */
+static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  atomic_store_relaxed(&s->sweepgen, sg - 1);
+  bool cached = atomic_load_relaxed(&s->cached_by) != 0;
+  unsigned keep = cached ? (unsigned)atomic_load_acquire(&s->cur_word) : UINT32_MAX;
+  unsigned freed = 0;
+  for (unsigned w = 0; w < s->nwords; w++) {
+    uintptr_t m = atomic_load_relaxed(&s->markbits[w]);
+    atomic_store_relaxed(&s->markbits[w], 0);
+    if (w == keep) continue;
+    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+    uintptr_t dead = a & ~m;
+    if (dead) {
+      atomic_store_relaxed(&s->allocbits[w], a & m);
+      freed += (unsigned)__builtin_popcountll(dead);
+    }
+  }
+  if (freed) {
+    s->needzero = 1;
+    atomic_fetch_add(&mc->counts.frees, freed);
+  }
+  atomic_store_release(&s->sweepgen, sg);
+  if (cached) return true; /* counted as full in heap_live while cached */
+  if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
+  s->alloccount = (uint16_t)(s->alloccount - freed);
+  mgc_assert(s->alloccount == mspan_count_allocated(s));
+  if (s->in_list) list_remove_locked(mc, s);
+  if (s->alloccount == 0) {
+    mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
+    return false;
+  }
+  list_insert_locked(mc, s);
+  return true;
+}
+
+static bool needs_sweep_now(const struct mspan *s) {
+  return atomic_load_relaxed(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 2;
+}
+
+void mcentral_sweep_cached(struct mspan *s) {
+  struct mcentral *mc = &mcentrals[s->spanclass];
+  lock_acquire(&mc->lock);
+  if (needs_sweep_now(s)) sweep_locked(mc, s);
+  lock_release(&mc->lock);
+}
+
+bool mcentral_sweep_any(struct mspan *s) {
+  unsigned spc = s->spanclass;
+  if (spc >= SPANCLASS_COUNT) return false;
+  struct mcentral *mc = &mcentrals[spc];
+  bool swept = false;
+  lock_acquire(&mc->lock);
+  /* The record may have been freed or reused since the caller found it. */
+  if (atomic_load_acquire(&s->state) == MSPAN_IN_USE && s->spanclass == spc && needs_sweep_now(s)) {
+    sweep_locked(mc, s);
+    swept = true;
+  }
+  lock_release(&mc->lock);
+  return swept;
+}
+
+/* An uncached swept span with a free slot, sweeping unswept spans to find
+ * one; NULL if the budget runs out first.  Lock held. */
+static struct mspan *find_partial_locked(struct mcentral *mc) {
+  unsigned sw = swept_gen(), un = 1 - sw;
+  for (int budget = CACHE_SWEEP_BUDGET; budget > 0; budget--) {
+    if (mc->partial[sw]) return mc->partial[sw];
+    struct mspan *s = mc->partial[un] ? mc->partial[un] : mc->full[un];
+    if (!s) return NULL;
+    sweep_locked(mc, s); /* re-files or frees it */
+  }
+  return mc->partial[sw];
+}
+
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   struct mcentral *mc = &mcentrals[spc];
   lock_acquire(&mc->lock);
-  struct mspan *s = mc->partial;
+  struct mspan *s = find_partial_locked(mc);
   if (s) {
-    mcentral_list_remove_locked(mc, s);
+    list_remove_locked(mc, s);
   } else {
     lock_release(&mc->lock);
     unsigned sc = spanclass_sizeclass(spc);
@@ -67,7 +163,7 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
     if (!s) return NULL;
     lock_acquire(&mc->lock);
   }
-  mgc_assert(s->alloccount < s->nelems);
+  mgc_assert(s->alloccount < s->nelems && !span_needs_sweep(s));
   s->count_at_cache = s->alloccount;
   s->local_frees = 0;
   s->has_holes = 0;
@@ -77,8 +173,8 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   return s;
 }
 
-/* Apply remote frees to allocbits; called with the lock held and the span
- * not being allocated from. */
+/* Apply remote frees to allocbits; lock held, span not being allocated
+ * from. */
 static void fold_freed_locked(struct mspan *s) {
   if (!atomic_load_relaxed(&s->has_freed)) return;
   atomic_store_relaxed(&s->has_freed, 0);
@@ -87,8 +183,8 @@ static void fold_freed_locked(struct mspan *s) {
     if (!f) continue;
     uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
     if (f & ~a) {
-      /* The owner freed (or never allocated) these slots too: a double free
-       * that could only be seen now. */
+      /* Freed by the owner too (or swept as garbage): a double free that
+       * could only be seen now. */
       mgc_report("gc_free: double free of an object of %u bytes in span %p, found late; ignored",
                  s->elemsize, (void *)s->base);
       atomic_fetch_sub(&mcentrals[s->spanclass].counts.frees,
@@ -103,27 +199,30 @@ void mcentral_uncache_span(struct mspan *s) {
   lock_acquire(&mc->lock);
   unsigned count = mspan_count_allocated(s);
   atomic_fetch_add(&mc->counts.mallocs, count - s->count_at_cache + s->local_frees);
+  atomic_fetch_add(&mc->counts.frees, s->local_frees);
   fold_freed_locked(s);
   s->alloccount = (uint16_t)mspan_count_allocated(s);
+  s->local_frees = 0;
   atomic_store_relaxed(&s->cached_by, 0);
   atomic_store_relaxed(&s->cur_word, 0);
   heap_live_sub((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   if (s->alloccount == 0) {
-    lock_release(&mc->lock);
     mheap_free_span(s);
+    lock_release(&mc->lock);
     return;
   }
-  mcentral_list_insert_locked(mc, s);
+  list_insert_locked(mc, s);
   lock_release(&mc->lock);
 }
 
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
-  struct mcentral *mc = &mcentrals[s->spanclass];
+  unsigned spc = s->spanclass;
+  struct mcentral *mc = &mcentrals[spc];
   uintptr_t bit = (uintptr_t)1 << (idx & 63);
   unsigned w = (unsigned)(idx >> 6);
   lock_acquire(&mc->lock);
-  if (atomic_load_relaxed(&s->state) != MSPAN_IN_USE || s->spanclass != mc->spanclass) {
-    lock_release(&mc->lock);  /* the span was freed and reused meanwhile */
+  if (atomic_load_relaxed(&s->state) != MSPAN_IN_USE || s->spanclass != spc) {
+    lock_release(&mc->lock); /* the span was freed and reused meanwhile */
     return false;
   }
   if (atomic_load_relaxed(&s->cached_by)) {
@@ -145,14 +244,10 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
   atomic_fetch_add(&mc->counts.frees, 1);
   heap_live_sub(s->elemsize);
   s->needzero = 1;
-  mcentral_list_remove_locked(mc, s);
+  list_remove_locked(mc, s);
   s->alloccount--;
-  if (s->alloccount == 0) {
-    lock_release(&mc->lock);
-    mheap_free_span(s);
-    return true;
-  }
-  mcentral_list_insert_locked(mc, s);
+  if (s->alloccount == 0) mheap_free_span(s);
+  else list_insert_locked(mc, s);
   lock_release(&mc->lock);
   return true;
 }
@@ -160,13 +255,16 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
 bool mcentral_is_valid(struct mcentral *mc) {
   bool ok = true;
   lock_acquire(&mc->lock);
-  for (unsigned which = SPAN_LIST_PARTIAL; which <= SPAN_LIST_FULL; which++) {
+  for (unsigned which = LIST_PARTIAL; which <= (LIST_FULL | LIST_GEN); which++) {
+    if (!(which & (LIST_PARTIAL | LIST_FULL)) || (which & LIST_PARTIAL && which & LIST_FULL)) continue;
     for (struct mspan *s = *list_head(mc, which); s && ok; s = s->next) {
       if (s->in_list != which || s->spanclass != mc->spanclass) ok = false;
       if (atomic_load_relaxed(&s->cached_by)) ok = false;
       if (!mspan_is_valid(s)) ok = false;
-      if ((which == SPAN_LIST_FULL) != (s->alloccount == s->nelems)) ok = false;
+      if (!!(which & LIST_FULL) != (s->alloccount == s->nelems)) ok = false;
       if (s->alloccount == 0) ok = false;
+      /* a span filed as swept must be swept */
+      if ((which & LIST_GEN) == swept_gen() && span_needs_sweep(s)) ok = false;
     }
   }
   lock_release(&mc->lock);

@@ -1,6 +1,8 @@
 /*
  * mcentral.h: one central list of small-object spans per span class,
  * shared by all threads; mcaches take spans from here and give them back.
+ * Sweeping a small span (its mark bits becoming its allocation bits) is
+ * done here too, because it moves spans between these lists.
  */
 #ifndef MGC_MCENTRAL_H
 #define MGC_MCENTRAL_H
@@ -14,16 +16,19 @@
 struct mcache;
 
 /* Per-class allocation counters (bytes are count * class size), updated
- * under the class's mcentral lock, read without it by statistics. */
+ * atomically, read without the lock by statistics. */
 struct mcentral_counts {
   atomic_word mallocs;
-  atomic_word frees;
+  atomic_word frees;       /* explicit and swept */
 };
 
+/* Lists by sweep state: [mheap_sweepgen / 2 % 2] holds swept spans, the
+ * other unswept ones; incrementing mheap_sweepgen by 2 at mark
+ * termination turns every swept list into an unswept one at no cost. */
 struct mcentral {
   struct mgc_lock lock;        /* rank LOCK_MCENTRAL */
-  struct mspan *partial;       /* uncached spans with a free slot */
-  struct mspan *full;          /* uncached spans without one */
+  struct mspan *partial[2];    /* uncached spans with a free slot */
+  struct mspan *full[2];       /* uncached spans without one */
   struct mcentral_counts counts;
   unsigned spanclass;
 } MGC_ALIGNED(MGC_CACHELINE);
@@ -31,20 +36,24 @@ struct mcentral {
 extern struct mcentral mcentrals[SPANCLASS_COUNT];
 
 void mcentral_init(void);
-/* A span of class spc with a free slot, now cached by c (cached_by set,
- * allocbits exact).  NULL when the heap cannot grow. */
+/* A span of class spc with a free slot, swept, now cached by c
+ * (cached_by set, allocbits exact).  NULL when the heap cannot grow. */
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc);
 /* Take back a span from its owning mcache, whose allocbits[cur_word] the
  * caller has written back.  Folds remote frees, files the span as partial
  * or full, or returns it to the mheap when empty. */
 void mcentral_uncache_span(struct mspan *s);
 /* gc_free of slot idx of small span s by a thread that does not cache s.
- * Returns false (and reports) when the slot is not allocated. */
+ * Returns false when the slot is not allocated. */
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx);
 
-/* Lists, for the sweeper and the checkers; call with the lock held. */
-void mcentral_list_remove_locked(struct mcentral *mc, struct mspan *s);
-void mcentral_list_insert_locked(struct mcentral *mc, struct mspan *s);
+/* Sweep s if it still needs it.  For a span cached by the calling thread
+ * (its current word is left alone) or an uncached one; takes the lock. */
+void mcentral_sweep_cached(struct mspan *s);
+/* Same for any small span found by a heap walk: checks under the lock that
+ * s is still an in-use span of its class.  Returns true if it swept. */
+bool mcentral_sweep_any(struct mspan *s);
+
 /* Checker: list membership agrees with counts; takes the lock. */
 bool mcentral_is_valid(struct mcentral *mc);
 

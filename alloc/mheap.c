@@ -126,6 +126,7 @@ static struct mspan *new_free_span_locked(uintptr_t base, uintptr_t npages) {
   if (!s) return NULL;
   s->base = base;
   s->npages = npages;
+  atomic_store_relaxed(&s->sweepgen, SWEEPGEN_NONE);
   atomic_store_release(&s->state, MSPAN_FREE);
   return s;
 }
@@ -231,6 +232,7 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
 void mheap_free_span(struct mspan *s) {
   lock_acquire(&mheap_lock);
   mgc_assert(atomic_load_relaxed(&s->state) == MSPAN_IN_USE);
+  atomic_store_release(&s->sweepgen, SWEEPGEN_NONE);
   atomic_store_release(&s->state, MSPAN_FREE);
   stats.in_use -= s->npages * PAGE_SIZE;
   if (span_is_large(s)) stats.large_in_use -= s->npages * PAGE_SIZE;

@@ -20,6 +20,8 @@ static struct fixalloc span_records;
 static struct fixalloc bitmap_blocks[BITMAP_MAX_WORDS + 1];
 static bool records_ready;
 
+atomic_word mheap_sweepgen = SWEEPGEN_START;
+
 static void mspan_metadata_init_locked(void) {
   fixalloc_init(&span_records, sizeof(struct mspan));
   for (unsigned w = 1; w <= BITMAP_MAX_WORDS; w++)
@@ -33,6 +35,7 @@ struct mspan *mspan_record_alloc_locked(void) {
 }
 
 void mspan_record_free_locked(struct mspan *s) {
+  atomic_store_release(&s->sweepgen, SWEEPGEN_NONE);
   atomic_store_release(&s->state, MSPAN_DEAD);
   fixalloc_free(&span_records, s);
 }
@@ -68,6 +71,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->in_list = 0;
   atomic_store_relaxed(&s->cached_by, 0);
   atomic_store_relaxed(&s->has_freed, 0);
+  atomic_store_relaxed(&s->sweepgen, atomic_load_relaxed(&mheap_sweepgen));
   if (sc == 0) {
     /* A large span is its object: allocated from birth. */
     atomic_store_relaxed(&s->allocbits[0], 1);

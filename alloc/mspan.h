@@ -145,6 +145,21 @@ MGC_INLINE uint64_t span_word_mask(const struct mspan *s, unsigned w) {
   return left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
 }
 
+/* Sweep generations (see gc/sweep.c).  mheap_sweepgen goes up by 2 at
+ * every mark termination; for an in-use span, relative to sg:
+ *   s->sweepgen == sg - 2   marked by the last cycle, not yet swept
+ *   s->sweepgen == sg - 1   being swept
+ *   s->sweepgen == sg       swept (or allocated since the last mark)
+ * A span record that is not in use has SWEEPGEN_NONE, which is odd and so
+ * never equals sg - 2: a sweeper that finds a stale record cannot claim it. */
+#define SWEEPGEN_START 4
+#define SWEEPGEN_NONE 1
+extern atomic_word mheap_sweepgen;
+
+MGC_INLINE bool span_needs_sweep(const struct mspan *s) {
+  return atomic_load_acquire(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen);
+}
+
 /* Set up a span record for `npages` pages at `base` as a span of class
  * `spc` (0 or 1 = one large object) and allocate its bitmaps.  Called with
  * the mheap lock held.  Returns false when metadata memory is exhausted. */

@@ -16,6 +16,7 @@
 #ifndef MGC_H
 #define MGC_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,66 @@ GC_API size_t gc_size(const void *p);
  * is fine), or NULL when p is not inside an mgc object. */
 GC_API void *gc_base(const void *p);
 
+/* ---- collect ------------------------------------------------------------ */
+
+/* Run a full collection now and return when it is done (marking finished;
+ * freed memory is handed back to the allocator as it is swept). */
+GC_API void gc_collect(void);
+
+/* GOGC: the heap may grow to live * (1 + percent / 100) before the next
+ * collection.  Negative turns automatic collection off.  Returns the old
+ * value.  MGC_GOGC sets it at start-up (default 100). */
+GC_API int gc_set_percent(int percent);
+
+/* Stop / resume automatic collection.  Calls nest: collection resumes
+ * after as many gc_enable as gc_disable.  gc_collect still collects. */
+GC_API void gc_disable(void);
+GC_API void gc_enable(void);
+
+/* ---- roots -------------------------------------------------------------- */
+
+/* Scan [start, start + len) conservatively at every collection: memory the
+ * collector would not otherwise see (malloc'd blocks, mmap'd regions)
+ * holding pointers to heap objects.  Returns 0, or ENOMEM. */
+GC_API int gc_add_roots(void *start, size_t len);
+/* Stop scanning every part of [start, start + len) added before. */
+GC_API void gc_remove_roots(void *start, size_t len);
+
+/* ---- observe ------------------------------------------------------------ */
+
+#define GC_PAUSE_HISTORY 256
+
+struct gc_stats {
+  size_t size;                 /* set to sizeof(struct gc_stats) before the call */
+  /* collections */
+  uint64_t cycles;             /* completed collections */
+  uint64_t forced_cycles;      /* of which gc_collect */
+  uint64_t last_gc_ns;         /* end of the last collection, ns since gc_init */
+  /* heap, bytes */
+  uint64_t heap_live;          /* allocated objects (spans cached by threads count as full) */
+  uint64_t heap_marked;        /* live after the last mark */
+  uint64_t heap_goal;          /* next collection starts when heap_live reaches it */
+  uint64_t heap_in_use;        /* pages in in-use spans */
+  uint64_t heap_sys;           /* obtained from the OS */
+  uint64_t heap_released;      /* free pages given back to the OS */
+  uint64_t metadata_sys;       /* span records, bitmaps, thread records */
+  /* allocation, cumulative */
+  uint64_t total_alloc_bytes;  /* bytes of objects allocated (size-class rounded) */
+  uint64_t total_alloc_objects;
+  uint64_t total_free_objects; /* freed by gc_free or by the collector */
+  /* pauses, nanoseconds */
+  uint64_t last_pause_ns;
+  uint64_t total_pause_ns;
+  uint64_t max_pause_ns;
+  uint64_t pause_ns[GC_PAUSE_HISTORY];  /* ring: pause of cycle c at [c % 256] */
+  /* collector CPU, nanoseconds */
+  uint64_t gc_cpu_ns;          /* CPU time spent collecting, all threads */
+};
+
+/* Fill *stats (up to stats->size bytes, so a program built against an
+ * older, smaller struct still works).  Returns 0, or EINVAL. */
+GC_API int gc_get_stats(struct gc_stats *stats);
+
 /* ---- threads ------------------------------------------------------------ */
 
 /* Register / unregister the calling thread.  Registering twice is harmless;
@@ -85,6 +146,17 @@ GC_API void *gc_base(const void *p);
  * its thread-exit destructor. */
 GC_API void gc_thread_register(void);
 GC_API void gc_thread_unregister(void);
+
+/* pthread_create, with the new thread registered for its whole life. */
+GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+                             void *(*start)(void *), void *arg);
+
+/* Bracket a call that may block for long (I/O, waiting on a lock or a
+ * condition): the collector does not wait for the thread meanwhile.
+ * Between the two, the thread must not touch heap objects or create heap
+ * pointers.  Nests. */
+GC_API void gc_blocking_begin(void);
+GC_API void gc_blocking_end(void);
 
 #ifdef __cplusplus
 }

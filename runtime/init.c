@@ -20,7 +20,9 @@
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
+#include "gc/collector.h"
 #include "runtime/config.h"
+#include "runtime/roots.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
@@ -28,7 +30,9 @@ atomic_word mgc_initialized;
 static pthread_once_t init_control = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void) {
+  collector_fork_prepare();
   lock_acquire(&threads_lock);
+  roots_lock_for_stw();
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) pthread_mutex_lock(&mcentrals[i].lock.mutex);
   pthread_mutex_lock(&mheap_lock.mutex);
 }
@@ -36,15 +40,19 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
   pthread_mutex_unlock(&mheap_lock.mutex);
   for (unsigned i = SPANCLASS_COUNT; i-- > 0;) pthread_mutex_unlock(&mcentrals[i].lock.mutex);
+  roots_unlock_after_stw();
   lock_release(&threads_lock);
+  collector_fork_parent();
 }
 
 static void fork_child(void) {
   lock_reinit_after_fork(&mheap_lock);
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) lock_reinit_after_fork(&mcentrals[i].lock);
+  roots_after_fork_child();
   lock_rank_release(&threads_lock);
   thread_registry_after_fork_child();
   scavenger_after_fork_child();
+  collector_after_fork_child();
 }
 
 static void init_process(void) {
@@ -52,6 +60,8 @@ static void init_process(void) {
   if (mheap_init() != 0) mgc_throw("cannot reserve the arena index");
   mcentral_init();
   if (thread_registry_init() != 0) mgc_throw("cannot create the thread-exit key");
+  roots_init();
+  if (collector_init() != 0) mgc_throw("cannot start the collector (stop signal or sweeper thread)");
   if (scavenger_start() != 0) mgc_report("cannot start the scavenger thread; free pages stay with the process");
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   atomic_store_release(&mgc_initialized, 1);

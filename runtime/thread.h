@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <ucontext.h>
 
 #include "alloc/mcache.h"
 #include "runtime/atomics.h"
@@ -35,10 +36,9 @@ struct mthread {
   atomic_word stopped_sp;         /* stack pointer saved by the handler */
   atomic_word blocking;           /* inside gc_blocking_begin/end */
   atomic_word blocking_sp;        /* stack pointer published on entry */
-  atomic_word ack_epoch;          /* last stop epoch acknowledged */
-  /* Registers spilled by the stop handler or on entering a blocking
-   * region; scanned as roots. */
-  uintptr_t saved_regs[32];
+  /* Registers saved on entering a blocking region; scanned as roots.
+   * (A stopped thread's registers are in its signal frame, on its stack.) */
+  ucontext_t saved_context;
   unsigned blocking_depth;        /* nesting of gc_blocking_begin */
   bool is_main;                   /* registered by gc_init */
 };

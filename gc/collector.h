@@ -1,0 +1,18 @@
+/*
+ * collector.h: the collection cycle and its trigger.
+ */
+#ifndef MGC_COLLECTOR_H
+#define MGC_COLLECTOR_H
+
+#include <stdbool.h>
+
+/* Set up the collector (from gc_init, once). */
+int collector_init(void);
+/* Run one cycle.  forced: collect even if the heap is under its trigger. */
+void collector_run(bool forced);
+/* fork(): no cycle runs across it. */
+void collector_fork_prepare(void);
+void collector_fork_parent(void);
+void collector_after_fork_child(void);
+
+#endif /* MGC_COLLECTOR_H */

@@ -1,0 +1,178 @@
+/*
+ * mark.c: scanning, greying and the parallel drain (see mark.h).
+ *
+ * Finding objects.  A word v is a candidate pointer when it lies in the
+ * reserved heap range [arena_lo, arena_hi); span_of_heap() then finds its
+ * in-use span, the slot index comes from one multiplication, and the slot
+ * must be allocated (mcache_slot_is_allocated, which counts the current
+ * word of a span some thread is allocating from as allocated).  Interior
+ * pointers therefore keep their whole object alive.
+ *
+ * Parallel drain.  Workers pop from their own buffers, then from the pool.
+ * A worker with nothing to do increments workpool_waiting and spins until
+ * either the pool has work (it decrements and goes on) or every worker is
+ * waiting, which can only happen when no worker holds work and the pool is
+ * empty: only a worker that is not waiting can add to the pool, and it
+ * waits only after failing to take from it.  Busy workers split their
+ * buffer into the pool when someone is waiting (gcwork_balance).
+ *
+ * Helpers are threads started on first use; they block all signals (they
+ * are never stopped) and sleep on a condition variable between drains.
+ */
+#include "gc/mark.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
+#include "alloc/arena.h"
+#include "alloc/mcache.h"
+#include "runtime/os.h"
+#include "runtime/throw.h"
+
+MGC_INLINE uintptr_t object_size_of(const struct mspan *s) {
+  return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+}
+
+void mark_grey_range(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
+  while (hi - lo > OBLET_BYTES) {
+    gcwork_push(w, lo, OBLET_BYTES);
+    lo += OBLET_BYTES;
+  }
+  if (hi > lo) gcwork_push(w, lo, hi - lo);
+}
+
+MGC_NO_SANITIZE_SCAN void mark_pointer(struct gcwork *w, uintptr_t v) {
+  struct mspan *s = span_of_heap(v);
+  if (!s) return;
+  uintptr_t idx = span_object_index(s, v);
+  if (!mcache_slot_is_allocated(NULL, s, idx)) return;
+  if (!span_try_mark(s, idx)) return;
+  uintptr_t size = object_size_of(s);
+  w->marked_bytes += size;
+  if (spanclass_noscan(s->spanclass)) return;
+  uintptr_t base = span_object_addr(s, idx);
+  mark_grey_range(w, base, base + size);
+}
+
+/* Reads arbitrary words of stacks, data segments and objects: a stopped
+ * thread's stack below its frame pointer and an object's stale words are
+ * read on purpose. */
+MGC_NO_SANITIZE_SCAN static void scan_conservative(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
+  uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
+  const uintptr_t *p = (const uintptr_t *)MGC_ROUND_UP(lo, sizeof(uintptr_t));
+  const uintptr_t *end = (const uintptr_t *)MGC_ROUND_DOWN(hi, sizeof(uintptr_t));
+  w->scanned_bytes += hi - lo;
+  for (; p < end; p++) {
+    uintptr_t v = *p;
+    if (v - alo < span) mark_pointer(w, v);
+  }
+}
+
+/* ---- parallel drain ---------------------------------------------------- */
+
+static void drain_until_all_idle(struct gcwork *w, unsigned nworkers) {
+  for (;;) {
+    struct grey g;
+    unsigned n = 0;
+    while (gcwork_pop(w, &g)) {
+      scan_conservative(w, g.addr, g.addr + g.len);
+      if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
+    }
+    if (nworkers == 1) return;
+    atomic_fetch_add(&workpool_waiting, 1);
+    for (unsigned spins = 0;; spins++) {
+      if (workpool_has_work()) {
+        atomic_fetch_sub(&workpool_waiting, 1);
+        break;
+      }
+      if (atomic_load_acquire(&workpool_waiting) == nworkers) return;
+      if (spins > 64) sched_yield();
+      else cpu_relax();
+    }
+  }
+}
+
+static pthread_mutex_t helpers_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t helpers_go = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t helpers_done = PTHREAD_COND_INITIALIZER;
+static unsigned helpers_started;      /* under helpers_mutex */
+static uint64_t drain_round;          /* under helpers_mutex */
+static unsigned round_helpers;        /* helpers wanted this round */
+static unsigned round_joined;         /* helpers that took part */
+static unsigned round_finished;
+static unsigned round_nworkers;
+static atomic_word round_marked;
+static atomic_word helper_cpu_ns;     /* CPU used by helpers, taken by the collector */
+
+uintptr_t mark_take_helper_cpu_ns(void) { return atomic_exchange(&helper_cpu_ns, 0); }
+
+static void *helper_main(void *arg) {
+  unsigned id = (unsigned)(uintptr_t)arg;
+  uint64_t seen = 0;
+  pthread_mutex_lock(&helpers_mutex);
+  for (;;) {
+    while (drain_round == seen || id >= round_helpers) {
+      seen = drain_round;
+      pthread_cond_wait(&helpers_go, &helpers_mutex);
+    }
+    seen = drain_round;
+    unsigned nworkers = round_nworkers;
+    round_joined++;
+    pthread_mutex_unlock(&helpers_mutex);
+
+    struct gcwork w = {0};
+    uint64_t cpu0 = os_thread_cpu_ns();
+    drain_until_all_idle(&w, nworkers);
+    atomic_fetch_add(&helper_cpu_ns, os_thread_cpu_ns() - cpu0);
+    atomic_fetch_add(&round_marked, w.marked_bytes);
+    gcwork_dispose(&w);
+
+    pthread_mutex_lock(&helpers_mutex);
+    round_finished++;
+    pthread_cond_broadcast(&helpers_done);
+  }
+  return NULL;
+}
+
+static unsigned ensure_helpers(unsigned wanted) {
+  while (helpers_started < wanted) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    int err = pthread_create(&t, NULL, helper_main, (void *)(uintptr_t)helpers_started);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) break;
+    pthread_detach(t);
+    helpers_started++;
+  }
+  return helpers_started < wanted ? helpers_started : wanted;
+}
+
+uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers) {
+  if (nworkers < 1) nworkers = 1;
+  pthread_mutex_lock(&helpers_mutex);
+  unsigned helpers = ensure_helpers(nworkers - 1);
+  nworkers = helpers + 1;
+  atomic_store_relaxed(&workpool_waiting, 0);
+  atomic_store_relaxed(&round_marked, 0);
+  round_helpers = helpers;
+  round_nworkers = nworkers;
+  round_joined = round_finished = 0;
+  if (helpers) {
+    gcwork_flush(w); /* let the helpers see the roots */
+    drain_round++;
+    pthread_cond_broadcast(&helpers_go);
+  }
+  pthread_mutex_unlock(&helpers_mutex);
+
+  drain_until_all_idle(w, nworkers);
+
+  pthread_mutex_lock(&helpers_mutex);
+  while (round_finished < helpers) pthread_cond_wait(&helpers_done, &helpers_mutex);
+  pthread_mutex_unlock(&helpers_mutex);
+  uintptr_t total = atomic_load_relaxed(&round_marked) + w->marked_bytes;
+  w->marked_bytes = 0;
+  return total;
+}

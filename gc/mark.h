@@ -1,0 +1,33 @@
+/*
+ * mark.h: marking.  Greys objects reachable from root ranges and scans
+ * them conservatively, in parallel on the mark workers.
+ *
+ * Colours: white = mark bit clear; grey = mark bit set and the object (or a
+ * piece of it) in some worker's or the pool's work buffers; black = mark
+ * bit set and scanned.  A noscan object goes straight from white to black.
+ * Invariant at the end of a mark: no black object holds a pointer to a
+ * white allocated object.
+ */
+#ifndef MGC_MARK_H
+#define MGC_MARK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gc/workbuf.h"
+
+/* Grey a root range (split into pieces of at most OBLET_BYTES). */
+void mark_grey_range(struct gcwork *w, uintptr_t lo, uintptr_t hi);
+/* Mark the object containing the word value v, if it is one. */
+void mark_pointer(struct gcwork *w, uintptr_t v);
+
+/* Drain all grey work with `nworkers` threads (the caller and nworkers-1
+ * helpers), starting from what is in the pool and in w.  Returns the bytes
+ * of objects greyed, by all workers (w's count included and reset).  The
+ * caller chooses when (world stopped, or not). */
+uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers);
+
+/* CPU time the helpers spent marking since the last call. */
+uintptr_t mark_take_helper_cpu_ns(void);
+
+#endif /* MGC_MARK_H */

@@ -1,0 +1,132 @@
+/*
+ * sweep.c: sweep generations, the background sweeper, and large objects.
+ *
+ * After a mark, every in-use span is unswept (mark termination adds 2 to
+ * mheap_sweepgen; see mspan.h).  Three kinds of sweepers then race, and the
+ * sweepgen claim (sg-2 -> sg-1) lets exactly one sweep each span:
+ *   - the allocator, lazily: mcentral sweeps unswept spans before it hands
+ *     one out, and the owner of a cached span sweeps it before entering a
+ *     new word (alloc/mcentral.c);
+ *   - the background sweeper thread, which walks the heap after each cycle;
+ *   - sweep_finish, called before the next cycle starts, which walks the
+ *     heap to sweep whatever is left (usually nothing).
+ * A large span is swept by a CAS on its sweepgen alone: unmarked, it is
+ * freed (unless gc_free got there first: the has_freed exchange decides);
+ * marked, its mark bit is cleared.
+ *
+ * Heap walk: arenas in address order, a span at a time, using the span map
+ * without a lock; sweepers re-check a span's state after claiming it.
+ */
+#include "gc/sweep.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "alloc/arena.h"
+#include "alloc/heaplive.h"
+#include "alloc/mcentral.h"
+#include "alloc/mheap.h"
+#include "alloc/scavenger.h"
+#include "runtime/throw.h"
+
+static atomic_word large_freed, large_freed_bytes;
+
+static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
+static uint64_t sweeper_requested;   /* under sweeper_mutex */
+
+static void sweep_large(struct mspan *s) {
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) return;
+  if (atomic_load_relaxed(&s->markbits[0]) & 1) {
+    atomic_store_relaxed(&s->markbits[0], 0);
+    atomic_store_release(&s->sweepgen, sg);
+    return;
+  }
+  atomic_store_release(&s->sweepgen, sg);
+  /* Dead.  gc_free may race to free it too: one exchange wins. */
+  if (!atomic_cas(&s->has_freed, 0, 1)) return;
+  uintptr_t bytes = s->npages * PAGE_SIZE;
+  heap_live_sub(bytes);
+  atomic_fetch_add(&large_freed, 1);
+  atomic_fetch_add(&large_freed_bytes, bytes);
+  mheap_free_span(s);
+}
+
+void sweep_span(struct mspan *s) {
+  if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
+  if (atomic_load_relaxed(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen) - 2) return;
+  if (span_is_large(s)) sweep_large(s);
+  else mcentral_sweep_any(s);
+}
+
+/* Visit every in-use span once: used by the sweepers. */
+static void walk_heap(void (*fn)(struct mspan *)) {
+  uintptr_t lo = arena_lo, hi = arena_hi;
+  if (lo >= hi) return;
+  for (uintptr_t a = lo; a < hi; a += ARENA_SIZE) {
+    struct heap_arena *ha = arena_of(a);
+    if (!ha) continue;
+    for (uintptr_t i = 0; i < PAGES_PER_ARENA;) {
+      struct mspan *s = ha->spans[i];
+      uintptr_t page = a + i * PAGE_SIZE;
+      if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
+        uintptr_t npages = s->npages;
+        fn(s);
+        i += npages ? npages : 1; /* a span may run into the next arena */
+      } else {
+        i++;
+      }
+    }
+  }
+}
+
+void sweep_finish(void) { walk_heap(sweep_span); }
+
+static void *sweeper_main(void *arg) {
+  (void)arg;
+  uint64_t done = 0;
+  pthread_mutex_lock(&sweeper_mutex);
+  for (;;) {
+    while (sweeper_requested == done) pthread_cond_wait(&sweeper_cond, &sweeper_mutex);
+    done = sweeper_requested;
+    pthread_mutex_unlock(&sweeper_mutex);
+    walk_heap(sweep_span);
+    scavenger_wake();
+    pthread_mutex_lock(&sweeper_mutex);
+  }
+  return NULL;
+}
+
+int sweep_init(void) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int err = pthread_create(&t, NULL, sweeper_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!err) pthread_detach(t);
+  return err;
+}
+
+void sweep_start_cycle_stw(void) {
+  atomic_store_release(&mheap_sweepgen, atomic_load_relaxed(&mheap_sweepgen) + 2);
+}
+
+void sweep_wake_background(void) {
+  pthread_mutex_lock(&sweeper_mutex);
+  sweeper_requested++;
+  pthread_cond_signal(&sweeper_cond);
+  pthread_mutex_unlock(&sweeper_mutex);
+}
+
+void sweep_read_counts(struct sweep_counts *out) {
+  out->large_freed = atomic_load_relaxed(&large_freed);
+  out->large_freed_bytes = atomic_load_relaxed(&large_freed_bytes);
+}
+
+void sweep_after_fork_child(void) {
+  pthread_mutex_init(&sweeper_mutex, NULL);
+  pthread_cond_init(&sweeper_cond, NULL);
+  sweep_init();
+}

@@ -1,0 +1,30 @@
+/*
+ * sweep.h: turning the last mark into free space, concurrently with the
+ * program (see sweep.c).
+ */
+#ifndef MGC_SWEEP_H
+#define MGC_SWEEP_H
+
+#include <stdint.h>
+
+#include "alloc/mspan.h"
+
+/* Start the background sweeper (once). */
+int sweep_init(void);
+/* Begin a sweep generation: world stopped, marking done. */
+void sweep_start_cycle_stw(void);
+/* Sweep every span still unswept, from the calling thread.  World running. */
+void sweep_finish(void);
+/* Wake the background sweeper for the new generation; world running. */
+void sweep_wake_background(void);
+/* Sweep one span found by a heap walk, if it needs it. */
+void sweep_span(struct mspan *s);
+/* Spans swept by the last sweep generation that freed objects, etc. */
+struct sweep_counts {
+  uintptr_t large_freed;
+  uintptr_t large_freed_bytes;
+};
+void sweep_read_counts(struct sweep_counts *out);
+void sweep_after_fork_child(void);
+
+#endif /* MGC_SWEEP_H */

@@ -1,0 +1,146 @@
+/*
+ * stw.c: stopping the world with a POSIX signal (see stw.h).
+ *
+ * Protocol.  `world` is a word holding the stop epoch in its upper bits and
+ * a STOPPED flag in bit 0.  To stop:
+ *   1. world = epoch | STOPPED (sequentially consistent);
+ *   2. for each registered thread other than the caller that is not parked
+ *      in a blocking region, pthread_kill(stop signal) and count it;
+ *   3. wait until that many handlers have acknowledged (acks counter,
+ *      futex).
+ * The handler stores its stack pointer in the thread's record, increments
+ * acks (waking the stopper), and futex-waits while world still reads
+ * epoch | STOPPED.  stw_start clears STOPPED (with a new epoch) and wakes
+ * every waiter.
+ *
+ * Blocking regions.  Entering sets t->blocking = 1 after saving the
+ * registers and the stack pointer; leaving sets it to 0 and then, if the
+ * world is stopped, waits like a handler (without acknowledging: the
+ * stopper did not count it).  Both sides use full fences between their
+ * store and their load (store blocking / load world versus store world /
+ * load blocking), so either the stopper sees blocking == 0 and signals the
+ * thread, or the thread sees STOPPED and waits.
+ *
+ * Everything the handler calls is async-signal-safe: atomics, the futex
+ * syscall, and errno is saved and restored.
+ */
+#include "runtime/stw.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "runtime/config.h"
+#include "runtime/throw.h"
+
+#define WORLD_STOPPED 1u
+#define WORLD_EPOCH_STEP 2u
+
+/* Futex words must be 32-bit; these are only touched through the helpers. */
+static volatile uint32_t world;     /* epoch | WORLD_STOPPED */
+static volatile uint32_t acks;      /* handlers that have parked */
+
+static long futex(volatile uint32_t *addr, int op, uint32_t val) {
+  return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+static uint32_t load32(volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+
+int stw_world_stopped(void) { return load32(&world) & WORLD_STOPPED; }
+
+static void wait_while_stopped(uint32_t stopped_value) {
+  while (load32(&world) == stopped_value)
+    futex(&world, FUTEX_WAIT_PRIVATE, stopped_value);
+}
+
+MGC_NO_SANITIZE_SCAN static void stop_handler(int sig, siginfo_t *info, void *uctx) {
+  (void)sig;
+  (void)info;
+  (void)uctx; /* the register file it points to lies on this stack, above sp */
+  int saved_errno = errno;
+  struct mthread *t = thread_current;
+  uint32_t w = load32(&world);
+  if (t && (w & WORLD_STOPPED)) {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    atomic_store_release(&t->stopped_sp, sp);
+    __atomic_add_fetch(&acks, 1, __ATOMIC_SEQ_CST);
+    futex(&acks, FUTEX_WAKE_PRIVATE, 1);
+    wait_while_stopped(w);
+    atomic_store_release(&t->stopped_sp, 0);
+  }
+  errno = saved_errno;
+}
+
+int stw_init(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = stop_handler;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask); /* no other handler runs on top of ours */
+  sigdelset(&sa.sa_mask, SIGSEGV);
+  sigdelset(&sa.sa_mask, SIGBUS);
+  sigdelset(&sa.sa_mask, SIGILL);
+  sigdelset(&sa.sa_mask, SIGFPE);
+  if (sigaction(config.stop_signal, &sa, NULL) != 0) return errno;
+  return 0;
+}
+
+void stw_stop(void) {
+  lock_assert_held(&threads_lock);
+  uint32_t epoch = load32(&world) + WORLD_EPOCH_STEP;
+  uint32_t stopped = (epoch & ~WORLD_STOPPED) | WORLD_STOPPED;
+  __atomic_store_n(&acks, 0, __ATOMIC_SEQ_CST);
+  __atomic_store_n(&world, stopped, __ATOMIC_SEQ_CST);
+  struct mthread *self = thread_current;
+  uint32_t signalled = 0;
+  for (struct mthread *t = threads_head; t; t = t->next) {
+    if (t == self) continue;
+    atomic_fence();
+    if (atomic_load_acquire(&t->blocking)) continue;
+    int err = pthread_kill(t->pthread, config.stop_signal);
+    if (err == 0) signalled++;
+    else mgc_throw("cannot signal a registered thread (did it exit without gc_thread_unregister?)");
+  }
+  for (;;) {
+    uint32_t n = load32(&acks);
+    if (n >= signalled) break;
+    futex(&acks, FUTEX_WAIT_PRIVATE, n);
+  }
+}
+
+void stw_start(void) {
+  uint32_t w = load32(&world);
+  __atomic_store_n(&world, (w + WORLD_EPOCH_STEP) & ~WORLD_STOPPED, __ATOMIC_SEQ_CST);
+  futex(&world, FUTEX_WAKE_PRIVATE, INT32_MAX);
+}
+
+uintptr_t stw_thread_scan_low(const struct mthread *t) {
+  uintptr_t sp = atomic_load_acquire(&t->stopped_sp);
+  if (!sp) sp = atomic_load_acquire(&t->blocking_sp);
+  return sp;
+}
+
+/* Saving the registers with getcontext (not setjmp, whose buffer glibc
+ * mangles) puts every callee-saved register holding a heap pointer where
+ * the root scan finds it. */
+MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
+  if (t->blocking_depth++ > 0) return;
+  getcontext(&t->saved_context);
+  atomic_store_release(&t->blocking_sp, (uintptr_t)__builtin_frame_address(0));
+  atomic_store_relaxed(&t->blocking, 1);
+  atomic_fence();
+}
+
+MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
+  mgc_assert(t->blocking_depth > 0);
+  if (--t->blocking_depth > 0) return;
+  atomic_store_relaxed(&t->blocking, 0);
+  atomic_fence();
+  uint32_t w;
+  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
+  atomic_store_release(&t->blocking_sp, 0);
+}

@@ -1,0 +1,37 @@
+/*
+ * stw.h: stopping and restarting the world.
+ *
+ * stw_stop() stops every registered thread but the caller: threads that are
+ * running get the stop signal (config.stop_signal), whose handler records
+ * the thread's stack pointer (its registers are in the signal frame below
+ * it) and waits; threads inside gc_blocking_begin/end are already parked
+ * and are not signalled.  When stw_stop returns, no registered thread runs
+ * mutator code until stw_start().
+ *
+ * Callers hold the heap locks (gc/collector.c takes them first) so that no
+ * stopped thread holds a lock the collector needs.  Code between stw_stop and
+ * stw_start must not call malloc, stdio or the dynamic loader: a stopped
+ * thread may hold their locks.
+ */
+#ifndef MGC_STW_H
+#define MGC_STW_H
+
+#include <stdint.h>
+
+#include "runtime/thread.h"
+
+int stw_init(void);
+/* Needs threads_lock held; it stays held until stw_start. */
+void stw_stop(void);
+void stw_start(void);
+/* True between stw_stop and stw_start (read by the blocking-region code). */
+int stw_world_stopped(void);
+
+/* Lowest stack address to scan for a stopped or parked thread t. */
+uintptr_t stw_thread_scan_low(const struct mthread *t);
+
+/* gc_blocking_begin/end. */
+void stw_blocking_begin(struct mthread *t);
+void stw_blocking_end(struct mthread *t);
+
+#endif /* MGC_STW_H */

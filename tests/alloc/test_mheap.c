@@ -1,0 +1,519 @@
+/*
+ * test_mheap.c: unit tests for alloc/mheap.c (the page heap) and the span
+ * map of alloc/arena.h that it maintains.
+ *
+ * Concerns, one TCase each:
+ *   split      a span is carved from the front of a free run; the rest of
+ *              the run stays free, right after it;
+ *   coalesce   freed neighbours merge into one run, which a later allocation
+ *              of their combined size gets whole (same base);
+ *   large      objects over SMALL_SIZE_MAX get a span of their own;
+ *   spanmap    every page of an in-use span maps to it; free pages are no
+ *              heap object (span_of_heap == NULL) and map as arena.h says;
+ *   zero       needzero is clear for pages fresh from the OS or released
+ *              to it, set for reused pages, and clear pages read as zero;
+ *   scavenge   freed pages go back to the OS (RSS drops, stats.released
+ *              grows), on request and by the background scavenger.
+ *
+ * Layout-sensitive tests first call drain_free_runs(): it takes one-page
+ * spans until the heap has to grow, so afterwards the only free run is the
+ * fresh rest of that growth, right after the last drained page.  Whatever
+ * earlier tests left behind (with CK_FORK=no), the layout is then known.
+ * The background scavenger is held off (age "never") in those TCases so it
+ * cannot take a run out of the lists while a test looks at it.
+ *
+ * Spans taken straight from mheap_alloc_span are large noscan spans whose
+ * bases are kept in static arrays, so a conservative collector sees them as
+ * reachable and leaves them to the test.
+ */
+#include <check.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mgc.h"
+
+#include "alloc/arena.h"
+#include "alloc/mheap.h"
+#include "alloc/mspan.h"
+#include "alloc/scavenger.h"
+#include "alloc/sizeclasses.h"
+#include "runtime/os.h"
+
+#define LARGE_NOSCAN spanclass_make(0, true)
+/* Mirrors SCAVENGE_DEFAULT_AGE_NS in alloc/scavenger.c (private there). */
+#define SCAVENGER_DEFAULT_AGE_NS 3000000000ull
+#define SCAVENGER_NEVER UINT64_MAX
+#define MAX_DRAINED 65536
+#define MAX_KEPT 64
+
+#define MIB ((size_t)1 << 20)
+/* Scavenge tests: this much in large objects, touched then freed; RSS must
+ * drop by at least SCAVENGE_MIN_DROP of it. */
+#define SCAVENGE_BYTES (64 * MIB)
+#define SCAVENGE_OBJECT (1 * MIB)
+#define SCAVENGE_NOBJECTS (SCAVENGE_BYTES / SCAVENGE_OBJECT)
+#define SCAVENGE_MIN_DROP (48 * MIB)
+#define BACKGROUND_AGE_NS 1000000ull     /* 1 ms */
+#define BACKGROUND_WAIT_NS 5000000000ull /* poll RSS for up to 5 s */
+#define POLL_NS 20000000L                /* every 20 ms */
+#define RECENT_AGE_NS 60000000000ull     /* 60 s: longer than any test runs */
+
+/* Spans held by a test: record and base (the base keeps it reachable). */
+struct held {
+  struct mspan *span;
+  void *base;
+};
+
+static struct held drained[MAX_DRAINED];
+static size_t ndrained;
+static struct held kept[MAX_KEPT];
+static size_t nkept;
+static void *large_objects[SCAVENGE_NOBJECTS];
+
+/* ---- helpers ---- */
+
+static struct mheap_stats read_stats(void) {
+  struct mheap_stats st;
+  mheap_read_stats(&st);
+  return st;
+}
+
+static bool span_is_free(const struct mspan *s) {
+  return s && atomic_load_relaxed(&s->state) == MSPAN_FREE;
+}
+
+/* npages pages as one large noscan span; checks the heap afterwards. */
+static struct mspan *span_alloc(uintptr_t npages) {
+  struct mspan *s = mheap_alloc_span(npages, LARGE_NOSCAN);
+  ck_assert_msg(s != NULL, "mheap_alloc_span(%lu) failed", (unsigned long)npages);
+  ck_assert_msg(nkept < MAX_KEPT, "test holds too many spans");
+  kept[nkept++] = (struct held){s, (void *)s->base};
+  ck_assert_uint_eq(s->npages, npages);
+  ck_assert(mheap_is_valid());
+  return s;
+}
+
+static void span_free(struct mspan *s) {
+  for (size_t i = 0; i < nkept; i++)
+    if (kept[i].span == s) kept[i] = (struct held){NULL, NULL};
+  mheap_free_span(s);
+  ck_assert(mheap_is_valid());
+}
+
+/* Take one-page spans until the heap grows.  Returns the address where
+ * the only free run now starts: right after the last drained page. */
+static uintptr_t drain_free_runs(void) {
+  size_t sys_before = read_stats().sys;
+  for (;;) {
+    ck_assert_msg(ndrained < MAX_DRAINED, "more than %d free pages to drain", MAX_DRAINED);
+    struct mspan *s = mheap_alloc_span(1, LARGE_NOSCAN);
+    ck_assert(s != NULL);
+    drained[ndrained++] = (struct held){s, (void *)s->base};
+    if (read_stats().sys > sys_before) {
+      uintptr_t run = s->base + PAGE_SIZE;
+      struct mspan *r = span_of(run);
+      ck_assert_msg(span_is_free(r) && r->base == run,
+                    "growth did not leave a free run right after the new span");
+      ck_assert(mheap_is_valid());
+      return run;
+    }
+  }
+}
+
+static bool is_all_zero(const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i]) return false;
+  return true;
+}
+
+static void setup(void) {
+  gc_init();
+  scavenger_set_age(SCAVENGER_NEVER);
+}
+
+static void teardown(void) {
+  for (size_t i = 0; i < nkept; i++)
+    if (kept[i].span) mheap_free_span(kept[i].span);
+  nkept = 0;
+  for (size_t i = 0; i < ndrained; i++) mheap_free_span(drained[i].span);
+  ndrained = 0;
+  scavenger_set_age(SCAVENGER_DEFAULT_AGE_NS);
+  ck_assert(mheap_is_valid());
+}
+
+static void sleep_ns(long ns) {
+  struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* ---- split ---- */
+
+START_TEST(test_allocation_is_carved_from_front_of_run_and_rest_stays_free) {
+  uintptr_t run = drain_free_runs();
+  uintptr_t run_pages = span_of(run)->npages;
+  ck_assert_uint_gt(run_pages, 3);
+  struct mheap_stats before = read_stats();
+
+  struct mspan *a = span_alloc(3);
+  ck_assert_uint_eq(a->base, run);
+  struct mspan *rest = span_of(run + 3 * PAGE_SIZE);
+  ck_assert(span_is_free(rest));
+  ck_assert_uint_eq(rest->base, run + 3 * PAGE_SIZE);
+  ck_assert_uint_eq(rest->npages, run_pages - 3);
+
+  struct mheap_stats after = read_stats();
+  ck_assert_uint_eq(after.sys, before.sys);
+  ck_assert_uint_eq(after.in_use, before.in_use + 3 * PAGE_SIZE);
+}
+END_TEST
+
+START_TEST(test_consecutive_allocations_are_adjacent_in_one_run) {
+  uintptr_t run = drain_free_runs();
+  struct mspan *a = span_alloc(2);
+  struct mspan *b = span_alloc(5);
+  struct mspan *c = span_alloc(1);
+  ck_assert_uint_eq(a->base, run);
+  ck_assert_uint_eq(b->base, a->base + 2 * PAGE_SIZE);
+  ck_assert_uint_eq(c->base, b->base + 5 * PAGE_SIZE);
+}
+END_TEST
+
+/* ---- coalesce ---- */
+
+START_TEST(test_two_freed_neighbours_coalesce_and_are_reused_whole) {
+  drain_free_runs();
+  struct mspan *a = span_alloc(3);
+  struct mspan *b = span_alloc(5);
+  span_alloc(1); /* fence: keeps a and b apart from the rest of the run */
+  uintptr_t base = a->base;
+
+  span_free(a);
+  span_free(b);
+  struct mspan *merged = span_of(base);
+  ck_assert(span_is_free(merged));
+  ck_assert_uint_eq(merged->base, base);
+  ck_assert_uint_eq(merged->npages, 8);
+  ck_assert_ptr_eq(span_of(base + 7 * PAGE_SIZE), merged);
+
+  struct mspan *c = span_alloc(8);
+  ck_assert_uint_eq(c->base, base);
+}
+END_TEST
+
+START_TEST(test_free_coalesces_with_both_neighbours) {
+  drain_free_runs();
+  struct mspan *a = span_alloc(2);
+  struct mspan *b = span_alloc(3);
+  struct mspan *c = span_alloc(4);
+  span_alloc(1); /* fence */
+  uintptr_t base = a->base;
+
+  span_free(a);
+  span_free(c);
+  span_free(b); /* joins a (before) and c (after) */
+  struct mspan *merged = span_of(base);
+  ck_assert(span_is_free(merged));
+  ck_assert_uint_eq(merged->npages, 9);
+  ck_assert_ptr_eq(span_of(base + 8 * PAGE_SIZE), merged);
+  ck_assert_uint_eq(span_alloc(9)->base, base);
+}
+END_TEST
+
+START_TEST(test_freed_span_is_reused_for_same_size) {
+  drain_free_runs();
+  struct mspan *a = span_alloc(4);
+  span_alloc(1); /* fence */
+  uintptr_t base = a->base;
+  span_free(a);
+  ck_assert_uint_eq(span_alloc(4)->base, base);
+}
+END_TEST
+
+START_TEST(test_free_run_is_split_again_after_coalescing) {
+  drain_free_runs();
+  struct mspan *a = span_alloc(6);
+  span_alloc(1); /* fence */
+  uintptr_t base = a->base;
+  span_free(a);
+  struct mspan *x = span_alloc(2);
+  struct mspan *y = span_alloc(4);
+  ck_assert_uint_eq(x->base, base);
+  ck_assert_uint_eq(y->base, base + 2 * PAGE_SIZE);
+}
+END_TEST
+
+/* ---- large ---- */
+
+START_TEST(test_large_objects_get_spans_of_their_own) {
+  static const size_t sizes[] = {SMALL_SIZE_MAX + 1, 40000, 1 * MIB, 5 * MIB + 1};
+  static void *objs[2 * MGC_ARRAY_LEN(sizes)];
+  for (size_t i = 0; i < MGC_ARRAY_LEN(sizes); i++) {
+    size_t n = sizes[i];
+    uintptr_t npages = (n + PAGE_SIZE - 1) / PAGE_SIZE;
+    size_t large_before = read_stats().large_in_use;
+    void *p = objs[2 * i] = gc_alloc(n);
+    void *q = objs[2 * i + 1] = gc_alloc(n);
+    ck_assert(p && q);
+    struct mspan *s = span_of_heap((uintptr_t)p);
+    ck_assert_msg(s && span_is_large(s), "%zu bytes: not in a large span", n);
+    ck_assert_uint_eq(s->base, (uintptr_t)p);
+    ck_assert_uint_eq(s->npages, npages);
+    ck_assert_uint_eq(s->nelems, 1);
+    ck_assert_uint_eq(s->limit, s->base + npages * PAGE_SIZE);
+    struct mspan *t = span_of_heap((uintptr_t)q);
+    ck_assert(t && t != s && span_is_large(t));
+    ck_assert(t->base >= s->limit || t->limit <= s->base);
+    ck_assert_uint_ge(read_stats().large_in_use, large_before + 2 * npages * PAGE_SIZE);
+    ck_assert(mheap_is_valid());
+  }
+  for (size_t i = 0; i < MGC_ARRAY_LEN(objs); i++) {
+    gc_free(objs[i]);
+    ck_assert_ptr_null(span_of_heap((uintptr_t)objs[i]));
+    objs[i] = NULL;
+    ck_assert(mheap_is_valid());
+  }
+}
+END_TEST
+
+START_TEST(test_largest_small_object_is_not_large) {
+  void *p = gc_alloc(SMALL_SIZE_MAX);
+  struct mspan *s = span_of_heap((uintptr_t)p);
+  ck_assert(s != NULL);
+  ck_assert(!span_is_large(s));
+  ck_assert_uint_eq(spanclass_sizeclass(s->spanclass), SIZECLASS_COUNT - 1);
+  gc_free(p);
+}
+END_TEST
+
+START_TEST(test_freeing_large_object_returns_its_pages) {
+  size_t before = read_stats().large_in_use;
+  void *p = gc_alloc(3 * MIB);
+  ck_assert(p != NULL);
+  ck_assert_uint_eq(read_stats().large_in_use, before + 3 * MIB);
+  gc_free(p);
+  ck_assert_uint_eq(read_stats().large_in_use, before);
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
+/* ---- spanmap ---- */
+
+START_TEST(test_every_page_of_in_use_span_maps_to_it) {
+  static const uintptr_t sizes[] = {1, 2, 3, 17, 200};
+  drain_free_runs();
+  for (size_t i = 0; i < MGC_ARRAY_LEN(sizes); i++) {
+    struct mspan *s = span_alloc(sizes[i]);
+    for (uintptr_t pg = 0; pg < s->npages; pg++) {
+      uintptr_t a = s->base + pg * PAGE_SIZE;
+      ck_assert_ptr_eq(span_of(a), s);
+      ck_assert_ptr_eq(span_of_heap(a), s);
+      ck_assert_ptr_eq(span_of_heap(a + 1), s);
+      ck_assert_ptr_eq(span_of_heap(a + PAGE_SIZE - 1), s);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_free_pages_are_no_heap_object_and_map_as_arena_says) {
+  drain_free_runs();
+  struct mspan *s = span_alloc(20);
+  uintptr_t base = s->base;
+  span_free(s); /* merges with the rest of the run after it */
+  for (uintptr_t pg = 0; pg < 20; pg++)
+    ck_assert_ptr_null(span_of_heap(base + pg * PAGE_SIZE + 8));
+  struct mspan *f = span_of(base);
+  ck_assert(span_is_free(f));
+  ck_assert_uint_eq(f->base, base);
+  ck_assert_uint_ge(f->npages, 20);
+  /* First and last page map to the free span, the pages between to NULL. */
+  ck_assert_ptr_eq(span_of(base + (f->npages - 1) * PAGE_SIZE), f);
+  for (uintptr_t pg = 1; pg + 1 < f->npages; pg++)
+    ck_assert_ptr_null(span_of(base + pg * PAGE_SIZE));
+}
+END_TEST
+
+START_TEST(test_small_object_span_maps_all_pages_but_not_its_tail) {
+  /* 21760-byte class: 8 pages holding 3 objects and 256 bytes of tail. */
+  void *p = gc_alloc(21760);
+  struct mspan *s = span_of_heap((uintptr_t)p);
+  ck_assert(s != NULL && !span_is_large(s));
+  ck_assert_uint_gt(s->npages, 1);
+  for (uintptr_t pg = 0; pg < s->npages; pg++) ck_assert_ptr_eq(span_of(s->base + pg * PAGE_SIZE), s);
+  uintptr_t end = s->base + s->npages * PAGE_SIZE;
+  ck_assert_uint_lt(s->limit, end);
+  ck_assert_ptr_eq(span_of_heap(s->limit - 1), s);
+  ck_assert_ptr_null(span_of_heap(s->limit));
+  ck_assert_ptr_null(span_of_heap(end - 1));
+  gc_free(p);
+}
+END_TEST
+
+/* ---- zero ---- */
+
+START_TEST(test_span_fresh_from_os_has_needzero_clear_and_reads_zero) {
+  drain_free_runs();
+  struct mspan *s = span_alloc(4);
+  ck_assert_uint_eq(s->needzero, 0);
+  ck_assert(is_all_zero((void *)s->base, 4 * PAGE_SIZE));
+}
+END_TEST
+
+START_TEST(test_reused_span_has_needzero_set) {
+  drain_free_runs();
+  struct mspan *s = span_alloc(4);
+  span_alloc(1); /* fence */
+  uintptr_t base = s->base;
+  memset((void *)base, 0xAA, 4 * PAGE_SIZE);
+  span_free(s);
+  s = span_alloc(4);
+  ck_assert_uint_eq(s->base, base);
+  ck_assert_uint_eq(s->needzero, 1);
+}
+END_TEST
+
+START_TEST(test_released_span_has_needzero_clear_and_reads_zero) {
+  drain_free_runs();
+  struct mspan *s = span_alloc(4);
+  uintptr_t base = s->base;
+  memset((void *)base, 0xAA, 4 * PAGE_SIZE);
+  span_free(s); /* merges with the rest: the only free run again */
+  ck_assert_uint_gt(mheap_scavenge(SIZE_MAX, 0), 0);
+  ck_assert(mheap_is_valid());
+  size_t released = read_stats().released;
+  s = span_alloc(4);
+  ck_assert_uint_eq(s->base, base);
+  ck_assert_uint_eq(s->needzero, 0);
+  ck_assert(is_all_zero((void *)base, 4 * PAGE_SIZE));
+  ck_assert_uint_eq(read_stats().released, released - 4 * PAGE_SIZE);
+}
+END_TEST
+
+/* ---- scavenge ---- */
+
+/* Allocate SCAVENGE_BYTES of large objects and touch every page.  Returns
+ * the RSS with them resident. */
+static size_t fill_large_objects(void) {
+  for (size_t i = 0; i < SCAVENGE_NOBJECTS; i++) {
+    large_objects[i] = gc_alloc(SCAVENGE_OBJECT);
+    ck_assert(large_objects[i] != NULL);
+    memset(large_objects[i], 0x5A, SCAVENGE_OBJECT);
+  }
+  ck_assert(mheap_is_valid());
+  return os_rss_bytes();
+}
+
+static void free_large_objects(void) {
+  for (size_t i = 0; i < SCAVENGE_NOBJECTS; i++) {
+    gc_free(large_objects[i]);
+    large_objects[i] = NULL;
+  }
+  ck_assert(mheap_is_valid());
+}
+
+START_TEST(test_scavenge_returns_freed_pages_to_os) {
+  ck_assert_msg(os_rss_bytes() > 0, "RSS unknown (/proc/self/statm)");
+  size_t rss_full = fill_large_objects();
+  size_t released_before = read_stats().released;
+  free_large_objects();
+
+  size_t done = mheap_scavenge(SIZE_MAX, 0);
+  ck_assert_uint_ge(done, SCAVENGE_BYTES);
+  ck_assert(mheap_is_valid());
+  size_t rss = os_rss_bytes();
+  ck_assert_msg(rss + SCAVENGE_MIN_DROP <= rss_full, "RSS %zu -> %zu: dropped less than %zu",
+                rss_full, rss, SCAVENGE_MIN_DROP);
+  ck_assert_uint_ge(read_stats().released, released_before + SCAVENGE_BYTES);
+}
+END_TEST
+
+START_TEST(test_scavenge_leaves_recently_freed_pages_alone) {
+  fill_large_objects();
+  size_t released_before = read_stats().released;
+  free_large_objects();
+  ck_assert_uint_eq(mheap_scavenge(SIZE_MAX, RECENT_AGE_NS), 0);
+  ck_assert_uint_eq(read_stats().released, released_before);
+}
+END_TEST
+
+START_TEST(test_background_scavenger_returns_freed_pages_by_itself) {
+  size_t rss_full = fill_large_objects();
+  size_t released_before = read_stats().released;
+  scavenger_set_age(BACKGROUND_AGE_NS);
+  free_large_objects();
+
+  uint64_t deadline = os_nanotime() + BACKGROUND_WAIT_NS;
+  size_t rss = os_rss_bytes();
+  while (rss + SCAVENGE_MIN_DROP > rss_full && os_nanotime() < deadline) {
+    sleep_ns(POLL_NS);
+    rss = os_rss_bytes();
+  }
+  ck_assert_msg(rss + SCAVENGE_MIN_DROP <= rss_full,
+                "RSS %zu -> %zu within %llu ms: the scavenger did not release freed pages",
+                rss_full, rss, (unsigned long long)(BACKGROUND_WAIT_NS / 1000000));
+  ck_assert_uint_ge(read_stats().released, released_before + SCAVENGE_MIN_DROP);
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
+/* ---- runner ---- */
+
+static TCase *tcase(const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  return tc;
+}
+
+static Suite *mheap_suite(void) {
+  Suite *s = suite_create("mheap");
+
+  TCase *split = tcase("split");
+  tcase_add_test(split, test_allocation_is_carved_from_front_of_run_and_rest_stays_free);
+  tcase_add_test(split, test_consecutive_allocations_are_adjacent_in_one_run);
+  suite_add_tcase(s, split);
+
+  TCase *coalesce = tcase("coalesce");
+  tcase_add_test(coalesce, test_two_freed_neighbours_coalesce_and_are_reused_whole);
+  tcase_add_test(coalesce, test_free_coalesces_with_both_neighbours);
+  tcase_add_test(coalesce, test_freed_span_is_reused_for_same_size);
+  tcase_add_test(coalesce, test_free_run_is_split_again_after_coalescing);
+  suite_add_tcase(s, coalesce);
+
+  TCase *large = tcase("large");
+  tcase_add_test(large, test_large_objects_get_spans_of_their_own);
+  tcase_add_test(large, test_largest_small_object_is_not_large);
+  tcase_add_test(large, test_freeing_large_object_returns_its_pages);
+  suite_add_tcase(s, large);
+
+  TCase *spanmap = tcase("spanmap");
+  tcase_add_test(spanmap, test_every_page_of_in_use_span_maps_to_it);
+  tcase_add_test(spanmap, test_free_pages_are_no_heap_object_and_map_as_arena_says);
+  tcase_add_test(spanmap, test_small_object_span_maps_all_pages_but_not_its_tail);
+  suite_add_tcase(s, spanmap);
+
+  TCase *zero = tcase("zero");
+  tcase_add_test(zero, test_span_fresh_from_os_has_needzero_clear_and_reads_zero);
+  tcase_add_test(zero, test_reused_span_has_needzero_set);
+  tcase_add_test(zero, test_released_span_has_needzero_clear_and_reads_zero);
+  suite_add_tcase(s, zero);
+
+  TCase *scavenge = tcase("scavenge");
+  tcase_add_test(scavenge, test_scavenge_returns_freed_pages_to_os);
+  tcase_add_test(scavenge, test_scavenge_leaves_recently_freed_pages_alone);
+  tcase_add_test(scavenge, test_background_scavenger_returns_freed_pages_by_itself);
+  suite_add_tcase(s, scavenge);
+
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(mheap_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
