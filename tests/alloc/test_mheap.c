@@ -432,8 +432,8 @@ END_TEST
 
 START_TEST(test_scavenge_leaves_recently_freed_pages_alone) {
   fill_large_objects();
-  size_t released_before = read_stats().released;
   free_large_objects();
+  size_t released_before = read_stats().released;
   ck_assert_uint_eq(mheap_scavenge(SIZE_MAX, RECENT_AGE_NS), 0);
   ck_assert_uint_eq(read_stats().released, released_before);
 }
