@@ -59,6 +59,7 @@ static void uncache_slot(struct mcache_slot *sl) {
 }
 
 MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
+  if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   if (s && !advance_word(sl, s)) {

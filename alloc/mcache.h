@@ -26,22 +26,29 @@
 #include "alloc/mspan.h"
 #include "runtime/compiler.h"
 
+/* 32 bytes, so the fast path indexes the slot array with a shift. */
 struct mcache_slot {
   uint64_t freebits;     /* 1 = free slot in the current word */
   uintptr_t word_addr;   /* address of slot 0 of the current word */
-  uintptr_t elemsize;
+  uint32_t elemsize;
+  uint32_t needzero;     /* free slots of this span may hold old data */
   struct mspan *span;    /* NULL: nothing cached (freebits == 0) */
-  uintptr_t needzero;    /* free slots of this span may hold old data */
 };
+_Static_assert(sizeof(struct mcache_slot) == 32, "mcache_slot should stay 32 bytes");
 
 struct mcache {
   struct mcache_slot slots[SPANCLASS_COUNT];
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
-  /* Large-object counts, folded into the global stats by the owner. */
-  uintptr_t large_allocs;
-  uintptr_t large_alloc_bytes;
+  /* The placeholder a thread uses before it is registered: every slot is
+   * empty, so its first allocation reaches mcache_refill, which registers
+   * the thread instead. */
+  bool is_placeholder;
 };
+
+/* Implemented by runtime/thread.c: register the calling thread (its first
+ * allocation) and allocate from its new mcache. */
+void *mcache_refill_unregistered(unsigned spc, bool zero);
 
 /* Slow path: refill slot spc and allocate from it; NULL when out of memory. */
 void *mcache_refill(struct mcache *c, unsigned spc, bool zero);

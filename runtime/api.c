@@ -70,6 +70,7 @@ static void *alloc_tiny(struct mcache *c, size_t n) {
     errno = ENOMEM;
     return NULL;
   }
+  c = mcache_current; /* the placeholder's refill registered the thread */
   /* Keep whichever block has more room for the next tiny object. */
   if (!c->tiny || n < c->tiny_offset) {
     c->tiny = (uintptr_t)block;
@@ -96,15 +97,14 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
 }
 
 GC_API void *gc_alloc(size_t n) {
-  struct mcache *c = thread_mcache();
-  if (likely(c != NULL && n <= SMALL_SIZE_MAX_FINE))
-    return mcache_alloc(c, (unsigned)size_to_class8[(n + 7) >> 3] << 1, true);
+  if (likely(n <= SMALL_SIZE_MAX_FINE))
+    return mcache_alloc(mcache_current, (unsigned)size_to_class8[(n + 7) >> 3] << 1, true);
   return alloc_slow(n, false);
 }
 
 GC_API void *gc_alloc_atomic(size_t n) {
-  struct mcache *c = thread_mcache();
-  if (likely(c != NULL && n <= SMALL_SIZE_MAX_FINE)) {
+  if (likely(n <= SMALL_SIZE_MAX_FINE)) {
+    struct mcache *c = mcache_current;
     if (n <= TINY_SIZE) return alloc_tiny(c, n);
     return mcache_alloc(c, (unsigned)size_to_class8[(n + 7) >> 3] << 1 | SPANCLASS_NOSCAN, false);
   }

@@ -11,10 +11,13 @@
 #include <string.h>
 
 #include "alloc/fixalloc.h"
+#include "runtime/init.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
 MGC_TLS struct mthread *thread_current;
+static struct mcache placeholder_mcache = {.is_placeholder = true};
+MGC_TLS struct mcache *mcache_current = &placeholder_mcache;
 struct mgc_lock threads_lock = MGC_LOCK_INITIALIZER(LOCK_THREADS);
 struct mthread *threads_head;
 atomic_word threads_count;
@@ -56,6 +59,7 @@ struct mthread *thread_register_current(void) {
   threads_head = t;
   atomic_fetch_add(&threads_count, 1);
   thread_current = t;
+  mcache_current = &t->mcache;
   lock_release(&threads_lock);
   pthread_setspecific(exit_key, t);
   return t;
@@ -72,9 +76,17 @@ void thread_unregister_current(void) {
   if (t->next) t->next->prev = t->prev;
   atomic_fetch_sub(&threads_count, 1);
   thread_current = NULL;
+  mcache_current = &placeholder_mcache;
   fixalloc_free(&thread_records, t);
   lock_release(&threads_lock);
   pthread_setspecific(exit_key, NULL);
+}
+
+void *mcache_refill_unregistered(unsigned spc, bool zero) {
+  init_once();
+  struct mthread *t = thread_register_current();
+  if (!t) return NULL;
+  return mcache_alloc(&t->mcache, spc, zero);
 }
 
 void thread_registry_after_fork_child(void) {

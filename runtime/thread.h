@@ -44,6 +44,9 @@ struct mthread {
 };
 
 extern MGC_TLS struct mthread *thread_current;
+/* The calling thread's mcache, or the placeholder when it is not
+ * registered (never NULL: the allocation fast path does not test it). */
+extern MGC_TLS struct mcache *mcache_current;
 extern struct mgc_lock threads_lock;
 extern struct mthread *threads_head;   /* under threads_lock */
 extern atomic_word threads_count;
@@ -56,6 +59,7 @@ int thread_registry_init(void);
 /* Every record but the caller's after fork(): the child has one thread. */
 void thread_registry_after_fork_child(void);
 
+/* The calling thread's own mcache, or NULL when it is not registered. */
 MGC_INLINE struct mcache *thread_mcache(void) {
   struct mthread *t = thread_current;
   return t ? &t->mcache : NULL;
