@@ -7,9 +7,11 @@
 #include <stdint.h>
 
 atomic_word heap_live;
+atomic_word alloc_black;
 atomic_word heap_trigger = UINTPTR_MAX;
 
 static void (*trigger_hook)(void);
+void (*heap_assist_hook)(uintptr_t bytes);
 
 void heap_set_trigger_hook(void (*hook)(void)) { trigger_hook = hook; }
 

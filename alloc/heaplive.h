@@ -18,12 +18,22 @@
 #include "runtime/atomics.h"
 
 extern atomic_word heap_live;
+/* Nonzero while the collector marks concurrently: objects allocated then
+ * are allocated black (alloc/mcache.c marks them when it leaves a word). */
+extern atomic_word alloc_black;
 extern atomic_word heap_trigger;   /* UINTPTR_MAX: never */
 
 MGC_INLINE void heap_live_add(uintptr_t bytes) { atomic_fetch_add(&heap_live, bytes); }
 MGC_INLINE void heap_live_sub(uintptr_t bytes) { atomic_fetch_sub(&heap_live, bytes); }
 
 void heap_set_trigger_hook(void (*hook)(void));
+/* Installed by the collector: called after an allocation slow path added
+ * `bytes` to heap_live while alloc_black is set (mark assists). */
+extern void (*heap_assist_hook)(uintptr_t bytes);
+
+MGC_INLINE void heap_after_slow_alloc(uintptr_t bytes) {
+  if (unlikely(atomic_load_relaxed(&alloc_black)) && heap_assist_hook) heap_assist_hook(bytes);
+}
 /* Call the hook if heap_live has reached heap_trigger. */
 void heap_check_trigger(void);
 

@@ -7,6 +7,17 @@
  * cur_word; see mspan.h for why the order matters to the collector.  A slot
  * freed by the owner behind the walk sets has_holes, and the walk restarts
  * from word 0 once before the span is given back.
+ *
+ * Allocating black.  While the collector marks (alloc_black) the objects a
+ * thread allocates must survive the sweep that follows, though the marker
+ * never sees them.  Leaving a word therefore sets the mark bits of the
+ * slots allocated since the word was entered (enter_free & ~freebits);
+ * the same is done when the span has not been swept since the last mark
+ * (alloc_black may have just been switched off).  The word that is current
+ * when marking starts was partly filled before: the collector greys its
+ * enter_free slots at mark start (gc/collector.c), so marking them black
+ * later hides nothing.  The sweeper never sweeps a cached span's current
+ * word, which covers objects allocated there after mark termination.
  */
 #include "alloc/mcache.h"
 
@@ -19,7 +30,12 @@ void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
 /* Leave the current word of slot sl: write its state back to the span. */
 static void leave_word(struct mcache_slot *sl, struct mspan *s) {
   unsigned w = (unsigned)atomic_load_relaxed(&s->cur_word);
-  atomic_store_relaxed(&s->allocbits[w], ~sl->freebits & span_word_mask(s, w));
+  uint64_t allocated = ~sl->freebits & span_word_mask(s, w);
+  if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) {
+    uint64_t fresh = atomic_load_relaxed(&s->enter_free) & allocated;
+    if (fresh) atomic_or(&s->markbits[w], fresh);
+  }
+  atomic_store_relaxed(&s->allocbits[w], allocated);
   sl->freebits = 0;
 }
 
@@ -27,6 +43,7 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
 static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
+  atomic_store_relaxed(&s->enter_free, free_bits);
   atomic_store_release(&s->cur_word, w);
   __asm__ __volatile__("" ::: "memory"); /* a stop signal sees cur_word first */
   sl->freebits = free_bits;
@@ -71,6 +88,8 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     heap_check_trigger();
     s = mcentral_cache_span(c, spc);
     if (!s) return NULL;
+    heap_after_slow_alloc((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
+    if (span_needs_sweep(s)) mcentral_sweep_cached(s);
     sl->span = s;
     sl->elemsize = s->elemsize;
     sl->needzero = s->needzero;
@@ -90,6 +109,8 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
   if (w == atomic_load_relaxed(&s->cur_word)) {
     if (sl->freebits & bit) return false;
+    /* Reusing this slot is an allocation since entering the word. */
+    atomic_store_relaxed(&s->enter_free, atomic_load_relaxed(&s->enter_free) | bit);
     sl->freebits |= bit;
   } else {
     uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);

@@ -98,7 +98,12 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     atomic_fetch_add(&mc->counts.frees, freed);
   }
   atomic_store_release(&s->sweepgen, sg);
-  if (cached) return true; /* counted as full in heap_live while cached */
+  if (cached) {
+    /* Counted as full in heap_live while cached; the malloc count at
+     * uncache is taken relative to count_at_cache, which the sweep lowers. */
+    s->count_at_cache = (uint16_t)(s->count_at_cache > freed ? s->count_at_cache - freed : 0);
+    return true;
+  }
   if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
   s->alloccount = (uint16_t)(s->alloccount - freed);
   mgc_assert(s->alloccount == mspan_count_allocated(s));
@@ -163,7 +168,10 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
     if (!s) return NULL;
     lock_acquire(&mc->lock);
   }
-  mgc_assert(s->alloccount < s->nelems && !span_needs_sweep(s));
+  /* Swept when found, but a mark termination may have started a new sweep
+   * generation since (the world stops without this lock): the owner then
+   * sweeps it itself before using it. */
+  mgc_assert(s->alloccount < s->nelems);
   s->count_at_cache = s->alloccount;
   s->local_frees = 0;
   s->has_holes = 0;

@@ -2,8 +2,8 @@
  * mspan.c: span records and their bitmaps (see mspan.h).
  *
  * Records and bitmaps come from fixallocs protected by the mheap lock.  The
- * three bitmaps of a span (alloc, mark, freed) are one block of 3 * nwords
- * words from the fixalloc for that nwords, so a span costs one record and
+ * four bitmaps of a span (alloc, mark, freed, check) are one block of
+ * 4 * nwords words from the fixalloc for that nwords, so a span costs one record and
  * one bitmap block of metadata.
  */
 #include "alloc/mspan.h"
@@ -25,7 +25,7 @@ atomic_word mheap_sweepgen = SWEEPGEN_START;
 static void mspan_metadata_init_locked(void) {
   fixalloc_init(&span_records, sizeof(struct mspan));
   for (unsigned w = 1; w <= BITMAP_MAX_WORDS; w++)
-    fixalloc_init(&bitmap_blocks[w], 3 * w * sizeof(uint64_t));
+    fixalloc_init(&bitmap_blocks[w], 4 * w * sizeof(uint64_t));
   records_ready = true;
 }
 
@@ -63,6 +63,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->allocbits = (atomic_word *)bits;
   s->markbits = (atomic_word *)(bits + s->nwords);
   s->freedbits = (atomic_word *)(bits + 2 * s->nwords);
+  s->checkbits = (atomic_word *)(bits + 3 * s->nwords);
   s->alloccount = 0;
   atomic_store_relaxed(&s->cur_word, 0);
   s->count_at_cache = 0;
@@ -87,6 +88,7 @@ void mspan_free_bitmaps_locked(struct mspan *s) {
   s->allocbits = NULL;
   s->markbits = NULL;
   s->freedbits = NULL;
+  s->checkbits = NULL;
 }
 
 unsigned mspan_count_allocated(const struct mspan *s) {

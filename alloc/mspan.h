@@ -97,11 +97,15 @@ struct mspan {
   uint32_t local_frees;     /* gc_free by the owner while cached */
   atomic_word cur_word;     /* word the owning mcache allocates from;
                                release-stored after allocbits[old] */
+  atomic_word enter_free;   /* free slots of cur_word when the owner entered
+                               it (plus slots it freed there since); written
+                               before cur_word is published */
   atomic_word cached_by;    /* struct mcache * holding it, or 0 */
-  uint64_t *bitmap_block;   /* the 3 * nwords words the bitmaps live in */
+  uint64_t *bitmap_block;   /* the 4 * nwords words the bitmaps live in */
   atomic_word *allocbits;
   atomic_word *markbits;
   atomic_word *freedbits;
+  atomic_word *checkbits;   /* MGC_VERIFY's second mark (gc/verify.c) */
   atomic_word has_freed;    /* freedbits may be nonzero */
   atomic_word sweepgen;     /* see gc/sweep.c */
 

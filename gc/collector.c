@@ -1,40 +1,55 @@
 /*
- * collector.c: one collection cycle, and when to run it.
+ * collector.c: the collection cycle and the thread that runs it.
  *
- * A cycle (stop-the-world marking; the world runs while sweeping):
- *   1. Sweep termination, world running: sweep whatever the last cycle
- *      left unswept (sweep_finish), and capture the data segments.
- *   2. Stop the world (runtime/stw.c), holding threads_lock and the roots
- *      lock, so that no stopped thread holds a lock the cycle needs.  The
- *      heap locks are not needed: marking reads span state lock-free, and
- *      no span is being swept (step 1 finished them all).
- *   3. Mark: grey every root range, drain on the mark workers.
- *   4. Mark termination: start a new sweep generation (every span becomes
- *      unswept), restart the world.
- *   5. Pacing: heap_goal = marked * (1 + GOGC/100), at least HEAP_GOAL_MIN;
- *      the next cycle is triggered when heap_live reaches it.
- *   6. Sweeping proceeds lazily in the allocator and in the background
- *      sweeper (gc/sweep.c).
+ * A concurrent cycle (MGC_CONCURRENT=1, the default):
+ *   1. Sweep termination, world running: sweep what the last cycle left
+ *      unswept (sweep_finish); capture the data segments (the loader's
+ *      lock must not be taken with the world stopped).
+ *   2. Mark setup, world stopped: turn on the write barrier and allocate
+ *      black, scan every root (stacks, registers, data, explicit roots)
+ *      greying what they point to, grey the partly allocated current words
+ *      of cached spans, restart the world.
+ *   3. Concurrent mark: the collector thread and MGC_MARK_WORKERS - 1
+ *      helpers drain grey work; mutators flush barrier buffers and assist
+ *      (gc/pacer.c).
+ *   4. Mark termination, world stopped: if a mutator is in the middle of
+ *      mark work (a barrier flush or an assist: in_mark_work), restart the
+ *      world and try again shortly.  Grey every barrier buffer; if that
+ *      found new objects, restart the world and go back to 3 (at most
+ *      TERMINATION_RETRIES times, then drain with the world stopped).  Then
+ *      MGC_VERIFY's re-mark, barrier and black allocation off, a new sweep
+ *      generation, restart.
+ *   5. Sweeping runs lazily in the allocator and in the background sweeper.
+ * With MGC_CONCURRENT=0, steps 2-4 are one stop: roots and the whole graph
+ * are marked with the world stopped, on all CPUs.
  *
- * Who runs a cycle: the allocating thread whose slow path finds heap_live
- * over the trigger (the hook installed in alloc/heaplive.h), or
- * gc_collect.  gc_lock (rank LOCK_GC) makes cycles one at a time; a thread
- * that waited for it re-checks the trigger before collecting again.
+ * No stopped thread may hold a lock the stopped-world code takes: the
+ * collector takes threads_lock and the roots lock before stopping, marking
+ * reads span state without locks, no span is being swept (step 1), and the
+ * work pool's lock is only ever taken by marking code, which a stopped
+ * mutator can only be running with in_mark_work set (step 4 waits for it).
  *
- * Shared state: gogc, disable_count and the pacer figures are written
- * under gc_lock; heap_trigger is atomic (read by every allocation slow
- * path).
+ * The collector thread: started by gc_init, blocks every signal, never
+ * registered.  Allocation slow paths over the trigger wake it
+ * (collector_request); gc_collect asks for a forced cycle and waits.
+ * gc_lock (rank LOCK_GC) is held for a whole cycle and by the settings.
  */
 #include "gc/collector.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include "mgc.h"
 
 #include "alloc/heaplive.h"
+#include "gc/barrier.h"
 #include "gc/mark.h"
+#include "gc/pacer.h"
 #include "gc/stats.h"
 #include "gc/sweep.h"
+#include "gc/verify.h"
 #include "runtime/config.h"
 #include "runtime/init.h"
 #include "runtime/lock.h"
@@ -44,53 +59,148 @@
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
-/* The goal never goes under 4 MiB: a tiny live heap would otherwise be
- * collected after every few allocations. */
-#define HEAP_GOAL_MIN ((uintptr_t)4 << 20)
+/* Termination attempts that may send marking back to the concurrent phase
+ * before the rest is drained with the world stopped. */
+#define TERMINATION_RETRIES 8
+/* Wait between attempts when a mutator is in the middle of mark work. */
+#define TERMINATION_BACKOFF_NS 20000
+/* Allocating threads wait for the cycle when the heap is this far over
+ * its goal (the assists could not keep up, or marking is stopped-world). */
+#define HEAP_HARD_FACTOR 2
 
 static struct mgc_lock gc_lock = MGC_LOCK_INITIALIZER(LOCK_GC);
-static int gogc;                  /* under gc_lock */
-static int disable_count;         /* under gc_lock */
-static uintptr_t heap_goal;       /* under gc_lock */
-static uintptr_t heap_marked;     /* under gc_lock */
+static int disable_count;                /* under gc_lock */
+static uint64_t last_cycle_end_ns;       /* under gc_lock */
+static uintptr_t last_marked_live;       /* under gc_lock */
+
+/* Requests, under req_mutex. */
+static pthread_mutex_t req_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t req_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
+static bool trigger_pending;
+static uint64_t forced_requested;        /* forced cycles asked for */
+static uint64_t forced_done;             /* requests served by finished cycles */
+static uint64_t cycles_done;
+static atomic_word cycle_running;
 
 static unsigned stw_mark_workers(void) {
-  return (unsigned)(config.mark_workers > 0 ? config.mark_workers : 1);
+  if (config.mark_workers_set) return (unsigned)config.mark_workers;
+  int n = os_cpu_count();
+  return (unsigned)(n > 8 ? 8 : n);
 }
 
-/* Recompute the goal and the trigger; gc_lock held. */
-static void pacer_update_locked(void) {
-  if (gogc < 0) {
-    heap_goal = UINTPTR_MAX;
-  } else {
-    uintptr_t goal = heap_marked + heap_marked / 100 * (uintptr_t)gogc +
-                     heap_marked % 100 * (uintptr_t)gogc / 100;
-    heap_goal = goal < HEAP_GOAL_MIN ? HEAP_GOAL_MIN : goal;
-  }
-  bool off = gogc < 0 || disable_count > 0;
-  atomic_store_relaxed(&heap_trigger, off ? UINTPTR_MAX : heap_goal);
-}
+static void scan_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { mark_scan_range_now(ctx, lo, hi); }
+static void grey_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { mark_grey_range(ctx, lo, hi); }
 
-static void visit_root(uintptr_t lo, uintptr_t hi, void *ctx) {
-  mark_grey_range(ctx, lo, hi);
-}
+static uint64_t max_stop_latency_ns; /* of the current cycle, for MGC_TRACE=2 */
 
-/* Steps 2-4, world stopped in the middle.  Returns the marked bytes. */
-static uintptr_t mark_stw(uint64_t *pause_ns, unsigned *workers) {
+static void stop_world(void) {
   lock_acquire(&threads_lock);
   roots_lock_for_stw();
-  uint64_t t0 = os_nanotime();
   stw_stop();
-  struct gcwork w = {0};
-  roots_enumerate_stw(visit_root, &w);
-  *workers = stw_mark_workers();
-  uintptr_t marked = mark_drain_parallel(&w, *workers);
-  gcwork_dispose(&w);
-  sweep_start_cycle_stw();
-  stw_start();
-  *pause_ns = os_nanotime() - t0;
+  if (stw_last_stop_latency_ns > max_stop_latency_ns) max_stop_latency_ns = stw_last_stop_latency_ns;
+}
+
+/* Returns when the world was released (see stw_start). */
+static uint64_t start_world(void) {
+  uint64_t released_at = stw_start();
   roots_unlock_after_stw();
   lock_release(&threads_lock);
+  return released_at;
+}
+
+static bool mutator_in_mark_work(void) {
+  for (struct mthread *t = threads_head; t; t = t->next)
+    if (atomic_load_acquire(&t->in_mark_work)) return true;
+  return false;
+}
+
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+}
+
+/* End of marking, world stopped: verify, switch off, new sweep generation. */
+static void finish_mark_stw(struct cycle_record *rec) {
+  if (config.verify) rec->verify_misses = verify_mark_stw();
+  barrier_set_stw(0);
+  atomic_store_relaxed(&alloc_black, 0);
+  pacer_end_mark_stw();
+  rec->heap_at_mark_end = atomic_load_relaxed(&heap_live);
+  rec->mark_end_ns = os_nanotime();
+  sweep_start_cycle_stw();
+}
+
+static uintptr_t mark_concurrent(struct cycle_record *rec) {
+  struct gcwork w = {0};
+  uintptr_t marked = 0;
+  unsigned workers = (unsigned)config.mark_workers;
+  rec->workers = workers;
+
+  uint64_t t0 = os_nanotime();
+  stop_world();
+  rec->mark_start_ns = os_nanotime();
+  rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
+  barrier_set_stw(1);
+  atomic_store_relaxed(&alloc_black, 1);
+  pacer_start_mark_stw(rec->heap_at_mark_start);
+  roots_enumerate_stw(scan_root_range, &w);
+  mark_grey_cached_words_stw(&w);
+  marked += w.marked_bytes;
+  w.marked_bytes = 0;
+  gcwork_flush(&w);
+  rec->pause_setup_ns = start_world() - t0;
+  stats_record_pause(rec->pause_setup_ns);
+
+  for (unsigned attempt = 0;; attempt++) {
+    marked += mark_drain_parallel(&w, workers);
+    uint64_t t1 = os_nanotime();
+    stop_world();
+    if (mutator_in_mark_work()) {
+      uint64_t p = start_world() - t1;
+      rec->pause_term_ns += p;
+      stats_record_pause(p);
+      sleep_ns(TERMINATION_BACKOFF_NS);
+      continue;
+    }
+    barrier_flush_all_stw(&w);
+    marked += w.marked_bytes;
+    w.marked_bytes = 0;
+    bool more = workpool_has_work() || (w.cur && w.cur->n) || (w.spare && w.spare->n);
+    if (more && attempt < TERMINATION_RETRIES) {
+      gcwork_flush(&w);
+      uint64_t p = start_world() - t1;
+      rec->pause_term_ns += p;
+      stats_record_pause(p);
+      continue;
+    }
+    if (more) marked += mark_drain_parallel(&w, stw_mark_workers());
+    uintptr_t scanned;
+    marked += mark_take_mutator_marked(&scanned);
+    finish_mark_stw(rec);
+    uint64_t p = start_world() - t1;
+    rec->pause_term_ns += p;
+    stats_record_pause(p);
+    rec->termination_attempts = attempt + 1;
+    break;
+  }
+  gcwork_dispose(&w);
+  return marked;
+}
+
+static uintptr_t mark_stopped_world(struct cycle_record *rec) {
+  struct gcwork w = {0};
+  uint64_t t0 = os_nanotime();
+  stop_world();
+  rec->mark_start_ns = os_nanotime();
+  rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
+  roots_enumerate_stw(grey_root_range, &w);
+  rec->workers = stw_mark_workers();
+  uintptr_t marked = mark_drain_parallel(&w, rec->workers);
+  finish_mark_stw(rec);
+  rec->pause_setup_ns = start_world() - t0;
+  stats_record_pause(rec->pause_setup_ns);
+  gcwork_dispose(&w);
   return marked;
 }
 
@@ -98,78 +208,180 @@ static void cycle_locked(bool forced) {
   struct cycle_record rec = {0};
   rec.start_ns = os_nanotime();
   rec.forced = forced;
+  rec.concurrent = config.concurrent;
   uint64_t cpu0 = os_thread_cpu_ns();
+  pacer_take_assist_ns();
+  mark_take_helper_cpu_ns();
   sweep_finish();
   rec.heap_before = atomic_load_relaxed(&heap_live);
   roots_capture_segments();
-  heap_marked = mark_stw(&rec.pause_ns, &rec.workers);
-  pacer_update_locked();
-  rec.heap_marked = heap_marked;
-  rec.heap_goal = heap_goal;
+  atomic_store_relaxed(&cycle_running, 1);
+  rec.heap_marked = config.concurrent ? mark_concurrent(&rec) : mark_stopped_world(&rec);
+  atomic_store_relaxed(&cycle_running, 0);
   rec.end_ns = os_nanotime();
-  rec.cpu_ns = os_thread_cpu_ns() - cpu0 + mark_take_helper_cpu_ns();
+  rec.max_stop_latency_ns = max_stop_latency_ns;
+  max_stop_latency_ns = 0;
+  rec.assist_ns = pacer_take_assist_ns();
+  rec.cpu_ns = os_thread_cpu_ns() - cpu0 + mark_take_helper_cpu_ns() + rec.assist_ns;
+  struct pacer_cycle pc = {
+    .marked = rec.heap_marked,
+    .alloc_during_mark = rec.heap_at_mark_end > rec.heap_at_mark_start
+                             ? rec.heap_at_mark_end - rec.heap_at_mark_start : 0,
+    .gc_cpu_ns = rec.cpu_ns,
+    .mark_wall_ns = rec.mark_end_ns - rec.mark_start_ns,
+    .mutator_ns = last_cycle_end_ns && rec.mark_start_ns > last_cycle_end_ns
+                      ? rec.mark_start_ns - last_cycle_end_ns : 0,
+    .alloc_before_mark = rec.heap_at_mark_start > last_marked_live
+                             ? rec.heap_at_mark_start - last_marked_live : 0,
+    .wall_ns = last_cycle_end_ns ? rec.end_ns - last_cycle_end_ns : rec.end_ns - rec.start_ns,
+  };
+  pacer_end_cycle(&pc, config.concurrent);
+  last_cycle_end_ns = rec.end_ns;
+  last_marked_live = rec.heap_marked;
+  rec.heap_goal = pacer_goal();
   stats_record_cycle(&rec);
   if (config.trace) stats_trace_cycle(&rec, stats_cycles());
   sweep_wake_background();
 }
 
-void collector_run(bool forced) {
-  init_once();
+/* Run one cycle if it is still wanted. */
+static void run_cycle(bool forced) {
   lock_acquire(&gc_lock);
-  if (forced || atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger)) {
-    /* The heap may be over the trigger only because the last cycle's
-     * garbage is not swept yet. */
-    if (!forced) sweep_finish();
-    if (forced || atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger))
-      cycle_locked(forced);
+  bool go = forced;
+  if (!go && atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger)) {
+    /* Over the trigger perhaps only because the last cycle's garbage is
+     * not swept yet. */
+    sweep_finish();
+    go = atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger);
   }
+  if (go) cycle_locked(forced);
   lock_release(&gc_lock);
 }
 
-static void trigger_hook(void) { collector_run(false); }
+static void *collector_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&req_mutex);
+  for (;;) {
+    while (!trigger_pending && forced_requested == forced_done) pthread_cond_wait(&req_cond, &req_mutex);
+    uint64_t serving = forced_requested;
+    bool forced = serving != forced_done;
+    trigger_pending = false;
+    pthread_mutex_unlock(&req_mutex);
+
+    run_cycle(forced);
+
+    pthread_mutex_lock(&req_mutex);
+    forced_done = serving;
+    cycles_done++;
+    pthread_cond_broadcast(&done_cond);
+  }
+  return NULL;
+}
+
+/* Wait for the cycle count to pass `target` (or for forced request `ticket`
+ * to be served), parked as a blocking thread so the cycle can stop the
+ * world without us. */
+static void wait_for(uint64_t ticket, uint64_t cycles_target) {
+  struct mthread *t = thread_current;
+  if (t) stw_blocking_begin(t);
+  pthread_mutex_lock(&req_mutex);
+  while (ticket ? forced_done < ticket : cycles_done < cycles_target)
+    pthread_cond_wait(&done_cond, &req_mutex);
+  pthread_mutex_unlock(&req_mutex);
+  if (t) stw_blocking_end(t);
+}
+
+static void trigger_hook(void) {
+  pthread_mutex_lock(&req_mutex);
+  uint64_t target = cycles_done + 1;
+  if (!trigger_pending) {
+    trigger_pending = true;
+    pthread_cond_signal(&req_cond);
+  }
+  pthread_mutex_unlock(&req_mutex);
+  /* Stopped-world marking, or a heap far past its goal: wait. */
+  uintptr_t goal = pacer_goal();
+  bool far_over = goal < UINTPTR_MAX / HEAP_HARD_FACTOR &&
+                  atomic_load_relaxed(&heap_live) > goal * HEAP_HARD_FACTOR;
+  if (!config.concurrent || far_over) wait_for(0, target);
+}
 
 int collector_init(void) {
-  gogc = config.gogc;
-  heap_marked = 0;
-  lock_acquire(&gc_lock);
-  pacer_update_locked();
-  lock_release(&gc_lock);
+  pacer_init(config.gogc, config.memlimit);
   stats_init();
   heap_set_trigger_hook(trigger_hook);
+  heap_assist_hook = pacer_assist;
   int err = stw_init();
   if (!err) err = sweep_init();
+  if (err) return err;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  err = pthread_create(&t, NULL, collector_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!err) pthread_detach(t);
   return err;
 }
 
-void collector_fork_prepare(void) { lock_acquire(&gc_lock); }
-void collector_fork_parent(void) { lock_release(&gc_lock); }
+void collector_fork_prepare(void) {
+  pthread_mutex_lock(&req_mutex);
+  lock_acquire(&gc_lock);
+}
+
+void collector_fork_parent(void) {
+  lock_release(&gc_lock);
+  pthread_mutex_unlock(&req_mutex);
+}
 
 void collector_after_fork_child(void) {
   lock_rank_release(&gc_lock);
   lock_reinit_after_fork(&gc_lock);
+  pthread_mutex_init(&req_mutex, NULL);
+  pthread_cond_init(&req_cond, NULL);
+  pthread_cond_init(&done_cond, NULL);
+  trigger_pending = false;
+  forced_done = forced_requested;
   sweep_after_fork_child();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  if (pthread_create(&t, NULL, collector_main, NULL) == 0) pthread_detach(t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 GC_API void gc_collect(void) {
-  collector_run(true);
+  init_once();
+  pthread_mutex_lock(&req_mutex);
+  uint64_t ticket = ++forced_requested;
+  pthread_cond_signal(&req_cond);
+  pthread_mutex_unlock(&req_mutex);
+  wait_for(ticket, 0);
   sweep_finish();
 }
 
 GC_API int gc_set_percent(int percent) {
   init_once();
   lock_acquire(&gc_lock);
-  int old = gogc;
-  gogc = percent < 0 ? -1 : percent;
-  pacer_update_locked();
+  int old = pacer_set_gogc(percent);
   lock_release(&gc_lock);
   return old;
+}
+
+GC_API size_t gc_set_memory_limit(size_t bytes) {
+  init_once();
+  lock_acquire(&gc_lock);
+  uint64_t old = pacer_set_memlimit(bytes == SIZE_MAX ? UINT64_MAX : bytes);
+  lock_release(&gc_lock);
+  return old == UINT64_MAX ? SIZE_MAX : (size_t)old;
 }
 
 GC_API void gc_disable(void) {
   init_once();
   lock_acquire(&gc_lock);
   disable_count++;
-  pacer_update_locked();
+  pacer_set_disabled(true);
   lock_release(&gc_lock);
 }
 
@@ -178,6 +390,6 @@ GC_API void gc_enable(void) {
   lock_acquire(&gc_lock);
   if (disable_count > 0) disable_count--;
   else mgc_report("gc_enable without a matching gc_disable; ignored");
-  pacer_update_locked();
+  pacer_set_disabled(disable_count > 0);
   lock_release(&gc_lock);
 }

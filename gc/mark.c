@@ -28,6 +28,7 @@
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
 #include "runtime/os.h"
+#include "runtime/thread.h"
 #include "runtime/throw.h"
 
 MGC_INLINE uintptr_t object_size_of(const struct mspan *s) {
@@ -42,11 +43,23 @@ void mark_grey_range(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
   if (hi > lo) gcwork_push(w, lo, hi - lo);
 }
 
+/* Is slot idx allocated, as the marker must see it: the current word of a
+ * cached span counts as allocated (see mspan.h); remote frees not yet
+ * folded count as free.  Same answer as mcache_slot_is_allocated(NULL, ..)
+ * with the cheap tests first. */
+MGC_INLINE bool marker_sees_allocated(const struct mspan *s, uintptr_t idx) {
+  uintptr_t w = idx >> 6, bit = (uintptr_t)1 << (idx & 63);
+  if (atomic_load_relaxed(&s->cached_by) && w == atomic_load_acquire(&s->cur_word)) return true;
+  if (!(atomic_load_relaxed(&s->allocbits[w]) & bit)) return false;
+  return !atomic_load_relaxed(&s->has_freed) || !(atomic_load_relaxed(&s->freedbits[w]) & bit);
+}
+
 MGC_NO_SANITIZE_SCAN void mark_pointer(struct gcwork *w, uintptr_t v) {
   struct mspan *s = span_of_heap(v);
   if (!s) return;
   uintptr_t idx = span_object_index(s, v);
-  if (!mcache_slot_is_allocated(NULL, s, idx)) return;
+  if (span_is_marked(s, idx)) return; /* the common case in a shared graph */
+  if (!marker_sees_allocated(s, idx)) return;
   if (!span_try_mark(s, idx)) return;
   uintptr_t size = object_size_of(s);
   w->marked_bytes += size;
@@ -69,16 +82,96 @@ MGC_NO_SANITIZE_SCAN static void scan_conservative(struct gcwork *w, uintptr_t l
   }
 }
 
+static atomic_word mutator_marked_bytes, mutator_scanned_bytes;
+
+void mark_account_mutator(struct gcwork *w) {
+  if (w->marked_bytes) atomic_fetch_add(&mutator_marked_bytes, w->marked_bytes);
+  if (w->scanned_bytes) atomic_fetch_add(&mutator_scanned_bytes, w->scanned_bytes);
+  w->marked_bytes = w->scanned_bytes = 0;
+}
+
+uintptr_t mark_take_mutator_marked(uintptr_t *scanned) {
+  *scanned = atomic_exchange(&mutator_scanned_bytes, 0);
+  return atomic_exchange(&mutator_marked_bytes, 0);
+}
+
+void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
+  scan_conservative(w, lo, hi);
+}
+
+
+/* Grey the slots of s's current word that were free when its owner
+ * entered the word: some have been allocated since, before marking
+ * started, and will be marked black when the owner leaves the word, so
+ * they must be scanned now (see alloc/mcache.c). */
+static void grey_current_word(struct gcwork *w, struct mspan *s) {
+  unsigned word = (unsigned)atomic_load_acquire(&s->cur_word);
+  if (word >= s->nwords) return;
+  uint64_t slots = atomic_load_relaxed(&s->enter_free) & span_word_mask(s, word);
+  while (slots) {
+    unsigned bit = (unsigned)__builtin_ctzll(slots);
+    slots &= slots - 1;
+    uintptr_t idx = (uintptr_t)word * 64 + bit;
+    if (!span_try_mark(s, idx)) continue;
+    w->marked_bytes += s->elemsize;
+    if (!spanclass_noscan(s->spanclass)) {
+      uintptr_t base = span_object_addr(s, idx);
+      gcwork_push(w, base, s->elemsize);
+    }
+  }
+}
+
+void mark_grey_cached_words_stw(struct gcwork *w) {
+  for (struct mthread *t = threads_head; t; t = t->next) {
+    for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+      struct mspan *s = t->mcache.slots[spc].span;
+      if (s && atomic_load_relaxed(&s->cached_by) == (uintptr_t)&t->mcache) grey_current_word(w, s);
+    }
+  }
+}
+
 /* ---- parallel drain ---------------------------------------------------- */
+
+/* Scan grey work through a small FIFO of prefetched entries: an object
+ * is fetched into the cache PREFETCH_DEPTH pops before it is scanned,
+ * instead of stalling on it at once (depth-first order would otherwise
+ * scan each object right after greying it, with its line still cold). */
+#define PREFETCH_DEPTH 8
+
+static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned nworkers) {
+  struct grey ring[PREFETCH_DEPTH];
+  unsigned head = 0, count = 0, n = 0;
+  uintptr_t start = w->scanned_bytes;
+  for (;;) {
+    struct grey g;
+    while (count < PREFETCH_DEPTH && gcwork_pop(w, &g)) {
+      __builtin_prefetch((const void *)g.addr);
+      ring[(head + count++) % PREFETCH_DEPTH] = g;
+    }
+    if (count == 0) break;
+    g = ring[head];
+    head = (head + 1) % PREFETCH_DEPTH;
+    count--;
+    scan_conservative(w, g.addr, g.addr + g.len);
+    if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
+    if (w->scanned_bytes - start >= budget) break;
+  }
+  /* Entries still in the ring go back to the work buffers. */
+  while (count) {
+    gcwork_push(w, ring[head].addr, ring[head].len);
+    head = (head + 1) % PREFETCH_DEPTH;
+    count--;
+  }
+  return w->scanned_bytes - start;
+}
+
+uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget) {
+  return drain_prefetching(w, budget, 1);
+}
 
 static void drain_until_all_idle(struct gcwork *w, unsigned nworkers) {
   for (;;) {
-    struct grey g;
-    unsigned n = 0;
-    while (gcwork_pop(w, &g)) {
-      scan_conservative(w, g.addr, g.addr + g.len);
-      if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
-    }
+    drain_prefetching(w, UINTPTR_MAX, nworkers);
     if (nworkers == 1) return;
     atomic_fetch_add(&workpool_waiting, 1);
     for (unsigned spins = 0;; spins++) {

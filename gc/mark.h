@@ -27,6 +27,20 @@ void mark_pointer(struct gcwork *w, uintptr_t v);
  * caller chooses when (world stopped, or not). */
 uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers);
 
+/* Scan [lo, hi) conservatively now (roots, world stopped). */
+void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi);
+/* Scan grey work from w (and the pool) until `budget` bytes are scanned or
+ * there is none; returns the bytes scanned.  For assists. */
+uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget);
+/* Grey the possibly-allocated slots of every cached span's current word
+ * (mark start, world stopped; see alloc/mcache.c). */
+void mark_grey_cached_words_stw(struct gcwork *w);
+
+/* Mutators mark too (barrier flushes, assists): they hand their counts to
+ * the cycle with mark_account_mutator; the collector takes the sum. */
+void mark_account_mutator(struct gcwork *w);
+uintptr_t mark_take_mutator_marked(uintptr_t *scanned);
+
 /* CPU time the helpers spent marking since the last call. */
 uintptr_t mark_take_helper_cpu_ns(void);
 

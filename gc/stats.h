@@ -10,18 +10,29 @@
 /* One finished cycle, as the collector measured it. */
 struct cycle_record {
   uint64_t start_ns, end_ns;       /* os_nanotime */
-  uint64_t pause_ns;               /* total stopped time of the cycle */
-  uint64_t cpu_ns;                 /* collector CPU, all its threads */
+  uint64_t mark_start_ns, mark_end_ns;
+  uint64_t pause_setup_ns;         /* mark setup stop (all marking if stopped-world) */
+  uint64_t pause_term_ns;          /* mark termination stops, summed */
+  uint64_t cpu_ns;                 /* collector CPU: its thread, helpers, assists */
+  uint64_t assist_ns;              /* of which assists */
+  uint64_t max_stop_latency_ns;    /* longest wait for threads to stop */
   uintptr_t heap_before;           /* heap_live when the cycle started */
+  uintptr_t heap_at_mark_start;
+  uintptr_t heap_at_mark_end;
   uintptr_t heap_marked;           /* live after mark */
   uintptr_t heap_goal;             /* goal for the next cycle */
+  uintptr_t verify_misses;         /* MGC_VERIFY */
   unsigned workers;                /* mark workers used */
+  unsigned termination_attempts;
   bool forced;
+  bool concurrent;
 };
 
 void stats_init(void);
 /* Record a finished cycle (world running; called under the gc lock). */
 void stats_record_cycle(const struct cycle_record *c);
+/* Record one stop of the world (its length). */
+void stats_record_pause(uint64_t ns);
 /* Print the MGC_TRACE line for it. */
 void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle);
 uint64_t stats_cycles(void);

@@ -21,6 +21,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/arena.h"
 #include "alloc/heaplive.h"
@@ -28,6 +31,9 @@
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
 #include "runtime/throw.h"
+
+/* Niceness of the background sweeper thread (Linux threads have their own). */
+#define SWEEPER_NICE 10
 
 static atomic_word large_freed, large_freed_bytes;
 
@@ -85,6 +91,9 @@ void sweep_finish(void) { walk_heap(sweep_span); }
 
 static void *sweeper_main(void *arg) {
   (void)arg;
+  /* Background work: yield the CPU to the program's threads, whose prompt
+   * answer to a stop signal is what keeps pauses short on a busy machine. */
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SWEEPER_NICE);
   uint64_t done = 0;
   pthread_mutex_lock(&sweeper_mutex);
   for (;;) {

@@ -79,6 +79,46 @@ GC_API size_t gc_size(const void *p);
  * is fine), or NULL when p is not inside an mgc object. */
 GC_API void *gc_base(const void *p);
 
+/* ---- write barrier ------------------------------------------------------ */
+
+/* Nonzero while the collector marks concurrently.  Read by GC_WRITE; never
+ * write it. */
+GC_API extern volatile int gc_barrier_on;
+GC_API void gc_barrier_record(void *old_value);
+
+/* Store `value` into the pointer field at address `slot` of a heap object:
+ *     GC_WRITE(&node->next, other);
+ * Every store of a pointer into a heap object must use it while the
+ * concurrent collector may run (MGC_CONCURRENT=1, the default); stores into
+ * stack variables and globals need not.  With marking off it costs the
+ * load of the old value (from the cache line the store needs anyway) and
+ * two loads of gc_barrier_on with well-predicted branches.
+ *
+ * Why the flag is tested on both sides of the store: the world is stopped
+ * by a signal, which can land between any two instructions.  The test
+ * before the store records the old value if marking is on (a stop before
+ * the store then finds it in the buffer); the test after it catches
+ * marking that started while this thread stood between the first test and
+ * the store (the old value was then in a register, a root, at the start). */
+#define GC_WRITE(slot, value)                                   \
+  do {                                                          \
+    __typeof__(slot) gc_write_slot_ = (slot);                   \
+    void *gc_write_old_ = (void *)*gc_write_slot_;              \
+    int gc_write_on_ = gc_barrier_on;                           \
+    if (__builtin_expect(gc_write_on_, 0))                      \
+      gc_barrier_record(gc_write_old_);                         \
+    __asm__ __volatile__("" ::: "memory");                      \
+    *gc_write_slot_ = (value);                                  \
+    __asm__ __volatile__("" ::: "memory");                      \
+    if (__builtin_expect(!gc_write_on_ && gc_barrier_on, 0))    \
+      gc_barrier_record(gc_write_old_);                         \
+  } while (0)
+
+/* Copy nwords pointer-sized words from src into the existing heap object
+ * at dst (memmove semantics), with the write barrier applied to every
+ * overwritten word. */
+GC_API void gc_copy_pointers(void *dst, const void *src, size_t nwords);
+
 /* ---- collect ------------------------------------------------------------ */
 
 /* Run a full collection now and return when it is done (marking finished;
@@ -89,6 +129,13 @@ GC_API void gc_collect(void);
  * collection.  Negative turns automatic collection off.  Returns the old
  * value.  MGC_GOGC sets it at start-up (default 100). */
 GC_API int gc_set_percent(int percent);
+
+/* Soft limit on the memory the heap holds (bytes; MGC_MEMLIMIT sets it at
+ * start-up).  Near the limit the collector runs more often, but never
+ * takes more than about half of the CPU, so a program that truly needs more
+ * grows past the limit rather than stalling.  SIZE_MAX removes the limit.
+ * Returns the old limit. */
+GC_API size_t gc_set_memory_limit(size_t bytes);
 
 /* Stop / resume automatic collection.  Calls nest: collection resumes
  * after as many gc_enable as gc_disable.  gc_collect still collects. */
@@ -117,22 +164,29 @@ struct gc_stats {
   /* heap, bytes */
   uint64_t heap_live;          /* allocated objects (spans cached by threads count as full) */
   uint64_t heap_marked;        /* live after the last mark */
-  uint64_t heap_goal;          /* next collection starts when heap_live reaches it */
+  uint64_t heap_goal;          /* the next collection aims to finish by this heap_live */
   uint64_t heap_in_use;        /* pages in in-use spans */
   uint64_t heap_sys;           /* obtained from the OS */
   uint64_t heap_released;      /* free pages given back to the OS */
   uint64_t metadata_sys;       /* span records, bitmaps, thread records */
+  uint64_t memory_limit;       /* soft limit, UINT64_MAX if none */
   /* allocation, cumulative */
   uint64_t total_alloc_bytes;  /* bytes of objects allocated (size-class rounded) */
   uint64_t total_alloc_objects;
   uint64_t total_free_objects; /* freed by gc_free or by the collector */
-  /* pauses, nanoseconds */
+  /* pauses (stops of the world), nanoseconds */
+  uint64_t pauses;             /* number of stops so far */
   uint64_t last_pause_ns;
   uint64_t total_pause_ns;
   uint64_t max_pause_ns;
-  uint64_t pause_ns[GC_PAUSE_HISTORY];  /* ring: pause of cycle c at [c % 256] */
+  uint64_t pause_p50_ns;       /* median of the last GC_PAUSE_HISTORY stops */
+  uint64_t pause_p99_ns;       /* 99th percentile of the same */
+  uint64_t pause_ns[GC_PAUSE_HISTORY];  /* ring: stop k at [k % GC_PAUSE_HISTORY] */
   /* collector CPU, nanoseconds */
-  uint64_t gc_cpu_ns;          /* CPU time spent collecting, all threads */
+  uint64_t gc_cpu_ns;          /* all collector work: its threads and assists */
+  uint64_t assist_cpu_ns;      /* of which mark assists by allocating threads */
+  /* MGC_VERIFY */
+  uint64_t verify_misses;      /* objects the concurrent mark missed, in all cycles */
 };
 
 /* Fill *stats (up to stats->size bytes, so a program built against an

@@ -49,6 +49,7 @@ static void *alloc_large(size_t n, bool noscan, bool zero) {
     return NULL;
   }
   heap_live_add(npages * PAGE_SIZE);
+  heap_after_slow_alloc(npages * PAGE_SIZE);
   atomic_fetch_add(&large_mallocs, 1);
   atomic_fetch_add(&large_bytes_allocated, npages * PAGE_SIZE);
   if (zero && s->needzero) memset((void *)s->base, 0, npages * PAGE_SIZE);

@@ -92,6 +92,7 @@ void config_load(void) {
     bad_value("MGC_MEMLIMIT", s, "a byte count with an optional B, KiB, MiB, GiB or TiB suffix");
 
   long v = config.mark_workers;
+  config.mark_workers_set = getenv("MGC_MARK_WORKERS") != NULL;
   load_int("MGC_MARK_WORKERS", 1, MARK_WORKERS_MAX, "a number of threads from 1 to 256", &v);
   config.mark_workers = (int)v;
   v = config.concurrent;

@@ -17,6 +17,7 @@ struct mgc_config {
   int gogc;               /* MGC_GOGC: percent, < 0 = off */
   uint64_t memlimit;      /* MGC_MEMLIMIT: bytes, UINT64_MAX = none */
   int mark_workers;       /* MGC_MARK_WORKERS */
+  bool mark_workers_set;  /* given in the environment */
   bool concurrent;        /* MGC_CONCURRENT */
   int trace;              /* MGC_TRACE: 0, 1 or 2 */
   bool verify;            /* MGC_VERIFY */

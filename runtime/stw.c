@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "runtime/config.h"
+#include "runtime/os.h"
 #include "runtime/throw.h"
 
 #define WORLD_STOPPED 1u
@@ -89,8 +90,11 @@ int stw_init(void) {
   return 0;
 }
 
+uint64_t stw_last_stop_latency_ns;
+
 void stw_stop(void) {
   lock_assert_held(&threads_lock);
+  uint64_t t0 = os_nanotime();
   uint32_t epoch = load32(&world) + WORLD_EPOCH_STEP;
   uint32_t stopped = (epoch & ~WORLD_STOPPED) | WORLD_STOPPED;
   __atomic_store_n(&acks, 0, __ATOMIC_SEQ_CST);
@@ -110,12 +114,15 @@ void stw_stop(void) {
     if (n >= signalled) break;
     futex(&acks, FUTEX_WAIT_PRIVATE, n);
   }
+  stw_last_stop_latency_ns = os_nanotime() - t0;
 }
 
-void stw_start(void) {
+uint64_t stw_start(void) {
+  uint64_t released_at = os_nanotime();
   uint32_t w = load32(&world);
   __atomic_store_n(&world, (w + WORLD_EPOCH_STEP) & ~WORLD_STOPPED, __ATOMIC_SEQ_CST);
   futex(&world, FUTEX_WAKE_PRIVATE, INT32_MAX);
+  return released_at;
 }
 
 uintptr_t stw_thread_scan_low(const struct mthread *t) {

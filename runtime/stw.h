@@ -23,7 +23,11 @@
 int stw_init(void);
 /* Needs threads_lock held; it stays held until stw_start. */
 void stw_stop(void);
-void stw_start(void);
+/* Returns the time (os_nanotime) the world was released: the end of the
+ * pause as the program sees it (waking threads takes longer). */
+uint64_t stw_start(void);
+/* How long the last stw_stop waited for every thread to stop. */
+extern uint64_t stw_last_stop_latency_ns;
 /* True between stw_stop and stw_start (read by the blocking-region code). */
 int stw_world_stopped(void);
 

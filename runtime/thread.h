@@ -21,9 +21,13 @@
 #include <ucontext.h>
 
 #include "alloc/mcache.h"
+#include "gc/workbuf.h"
 #include "runtime/atomics.h"
 #include "runtime/compiler.h"
 #include "runtime/lock.h"
+
+/* Write-barrier buffer entries per thread: 2 KiB, flushed in one go. */
+#define WBBUF_ENTRIES 256
 
 struct mthread {
   struct mcache mcache;           /* owner: this thread */
@@ -40,6 +44,17 @@ struct mthread {
    * (A stopped thread's registers are in its signal frame, on its stack.) */
   ucontext_t saved_context;
   unsigned blocking_depth;        /* nesting of gc_blocking_begin */
+  /* Write barrier buffer (gc/barrier.c): old values of overwritten
+   * slots.  The owner appends (entry first, then the count); the collector
+   * reads and empties it with the world stopped. */
+  uintptr_t wbbuf[WBBUF_ENTRIES];
+  atomic_word wbbuf_n;
+  /* Marking done by this mutator: barrier flushes and assists.  While
+   * in_mark_work is set the thread holds grey work in gcw, and mark
+   * termination waits for it to finish. */
+  struct gcwork gcw;
+  atomic_word in_mark_work;
+  intptr_t assist_debt;           /* scan bytes owed (gc/pacer.c) */
   bool is_main;                   /* registered by gc_init */
 };
 

@@ -1,0 +1,202 @@
+/*
+ * pacer.c: the heap goal, the trigger, mark assists and the memory limit.
+ *
+ * Goal (as Go): goal = marked * (1 + GOGC/100), never under HEAP_GOAL_MIN.
+ * With a memory limit L the goal is also held under
+ *   L - metadata - headroom,   headroom = max(3% of L, 1 MiB),
+ * but never under the live heap: a program that needs more than L gets it.
+ *
+ * Trigger: concurrent marking must end near the goal, so it starts early by
+ * the runway: the program's allocation rate while no mark ran (bytes per
+ * ns between cycles) times how long the last mark took, scaled by how the
+ * live heap changed, plus RUNWAY_MARGIN.  Using the rate outside marking
+ * keeps assists (which slow allocation during the mark) from shrinking the
+ * runway cycle after cycle.  The trigger is clamped between 70% and 95% of
+ * the way from marked to goal (Go's bounds); with MGC_CONCURRENT=0 the
+ * trigger is the goal itself.
+ *
+ * Assists: while marking, a thread that caches a span (or allocates a large
+ * object) owes assist_ratio scan bytes per byte; once its debt passes
+ * ASSIST_MIN_WORK it scans that much grey work itself.  assist_ratio =
+ * expected scan work / bytes left to the goal, recomputed at mark start,
+ * so the heap cannot run past the goal while grey work remains.
+ *
+ * CPU cap near the limit: a leaky bucket fills with collector CPU time and
+ * drains at half the machine's CPU.  While it holds more than one second per
+ * CPU, the limit is ignored for the goal (GOGC rules) and assists stop, so
+ * a program stuck at its limit runs at least at half speed instead of
+ * collecting back to back.
+ *
+ * State is written under the gc lock (or with the world stopped);
+ * assist_ratio and the bucket are atomics read by assisting threads.
+ */
+#include "gc/pacer.h"
+
+#include "alloc/heaplive.h"
+#include "alloc/mheap.h"
+#include "gc/barrier.h"
+#include "gc/mark.h"
+#include "runtime/os.h"
+#include "runtime/thread.h"
+
+#define HEAP_GOAL_MIN ((uintptr_t)4 << 20)
+#define TRIGGER_MIN_FRACTION 0.70
+#define TRIGGER_MAX_FRACTION 0.95
+#define RUNWAY_MARGIN 1.25
+/* One assist scans at most this much (~0.5 ms); the rest of the debt waits
+ * for the next slow path, so no single allocation stalls for long. */
+#define ASSIST_MAX_WORK ((uintptr_t)512 << 10)
+#define ASSIST_MIN_WORK ((intptr_t)64 << 10)
+/* Fixed point for assist_ratio: scan bytes per allocated byte << 16. */
+#define ASSIST_SHIFT 16
+
+static int gogc;
+static uint64_t memlimit = UINT64_MAX;
+static bool disabled;
+static uintptr_t marked;
+static uintptr_t goal = HEAP_GOAL_MIN;
+static uintptr_t runway;            /* bytes, from the last cycle */
+static bool limit_bound;
+static bool concurrent_mode = true;
+static atomic_word assist_ratio;     /* fixed point, see ASSIST_SHIFT */
+static atomic_word assist_ns;
+static double cpu_bucket_ns;         /* leaky bucket, under gc lock */
+static atomic_word cpu_cap_active;
+
+static void set_trigger(void) {
+  if (disabled || gogc < 0) {
+    if (memlimit == UINT64_MAX || disabled) {
+      atomic_store_relaxed(&heap_trigger, UINTPTR_MAX);
+      return;
+    }
+  }
+  uintptr_t trigger = goal;
+  if (concurrent_mode && goal > marked) {
+    uintptr_t span = goal - marked;
+    uintptr_t lo = marked + (uintptr_t)(TRIGGER_MIN_FRACTION * (double)span);
+    uintptr_t hi = marked + (uintptr_t)(TRIGGER_MAX_FRACTION * (double)span);
+    trigger = goal > runway ? goal - runway : 0;
+    if (trigger < lo) trigger = lo;
+    if (trigger > hi) trigger = hi;
+  }
+  atomic_store_relaxed(&heap_trigger, trigger);
+}
+
+static void compute_goal(void) {
+  uintptr_t g;
+  if (gogc < 0) {
+    g = UINTPTR_MAX;
+  } else {
+    g = marked + (uintptr_t)((double)marked * (double)gogc / 100.0);
+    if (g < HEAP_GOAL_MIN) g = HEAP_GOAL_MIN;
+  }
+  limit_bound = false;
+  if (memlimit != UINT64_MAX && !atomic_load_relaxed(&cpu_cap_active)) {
+    struct mheap_stats h;
+    mheap_read_stats(&h);
+    uint64_t headroom = memlimit / 100 * 3;
+    if (headroom < ((uint64_t)1 << 20)) headroom = (uint64_t)1 << 20;
+    uint64_t overhead = h.metadata + headroom;
+    uint64_t lg = memlimit > overhead ? memlimit - overhead : 0;
+    if (lg < marked) lg = marked;
+    if (lg < g) {
+      g = (uintptr_t)lg;
+      limit_bound = true;
+    }
+  }
+  goal = g;
+  set_trigger();
+}
+
+void pacer_init(int gogc_setting, uint64_t limit) {
+  gogc = gogc_setting;
+  memlimit = limit;
+  compute_goal();
+}
+
+void pacer_settings_changed(void) { compute_goal(); }
+
+int pacer_set_gogc(int v) {
+  int old = gogc;
+  gogc = v < 0 ? -1 : v;
+  compute_goal();
+  return old;
+}
+
+uint64_t pacer_set_memlimit(uint64_t v) {
+  uint64_t old = memlimit;
+  memlimit = v;
+  compute_goal();
+  return old;
+}
+
+void pacer_set_disabled(bool d) {
+  disabled = d;
+  set_trigger();
+}
+
+uintptr_t pacer_goal(void) { return goal; }
+uintptr_t pacer_marked(void) { return marked; }
+bool pacer_limit_bound(void) { return limit_bound; }
+
+void pacer_end_cycle(const struct pacer_cycle *c, bool concurrent) {
+  concurrent_mode = concurrent;
+  double rate = c->mutator_ns ? (double)c->alloc_before_mark / (double)c->mutator_ns : 0.0;
+  double r = rate * (double)c->mark_wall_ns * RUNWAY_MARGIN;
+  if (marked && c->marked) r *= (double)c->marked / (double)marked; /* next mark scans this much */
+  if (r < (double)c->alloc_during_mark) r = (double)c->alloc_during_mark;
+  runway = r > (double)UINTPTR_MAX / 2 ? UINTPTR_MAX / 2 : (uintptr_t)r;
+  marked = c->marked;
+  /* Leaky bucket: collector CPU in, half the machine's CPU out. */
+  double ncpu = (double)os_cpu_count();
+  cpu_bucket_ns += (double)c->gc_cpu_ns - 0.5 * ncpu * (double)c->wall_ns;
+  if (cpu_bucket_ns < 0) cpu_bucket_ns = 0;
+  double cap = 1e9 * ncpu;
+  if (cpu_bucket_ns > 2 * cap) cpu_bucket_ns = 2 * cap;
+  atomic_store_relaxed(&cpu_cap_active, memlimit != UINT64_MAX && cpu_bucket_ns > cap);
+  compute_goal();
+  if (memlimit != UINT64_MAX) {
+    /* Near the limit, free pages go back to the OS at once. */
+    struct mheap_stats h;
+    mheap_read_stats(&h);
+    uint64_t held = h.sys - h.released + h.metadata;
+    if (held > memlimit / 100 * 95) mheap_scavenge(held - memlimit / 100 * 95, 0);
+  }
+}
+
+void pacer_start_mark_stw(uintptr_t live_now) {
+  uintptr_t expected_work = marked ? marked : live_now;
+  uintptr_t left = goal > live_now ? goal - live_now : 0;
+  uintptr_t floor = goal / 20 + 1; /* past the goal: assist hard, not infinitely */
+  if (left < floor) left = floor;
+  uintptr_t ratio = (uintptr_t)(((double)expected_work / (double)left) * (double)(1 << ASSIST_SHIFT));
+  if (atomic_load_relaxed(&cpu_cap_active)) ratio = 0;
+  atomic_store_relaxed(&assist_ratio, ratio);
+}
+
+void pacer_end_mark_stw(void) { atomic_store_relaxed(&assist_ratio, 0); }
+
+void pacer_assist(uintptr_t bytes) {
+  uintptr_t ratio = atomic_load_relaxed(&assist_ratio);
+  struct mthread *t = thread_current;
+  if (!ratio || !t || !atomic_load_relaxed(&alloc_black)) return;
+  t->assist_debt += (intptr_t)((bytes * (uint64_t)ratio) >> ASSIST_SHIFT);
+  if (t->assist_debt < ASSIST_MIN_WORK) return;
+  uint64_t t0 = os_thread_cpu_ns();
+  atomic_store_release(&t->in_mark_work, 1);
+  atomic_fence();
+  if (atomic_load_relaxed(&alloc_black)) {
+    uintptr_t want = (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
+    uintptr_t done = mark_drain_budget(&t->gcw, want);
+    /* No grey work left: nothing to pay with, so the debt is forgiven. */
+    t->assist_debt = done < want ? 0 : t->assist_debt - (intptr_t)done;
+    gcwork_flush(&t->gcw);
+    mark_account_mutator(&t->gcw);
+  } else {
+    t->assist_debt = 0;
+  }
+  atomic_store_release(&t->in_mark_work, 0);
+  atomic_fetch_add(&assist_ns, os_thread_cpu_ns() - t0);
+}
+
+uint64_t pacer_take_assist_ns(void) { return atomic_exchange(&assist_ns, 0); }
