@@ -83,6 +83,24 @@ static uint64_t forced_done;             /* requests served by finished cycles *
 static uint64_t cycles_done;
 static atomic_word cycle_running;
 
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  nanosleep(&ts, NULL);
+}
+
+/* Test hooks: hold the collector between mark setup and draining. */
+static atomic_word test_hold_requested, test_holding;
+
+void collector_test_hold_after_setup(bool on) { atomic_store_release(&test_hold_requested, on); }
+bool collector_test_is_holding(void) { return atomic_load_acquire(&test_holding) != 0; }
+
+static void test_hold_point(void) {
+  if (!atomic_load_acquire(&test_hold_requested)) return;
+  atomic_store_release(&test_holding, 1);
+  while (atomic_load_acquire(&test_hold_requested)) sleep_ns(100000);
+  atomic_store_release(&test_holding, 0);
+}
+
 static unsigned stw_mark_workers(void) {
   if (config.mark_workers_set) return (unsigned)config.mark_workers;
   int n = os_cpu_count();
@@ -115,10 +133,6 @@ static bool mutator_in_mark_work(void) {
   return false;
 }
 
-static void sleep_ns(uint64_t ns) {
-  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-  nanosleep(&ts, NULL);
-}
 
 /* End of marking, world stopped: verify, switch off, new sweep generation. */
 static void finish_mark_stw(struct cycle_record *rec) {
@@ -151,6 +165,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   gcwork_flush(&w);
   rec->pause_setup_ns = start_world() - t0;
   stats_record_pause(rec->pause_setup_ns);
+  test_hold_point();
 
   for (unsigned attempt = 0;; attempt++) {
     marked += mark_drain_parallel(&w, workers);

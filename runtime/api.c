@@ -194,9 +194,14 @@ GC_API void *gc_realloc(void *p, size_t n) {
   bool noscan = spanclass_noscan(s->spanclass);
   size_t old = gc_size(p);
   if (n <= old && (n > old / 2 || old <= TINY_SIZE)) {
-    /* Shrink in place; a scanned object's dropped tail is cleared so that
-     * growing back later finds zeroes and stale pointers keep nothing. */
-    if (!noscan) memset((char *)p + n, 0, old - n);
+    /* Shrink in place; a scanned object's dropped tail is cleared (through
+     * the write barrier: these are pointer deletions) so that growing back
+     * later finds zeroes and stale pointers keep nothing. */
+    if (!noscan) {
+      size_t first = MGC_ROUND_UP(n, sizeof(void *));
+      if (first < old) memset((char *)p + n, 0, first - n);
+      for (void **w = (void **)((char *)p + first); w < (void **)((char *)p + old); w++) GC_WRITE(w, NULL);
+    }
     return p;
   }
   void *q = noscan ? gc_alloc_atomic(n) : gc_alloc(n);
