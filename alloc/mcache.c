@@ -8,16 +8,27 @@
  * freed by the owner behind the walk sets has_holes, and the walk restarts
  * from word 0 once before the span is given back.
  *
- * Allocating black.  While the collector marks (alloc_black) the objects a
+ * Allocating black.  While the collector marks (alloc_black), objects a
  * thread allocates must survive the sweep that follows, though the marker
- * never sees them.  Leaving a word therefore sets the mark bits of the
- * slots allocated since the word was entered (enter_free & ~freebits);
- * the same is done when the span has not been swept since the last mark
- * (alloc_black may have just been switched off).  The word that is current
- * when marking starts was partly filled before: the collector greys its
- * enter_free slots at mark start (gc/collector.c), so marking them black
- * later hides nothing.  The sweeper never sweeps a cached span's current
- * word, which covers objects allocated there after mark termination.
+ * may never see them.  Leaving a word therefore sets the mark bits of the
+ * slots allocated since marking started: since the word was entered, or,
+ * for the word that was current when marking started, since the snapshot
+ * of its free bits the collector took then (snap_word / snap_free).  The
+ * same is done when the span has not been swept since the last mark
+ * (alloc_black may have just been switched off).  Objects allocated in that
+ * word before the snapshot are left to the marker, which counts every slot
+ * of a current word as allocated.  The sweeper never sweeps a cached
+ * span's current word.
+ *
+ * A slot the owner frees in its current word is not reused during this
+ * visit of the word (cur_freed): reusing it would make an object allocated
+ * after the snapshot indistinguishable from the one freed.  Leaving the
+ * word frees it and sets has_holes, so the walk comes back.
+ *
+ * Order of entering a word: clear the snapshot, record enter_free, set the
+ * free bits, then publish cur_word.  A stop at any point leaves the
+ * collector a snapshot that is either of a word already written back (and
+ * then unused) or exact.
  */
 #include "alloc/mcache.h"
 
@@ -30,12 +41,18 @@ void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
 /* Leave the current word of slot sl: write its state back to the span. */
 static void leave_word(struct mcache_slot *sl, struct mspan *s) {
   unsigned w = (unsigned)atomic_load_relaxed(&s->cur_word);
-  uint64_t allocated = ~sl->freebits & span_word_mask(s, w);
+  uint64_t allocated = ~sl->freebits & span_word_mask(s, w) & ~s->cur_freed;
   if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) {
-    uint64_t fresh = atomic_load_relaxed(&s->enter_free) & allocated;
+    uint64_t since = atomic_load_acquire(&s->snap_word) == w ? atomic_load_relaxed(&s->snap_free)
+                                                             : atomic_load_relaxed(&s->enter_free);
+    uint64_t fresh = since & allocated;
     if (fresh) atomic_or(&s->markbits[w], fresh);
   }
   atomic_store_relaxed(&s->allocbits[w], allocated);
+  if (s->cur_freed) {
+    s->cur_freed = 0;
+    s->has_holes = 1;
+  }
   sl->freebits = 0;
 }
 
@@ -43,11 +60,12 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
 static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
+  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
   atomic_store_relaxed(&s->enter_free, free_bits);
-  atomic_store_release(&s->cur_word, w);
-  __asm__ __volatile__("" ::: "memory"); /* a stop signal sees cur_word first */
-  sl->freebits = free_bits;
   sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
+  sl->freebits = free_bits;
+  __asm__ __volatile__("" ::: "memory"); /* the order above is what a stop sees */
+  atomic_store_release(&s->cur_word, w);
   return true;
 }
 
@@ -108,10 +126,8 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
   if (w == atomic_load_relaxed(&s->cur_word)) {
-    if (sl->freebits & bit) return false;
-    /* Reusing this slot is an allocation since entering the word. */
-    atomic_store_relaxed(&s->enter_free, atomic_load_relaxed(&s->enter_free) | bit);
-    sl->freebits |= bit;
+    if ((sl->freebits & bit) || (s->cur_freed & bit)) return false;
+    s->cur_freed |= bit; /* reused after the word is left (see above) */
   } else {
     uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
     if (!(a & bit)) return false;
@@ -127,12 +143,12 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
+  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
   struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
   if (owner && w == atomic_load_acquire(&s->cur_word)) {
     if (owner != c) return true; /* another thread's word in use */
-    return !(c->slots[s->spanclass].freebits & bit);
+    return !(c->slots[s->spanclass].freebits & bit) && !(s->cur_freed & bit);
   }
-  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
   return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
 }
 

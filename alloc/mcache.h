@@ -50,6 +50,13 @@ struct mcache {
  * allocation) and allocate from its new mcache. */
 void *mcache_refill_unregistered(unsigned spc, bool zero);
 
+/* The owner's free bits of its current word of class spc, read by another
+ * thread (remote gc_free validation): racy by nature, so the fast path
+ * stores them with a plain word store that this relaxed load pairs with. */
+MGC_INLINE uint64_t mcache_slot_free_bits(const struct mcache *c, unsigned spc) {
+  return atomic_load_relaxed((const atomic_word *)&c->slots[spc].freebits);
+}
+
 /* Slow path: refill slot spc and allocate from it; NULL when out of memory. */
 void *mcache_refill(struct mcache *c, unsigned spc, bool zero);
 
@@ -59,7 +66,7 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, unsigned spc, bool zero) {
   struct mcache_slot *sl = &c->slots[spc];
   uint64_t bits = sl->freebits;
   if (unlikely(bits == 0)) return mcache_refill(c, spc, zero);
-  sl->freebits = bits & (bits - 1);
+  atomic_store_relaxed((atomic_word *)&sl->freebits, bits & (bits - 1));
   void *p = (void *)(sl->word_addr + (uintptr_t)__builtin_ctzll(bits) * sl->elemsize);
   if (zero && sl->needzero) memset(p, 0, sl->elemsize);
   return p;

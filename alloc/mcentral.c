@@ -26,6 +26,7 @@
 #include "alloc/mcentral.h"
 
 #include "alloc/heaplive.h"
+#include "alloc/mcache.h"
 #include "alloc/mheap.h"
 #include "runtime/throw.h"
 
@@ -82,17 +83,25 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   bool cached = atomic_load_relaxed(&s->cached_by) != 0;
   unsigned keep = cached ? (unsigned)atomic_load_acquire(&s->cur_word) : UINT32_MAX;
   unsigned freed = 0;
+  bool freed_left = false;
   for (unsigned w = 0; w < s->nwords; w++) {
     uintptr_t m = atomic_load_relaxed(&s->markbits[w]);
     atomic_store_relaxed(&s->markbits[w], 0);
-    if (w == keep) continue;
-    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
-    uintptr_t dead = a & ~m;
-    if (dead) {
-      atomic_store_relaxed(&s->allocbits[w], a & m);
-      freed += (unsigned)__builtin_popcountll(dead);
+    if (w == keep) {
+      freed_left |= atomic_load_relaxed(&s->freedbits[w]) != 0;
+      continue;
     }
+    /* Remote frees pending on this word are applied now, so that a slot
+     * freed twice over (by gc_free and by this sweep) is neither reported
+     * nor freed again after the owner hands it out anew. */
+    uintptr_t f = atomic_load_relaxed(&s->has_freed) ? atomic_exchange(&s->freedbits[w], 0) : 0;
+    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+    uintptr_t dead = a & ~m & ~f;
+    if (dead | (a & f)) atomic_store_relaxed(&s->allocbits[w], a & m & ~f);
+    freed += (unsigned)__builtin_popcountll(dead);
+    if (a & f) s->needzero = 1;
   }
+  if (atomic_load_relaxed(&s->has_freed) && !freed_left) atomic_store_relaxed(&s->has_freed, 0);
   if (freed) {
     s->needzero = 1;
     atomic_fetch_add(&mc->counts.frees, freed);
@@ -102,6 +111,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     /* Counted as full in heap_live while cached; the malloc count at
      * uncache is taken relative to count_at_cache, which the sweep lowers. */
     s->count_at_cache = (uint16_t)(s->count_at_cache > freed ? s->count_at_cache - freed : 0);
+    if (freed) atomic_fetch_add(&mc->counts.mallocs, freed); /* free again: counted as to be used */
     return true;
   }
   if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
@@ -162,11 +172,13 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   if (s) {
     list_remove_locked(mc, s);
   } else {
-    lock_release(&mc->lock);
-    unsigned sc = spanclass_sizeclass(spc);
-    s = mheap_alloc_span(sizeclass_npages[sc], spc);
-    if (!s) return NULL;
-    lock_acquire(&mc->lock);
+    /* Keep the lock: a new span is in use but in no list and not yet
+     * cached, and a sweeper (which takes this lock) must not see it so. */
+    s = mheap_alloc_span(sizeclass_npages[spanclass_sizeclass(spc)], spc);
+    if (!s) {
+      lock_release(&mc->lock);
+      return NULL;
+    }
   }
   /* Swept when found, but a mark termination may have started a new sweep
    * generation since (the world stops without this lock): the owner then
@@ -176,6 +188,9 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   s->local_frees = 0;
   s->has_holes = 0;
   atomic_store_relaxed(&s->cached_by, (uintptr_t)c);
+  /* Count every free slot as allocated now (statistics stay current while
+   * the span is cached); uncaching takes back what was not used. */
+  atomic_fetch_add(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));
   lock_release(&mc->lock);
   heap_live_add((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   return s;
@@ -199,6 +214,7 @@ static void fold_freed_locked(struct mspan *s) {
                        (uintptr_t)__builtin_popcountll(f & ~a));
     }
     atomic_store_relaxed(&s->allocbits[w], a & ~f);
+    if (a & f) s->needzero = 1;
   }
 }
 
@@ -206,13 +222,16 @@ void mcentral_uncache_span(struct mspan *s) {
   struct mcentral *mc = &mcentrals[s->spanclass];
   lock_acquire(&mc->lock);
   unsigned count = mspan_count_allocated(s);
-  atomic_fetch_add(&mc->counts.mallocs, count - s->count_at_cache + s->local_frees);
+  /* Counted at cache time: nelems - count_at_cache slots.  Used: count -
+   * count_at_cache + local_frees (freed slots may be used twice). */
+  atomic_fetch_sub(&mc->counts.mallocs, (uintptr_t)s->nelems - count - s->local_frees);
   atomic_fetch_add(&mc->counts.frees, s->local_frees);
   fold_freed_locked(s);
   s->alloccount = (uint16_t)mspan_count_allocated(s);
   s->local_frees = 0;
   atomic_store_relaxed(&s->cached_by, 0);
   atomic_store_relaxed(&s->cur_word, 0);
+  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
   heap_live_sub((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   if (s->alloccount == 0) {
     mheap_free_span(s);
@@ -233,8 +252,23 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
     lock_release(&mc->lock); /* the span was freed and reused meanwhile */
     return false;
   }
-  if (atomic_load_relaxed(&s->cached_by)) {
-    bool ok = !(atomic_load_relaxed(&s->freedbits[w]) & bit);
+  struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (owner) {
+    /* The slot must be allocated: by allocbits for a word the owner is not
+     * in, by the owner's free bits (and own frees) for the one it is in.
+     * cur_word is re-read: if the owner moved on meanwhile, allocbits of
+     * the old word is exact by then. */
+    bool allocated;
+    for (;;) {
+      uintptr_t cw = atomic_load_acquire(&s->cur_word);
+      if (cw == w) {
+        allocated = !(mcache_slot_free_bits(owner, spc) & bit);
+      } else {
+        allocated = (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
+      }
+      if (atomic_load_acquire(&s->cur_word) == cw) break;
+    }
+    bool ok = allocated && !(atomic_load_relaxed(&s->freedbits[w]) & bit);
     if (ok) {
       atomic_or(&s->freedbits[w], bit);
       atomic_store_relaxed(&s->has_freed, 1);

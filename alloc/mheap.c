@@ -141,7 +141,13 @@ static bool grow_locked(uintptr_t npages) {
     if (reserve < want) return false;
     uint8_t *base = arena_reserve_locked(reserve);
     if (!base) return false;
-    if ((uintptr_t)base != reserved_end) {
+    if (reserved_end == 0) {
+      /* The very first page is never handed out: arena_lo, a variable in
+       * mgc's own data (scanned as a root when mgc is linked statically),
+       * holds its address and would keep an object there alive forever. */
+      reserved_end = commit_next = (uintptr_t)base + PAGE_SIZE;
+    }
+    if ((uintptr_t)base + PAGE_SIZE != reserved_end && (uintptr_t)base != reserved_end) {
       /* Not contiguous: hand the old reservation's tail to the pool too. */
       uintptr_t tail = reserved_end - commit_next;
       if (tail && os_commit((void *)commit_next, tail) == 0) {
@@ -155,6 +161,7 @@ static bool grow_locked(uintptr_t npages) {
       }
       commit_next = (uintptr_t)base;
     }
+    if (commit_next < (uintptr_t)base) commit_next = (uintptr_t)base;
     reserved_end = (uintptr_t)base + reserve;
   }
   if (os_commit((void *)commit_next, want) != 0) return false;

@@ -67,6 +67,8 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->alloccount = 0;
   atomic_store_relaxed(&s->cur_word, 0);
   s->count_at_cache = 0;
+  s->cur_freed = 0;
+  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
   s->local_frees = 0;
   s->has_holes = 0;
   s->in_list = 0;
@@ -81,14 +83,14 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   return true;
 }
 
+/* The bitmap pointers are left in place: a lock-free reader that found the
+ * span in use just before it was freed may still read (or, a marker, set a
+ * bit in) the block, which stays mapped; what it reads is meaningless but
+ * harmless, and it re-checks the span's state where that matters. */
 void mspan_free_bitmaps_locked(struct mspan *s) {
-  if (!s->allocbits) return;
+  if (!s->bitmap_block) return;
   fixalloc_free(&bitmap_blocks[s->nwords], s->bitmap_block);
   s->bitmap_block = NULL;
-  s->allocbits = NULL;
-  s->markbits = NULL;
-  s->freedbits = NULL;
-  s->checkbits = NULL;
 }
 
 unsigned mspan_count_allocated(const struct mspan *s) {

@@ -7,9 +7,9 @@
  * objects, and are found from any address through the arena index
  * (alloc/arena.h).
  *
- * Span class: spanclass = sizeclass << 1 | noscan.  Class 0 is a large
- * object; the noscan bit says the objects hold no pointers and are never
- * scanned.
+ * Span class: spanclass = sizeclass << 1 | noscan, or a typed class (see
+ * below).  Size class 0 is a large object; the noscan bit says the objects
+ * hold no pointers and are never scanned.
  *
  * Bitmaps, one bit per slot, nwords = ceil(nelems / 64) words each:
  *   allocbits  1 = slot allocated.  Exact for every word of an uncached
@@ -53,14 +53,25 @@
 
 _Static_assert(sizeof(uintptr_t) == 8, "mgc needs a 64-bit platform: bitmaps are 64-bit words");
 
-#define SPANCLASS_COUNT (SIZECLASS_COUNT * 2)
+/* Span classes: [0, 2 * SIZECLASS_COUNT) are sizeclass << 1 | noscan
+ * (conservatively scanned or never scanned objects); from
+ * SPANCLASS_TYPED_BASE on, one class per size class for typed objects
+ * (scanned precisely from a type header, gc/types.c). */
+#define SPANCLASS_TYPED_BASE (SIZECLASS_COUNT * 2)
+#define SPANCLASS_COUNT (SIZECLASS_COUNT * 3)
 #define SPANCLASS_NOSCAN 1u
 
 MGC_INLINE unsigned spanclass_make(unsigned sizeclass, bool noscan) {
   return sizeclass << 1 | (noscan ? SPANCLASS_NOSCAN : 0);
 }
-MGC_INLINE unsigned spanclass_sizeclass(unsigned spc) { return spc >> 1; }
-MGC_INLINE bool spanclass_noscan(unsigned spc) { return spc & SPANCLASS_NOSCAN; }
+MGC_INLINE unsigned spanclass_make_typed(unsigned sizeclass) { return SPANCLASS_TYPED_BASE + sizeclass; }
+MGC_INLINE bool spanclass_typed(unsigned spc) { return spc >= SPANCLASS_TYPED_BASE; }
+MGC_INLINE unsigned spanclass_sizeclass(unsigned spc) {
+  return spc >= SPANCLASS_TYPED_BASE ? spc - SPANCLASS_TYPED_BASE : spc >> 1;
+}
+MGC_INLINE bool spanclass_noscan(unsigned spc) {
+  return spc < SPANCLASS_TYPED_BASE && (spc & SPANCLASS_NOSCAN);
+}
 
 /* The tiny allocator packs noscan objects of at most TINY_SIZE bytes into
  * blocks of the 16-byte noscan class; no other allocation uses that class,
@@ -98,8 +109,14 @@ struct mspan {
   atomic_word cur_word;     /* word the owning mcache allocates from;
                                release-stored after allocbits[old] */
   atomic_word enter_free;   /* free slots of cur_word when the owner entered
-                               it (plus slots it freed there since); written
-                               before cur_word is published */
+                               it; written before cur_word is published */
+  uint64_t cur_freed;       /* slots of cur_word the owner freed; reused
+                               only after it leaves the word (owner only) */
+  atomic_word snap_word;    /* word current at the last mark start, or
+                               SNAP_NONE; with snap_free, written by the
+                               collector with the world stopped, cleared
+                               by the owner when it enters a word */
+  atomic_word snap_free;    /* the owner's free bits of snap_word then */
   atomic_word cached_by;    /* struct mcache * holding it, or 0 */
   uint64_t *bitmap_block;   /* the 4 * nwords words the bitmaps live in */
   atomic_word *allocbits;
@@ -148,6 +165,8 @@ MGC_INLINE uint64_t span_word_mask(const struct mspan *s, unsigned w) {
   unsigned left = s->nelems - w * 64u;
   return left >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << left) - 1);
 }
+
+#define SNAP_NONE UINTPTR_MAX
 
 /* Sweep generations (see gc/sweep.c).  mheap_sweepgen goes up by 2 at
  * every mark termination; for an in-use span, relative to sg:

@@ -7,8 +7,8 @@
  *      lock must not be taken with the world stopped).
  *   2. Mark setup, world stopped: turn on the write barrier and allocate
  *      black, scan every root (stacks, registers, data, explicit roots)
- *      greying what they point to, grey the partly allocated current words
- *      of cached spans, restart the world.
+ *      greying what they point to, snapshot the current words of cached
+ *      spans (alloc/mcache.c), restart the world.
  *   3. Concurrent mark: the collector thread and MGC_MARK_WORKERS - 1
  *      helpers drain grey work; mutators flush barrier buffers and assist
  *      (gc/pacer.c).
@@ -159,7 +159,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   atomic_store_relaxed(&alloc_black, 1);
   pacer_start_mark_stw(rec->heap_at_mark_start);
   roots_enumerate_stw(scan_root_range, &w);
-  mark_grey_cached_words_stw(&w);
+  mark_snapshot_cached_words_stw();
   marked += w.marked_bytes;
   w.marked_bytes = 0;
   gcwork_flush(&w);
@@ -207,6 +207,14 @@ static uintptr_t mark_stopped_world(struct cycle_record *rec) {
   struct gcwork w = {0};
   uint64_t t0 = os_nanotime();
   stop_world();
+  /* A thread in the middle of allocating a large object holds its span
+   * where no root shows it: let it finish. */
+  while (mutator_in_mark_work()) {
+    start_world();
+    sleep_ns(TERMINATION_BACKOFF_NS);
+    t0 = os_nanotime();
+    stop_world();
+  }
   rec->mark_start_ns = os_nanotime();
   rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
   roots_enumerate_stw(grey_root_range, &w);

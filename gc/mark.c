@@ -27,6 +27,7 @@
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
+#include "gc/types.h"
 #include "runtime/os.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
@@ -63,9 +64,17 @@ MGC_NO_SANITIZE_SCAN void mark_pointer(struct gcwork *w, uintptr_t v) {
   if (!span_try_mark(s, idx)) return;
   uintptr_t size = object_size_of(s);
   w->marked_bytes += size;
-  if (spanclass_noscan(s->spanclass)) return;
-  uintptr_t base = span_object_addr(s, idx);
-  mark_grey_range(w, base, base + size);
+  mark_push_object(w, s, span_object_addr(s, idx), size);
+}
+
+void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, uintptr_t size) {
+  if (spanclass_typed(s->spanclass)) gcwork_push(w, base, size | GREY_TYPED);
+  else if (!spanclass_noscan(s->spanclass)) mark_grey_range(w, base, base + size);
+}
+
+static void mark_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
+  (void)slot;
+  if (v - arena_lo < arena_hi - arena_lo) mark_pointer(w, v);
 }
 
 /* Reads arbitrary words of stacks, data segments and objects: a stopped
@@ -100,32 +109,14 @@ void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
 }
 
 
-/* Grey the slots of s's current word that were free when its owner
- * entered the word: some have been allocated since, before marking
- * started, and will be marked black when the owner leaves the word, so
- * they must be scanned now (see alloc/mcache.c). */
-static void grey_current_word(struct gcwork *w, struct mspan *s) {
-  unsigned word = (unsigned)atomic_load_acquire(&s->cur_word);
-  if (word >= s->nwords) return;
-  uint64_t slots = atomic_load_relaxed(&s->enter_free) & span_word_mask(s, word);
-  while (slots) {
-    unsigned bit = (unsigned)__builtin_ctzll(slots);
-    slots &= slots - 1;
-    uintptr_t idx = (uintptr_t)word * 64 + bit;
-    if (!span_try_mark(s, idx)) continue;
-    w->marked_bytes += s->elemsize;
-    if (!spanclass_noscan(s->spanclass)) {
-      uintptr_t base = span_object_addr(s, idx);
-      gcwork_push(w, base, s->elemsize);
-    }
-  }
-}
-
-void mark_grey_cached_words_stw(struct gcwork *w) {
+void mark_snapshot_cached_words_stw(void) {
   for (struct mthread *t = threads_head; t; t = t->next) {
     for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
-      struct mspan *s = t->mcache.slots[spc].span;
-      if (s && atomic_load_relaxed(&s->cached_by) == (uintptr_t)&t->mcache) grey_current_word(w, s);
+      struct mcache_slot *sl = &t->mcache.slots[spc];
+      struct mspan *s = sl->span;
+      if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)&t->mcache) continue;
+      atomic_store_relaxed(&s->snap_free, sl->freebits);
+      atomic_store_release(&s->snap_word, atomic_load_acquire(&s->cur_word));
     }
   }
 }
@@ -152,7 +143,8 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned 
     g = ring[head];
     head = (head + 1) % PREFETCH_DEPTH;
     count--;
-    scan_conservative(w, g.addr, g.addr + g.len);
+    if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value);
+    else scan_conservative(w, g.addr, g.addr + g.len);
     if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
     if (w->scanned_bytes - start >= budget) break;
   }

@@ -21,6 +21,11 @@ void mark_grey_range(struct gcwork *w, uintptr_t lo, uintptr_t hi);
 /* Mark the object containing the word value v, if it is one. */
 void mark_pointer(struct gcwork *w, uintptr_t v);
 
+/* Grey an object just marked: queue it for scanning as its kind wants
+ * (conservatively in oblets, precisely by type, or not at all). */
+struct mspan;
+void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, uintptr_t size);
+
 /* Drain all grey work with `nworkers` threads (the caller and nworkers-1
  * helpers), starting from what is in the pool and in w.  Returns the bytes
  * of objects greyed, by all workers (w's count included and reset).  The
@@ -32,9 +37,10 @@ void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi);
 /* Scan grey work from w (and the pool) until `budget` bytes are scanned or
  * there is none; returns the bytes scanned.  For assists. */
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget);
-/* Grey the possibly-allocated slots of every cached span's current word
- * (mark start, world stopped; see alloc/mcache.c). */
-void mark_grey_cached_words_stw(struct gcwork *w);
+/* Record, for every cached span, its current word and the owner's free
+ * bits of it, so objects allocated there from now on can be told from
+ * older ones (mark start, world stopped; see alloc/mcache.c). */
+void mark_snapshot_cached_words_stw(void);
 
 /* Mutators mark too (barrier flushes, assists): they hand their counts to
  * the cycle with mark_account_mutator; the collector takes the sum. */

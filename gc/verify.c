@@ -23,6 +23,7 @@
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
+#include "gc/types.h"
 #include "gc/workbuf.h"
 #include "runtime/roots.h"
 #include "runtime/throw.h"
@@ -91,8 +92,16 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   if (spanclass_noscan(s->spanclass)) return;
   uintptr_t base = span_object_addr(s, idx);
   uintptr_t size = span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  if (spanclass_typed(s->spanclass)) {
+    gcwork_push(w, base, size | GREY_TYPED);
+    return;
+  }
   for (uintptr_t off = 0; off < size; off += OBLET_BYTES)
     gcwork_push(w, base + off, size - off < OBLET_BYTES ? size - off : OBLET_BYTES);
+}
+
+static void check_typed_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
+  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v);
 }
 
 MGC_NO_SANITIZE_SCAN static void check_range(uintptr_t lo, uintptr_t hi, void *ctx) {
@@ -110,7 +119,10 @@ uintptr_t verify_mark_stw(void) {
   struct gcwork w = {0};
   roots_enumerate_stw(check_range, &w);
   struct grey g;
-  while (gcwork_pop(&w, &g)) check_range(g.addr, g.addr + g.len, &w);
+  while (gcwork_pop(&w, &g)) {
+    if (g.len & GREY_TYPED) types_scan_object(&w, g.addr, g.len & ~GREY_TYPED, check_typed_value);
+    else check_range(g.addr, g.addr + g.len, &w);
+  }
   gcwork_dispose(&w);
   if (misses > VERIFY_REPORT_MAX) {
     char line[120];

@@ -29,8 +29,10 @@
 
 struct grey {
   uintptr_t addr;
-  uintptr_t len;
+  uintptr_t len;          /* | GREY_TYPED: a typed object, scanned precisely */
 };
+
+#define GREY_TYPED ((uintptr_t)1 << 63)
 
 struct workbuf {
   struct workbuf *next;     /* pool list link */

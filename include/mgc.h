@@ -69,14 +69,50 @@ GC_API char *gc_strdup(const char *s) GC_MALLOC_ATTR;
  * stderr and ignored.  gc_free(NULL) does nothing. */
 GC_API void gc_free(void *p);
 
+/* ---- types: precise scanning ------------------------------------------- */
+
+/* A type describes where the pointers are in an object, so the collector
+ * scans it precisely: only those words are read as pointers.  Types are
+ * immortal; create them once. */
+typedef struct gc_type gc_type;
+/* Called by the collector (on one of its threads, possibly while the
+ * program runs) for every pointer slot of a traced object. */
+typedef void (*gc_visit_fn)(void **slot, void *ctx);
+/* Visit every pointer slot of obj (size usable bytes).  Runs concurrently
+ * with the program: read each slot once, and tolerate seeing either its
+ * old or its new value. */
+typedef void (*gc_trace_fn)(void *obj, size_t size, gc_visit_fn visit, void *ctx);
+
+/* An element of `size` bytes whose pointer words start at the byte offsets
+ * given (each a multiple of sizeof(void *) and below size).  NULL, with a
+ * report on stderr, for a bad layout. */
+GC_API const gc_type *gc_type_new(size_t size, const size_t *pointer_offsets, size_t count);
+/* The same from a bitmap: bit i (of word i / 64, bit i % 64) set means
+ * word i of the element holds a pointer; the bitmap covers size / 8 bits. */
+GC_API const gc_type *gc_type_new_bitmap(size_t size, const uint64_t *bitmap);
+/* Objects whose pointers a callback finds (tagged unions, variable
+ * layouts). */
+GC_API const gc_type *gc_type_new_traced(gc_trace_fn trace);
+
+/* n bytes, zeroed, of the given type.  If n is larger than the type's
+ * size, the object is an array of n / size elements (a vector of tagged
+ * values, say), each scanned with the type's layout; a traced type's
+ * callback gets the whole object.  gc_size, gc_base, gc_free and
+ * gc_realloc work on it as on any object. */
+GC_API void *gc_alloc_typed(size_t n, const gc_type *type) GC_MALLOC_ATTR;
+
 /* ---- ask ---------------------------------------------------------------- */
 
 /* Usable size of the object that starts at p (at least what was asked for),
- * or 0 when p is not the start of a live mgc object. */
+ * or 0 when p is not the start of a live mgc object.  For a packed atomic
+ * object of 16 bytes or less, the room from p to the end of its 16-byte
+ * block, which later tiny objects may share: write only what you asked
+ * for. */
 GC_API size_t gc_size(const void *p);
 
 /* Start of the live object that contains the address p (an interior pointer
- * is fine), or NULL when p is not inside an mgc object. */
+ * is fine), or NULL when p is not inside an mgc object.  For packed atomic
+ * objects of 16 bytes or less, the start of their shared 16-byte block. */
 GC_API void *gc_base(const void *p);
 
 /* ---- write barrier ------------------------------------------------------ */
@@ -150,6 +186,45 @@ GC_API void gc_enable(void);
 GC_API int gc_add_roots(void *start, size_t len);
 /* Stop scanning every part of [start, start + len) added before. */
 GC_API void gc_remove_roots(void *start, size_t len);
+
+/* ---- lifetime: finalizers, weak references, ephemerons ------------------ */
+
+/* Run fn(obj, data) on the finalizer thread once obj has become
+ * unreachable; NULL fn removes obj's finalizer.  obj must be the start of
+ * a gc_alloc, gc_alloc_typed or non-tiny gc_alloc_atomic object (atomic
+ * objects of 16 bytes or less share memory and cannot have one).  Until
+ * the finalizer has run, obj and everything it reaches stay allocated;
+ * obj is freed by a later cycle unless fn stored it somewhere reachable
+ * (resurrection).  Finalizers run one at a time, never inside the
+ * collector and never with the world stopped.  Order: if A reaches B, both
+ * finalizable, B's finalizer runs only after A's has run and A is gone
+ * (B stays reachable from A until then).  A cycle of finalizable objects
+ * is never finalized nor freed: break cycles before dropping them.
+ * Returns 0, or EINVAL (reported) for a pointer that is not such an
+ * object start. */
+typedef void (*gc_finalizer_fn)(void *obj, void *data);
+GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data);
+/* Wait until every finalizer queued so far has run (call after gc_collect
+ * to see the finalizers of what that collection found unreachable). */
+GC_API void gc_wait_finalizers(void);
+
+/* A weak reference: gc_weak_get returns obj while it is reachable, and
+ * NULL from the collection that finds it unreachable on (before any
+ * finalizer of obj runs).  The handle is itself a heap object: keep it
+ * reachable as long as you use it. */
+typedef struct gc_weak gc_weak;
+GC_API gc_weak *gc_weak_new(void *obj);
+GC_API void *gc_weak_get(const gc_weak *w);
+
+/* An ephemeron: a key/value pair where the value is kept alive only while
+ * the key is reachable from elsewhere (the pair itself does not keep the
+ * key alive, and the value does not keep the key alive through the pair).
+ * When the key becomes unreachable both read NULL.  The building block of
+ * weak-keyed tables. */
+typedef struct gc_ephemeron gc_ephemeron;
+GC_API gc_ephemeron *gc_ephemeron_new(void *key, void *value);
+GC_API void *gc_ephemeron_key(const gc_ephemeron *e);
+GC_API void *gc_ephemeron_value(const gc_ephemeron *e);
 
 /* ---- observe ------------------------------------------------------------ */
 

@@ -20,6 +20,8 @@
 #include "alloc/mcache.h"
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
+#include "gc/barrier.h"
+#include "gc/types.h"
 #include "runtime/init.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
@@ -40,10 +42,23 @@ static struct mcache *current_mcache_slow(void) {
   return t ? &t->mcache : NULL;
 }
 
-static void *alloc_large(size_t n, bool noscan, bool zero) {
+/* A large object is its own span, never cached, so it is allocated black
+ * explicitly: while the collector marks, its mark bit is set at once.  The
+ * thread is "in mark work" meanwhile, so mark termination (which waits for
+ * that) cannot fall between taking the span and deciding its colour. */
+static void *alloc_large(size_t n, unsigned spc, bool zero) {
   uintptr_t npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
+  struct mthread *t = thread_current;
+  if (!t && !(current_mcache_slow() && (t = thread_current))) {
+    errno = ENOMEM;
+    return NULL;
+  }
   heap_check_trigger();
-  struct mspan *s = mheap_alloc_span(npages, spanclass_make(0, noscan));
+  atomic_store_release(&t->in_mark_work, 1);
+  atomic_fence();
+  struct mspan *s = mheap_alloc_span(npages, spc);
+  if (s && (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s))) atomic_or(&s->markbits[0], 1);
+  atomic_store_release(&t->in_mark_work, 0);
   if (!s) {
     errno = ENOMEM;
     return NULL;
@@ -90,7 +105,7 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
     errno = ENOMEM;
     return NULL;
   }
-  if (n > SMALL_SIZE_MAX) return alloc_large(n, noscan, !noscan);
+  if (n > SMALL_SIZE_MAX) return alloc_large(n, spanclass_make(0, noscan), !noscan);
   if (noscan && n <= TINY_SIZE) return alloc_tiny(c, n);
   void *p = mcache_alloc(c, spanclass_make(sizeclass_of(n), noscan), !noscan);
   if (!p) errno = ENOMEM;
@@ -112,6 +127,33 @@ GC_API void *gc_alloc_atomic(size_t n) {
   return alloc_slow(n, true);
 }
 
+GC_API void *gc_alloc_typed(size_t n, const gc_type *type) {
+  if (!types_is_valid(type)) {
+    mgc_report("gc_alloc_typed(%zu, %p): not a type made by gc_type_new; nothing allocated", n, (const void *)type);
+    errno = EINVAL;
+    return NULL;
+  }
+  if (unlikely(n > ALLOC_SIZE_MAX)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t total = n + TYPED_HEADER;
+  void *p = total <= SMALL_SIZE_MAX
+                ? mcache_alloc(mcache_current, spanclass_make_typed(sizeclass_of(total)), true)
+                : alloc_large(total, spanclass_make_typed(0), true);
+  if (!p) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  atomic_store_release((atomic_word *)p, (uintptr_t)type);
+  return (char *)p + TYPED_HEADER;
+}
+
+/* Where the user's part of the object in slot `base` of s starts. */
+static uintptr_t user_start(const struct mspan *s, uintptr_t base) {
+  return base + (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
+}
+
 /* The live object containing p: its span and slot index, or NULL. */
 static struct mspan *find_object(const void *p, uintptr_t *idx) {
   struct mspan *s = span_of_heap((uintptr_t)p);
@@ -121,23 +163,25 @@ static struct mspan *find_object(const void *p, uintptr_t *idx) {
   return s;
 }
 
+/* Usable bytes of an object of s (the typed header excluded). */
 static size_t object_size(const struct mspan *s) {
-  return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  size_t slot = span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  return slot - (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
 GC_API void *gc_base(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
-  return s ? (void *)span_object_addr(s, idx) : NULL;
+  return s ? (void *)user_start(s, span_object_addr(s, idx)) : NULL;
 }
 
 GC_API size_t gc_size(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
   if (!s) return 0;
-  uintptr_t base = span_object_addr(s, idx);
-  if (s->spanclass == TINY_SPANCLASS) return base + TINY_SIZE - (uintptr_t)p;
-  return base == (uintptr_t)p ? object_size(s) : 0;
+  uintptr_t start = user_start(s, span_object_addr(s, idx));
+  if (s->spanclass == TINY_SPANCLASS) return start + TINY_SIZE - (uintptr_t)p;
+  return start == (uintptr_t)p ? object_size(s) : 0;
 }
 
 static void free_large(struct mspan *s) {
@@ -159,13 +203,16 @@ GC_API void gc_free(void *p) {
     mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
     return;
   }
+  /* A packed tiny object may start anywhere in its block; the block is
+   * shared, so the collector frees it. */
+  if (s->spanclass == TINY_SPANCLASS) return;
   uintptr_t idx = span_object_index(s, (uintptr_t)p);
-  if (span_object_addr(s, idx) != (uintptr_t)p) {
+  uintptr_t start = user_start(s, span_object_addr(s, idx));
+  if (start != (uintptr_t)p) {
     mgc_report("gc_free(%p): points inside an object of %zu bytes at %p, not to its start; ignored",
-               p, object_size(s), (void *)span_object_addr(s, idx));
+               p, object_size(s), (void *)start);
     return;
   }
-  if (s->spanclass == TINY_SPANCLASS) return; /* shared tiny block: the collector frees it */
   if (span_is_large(s)) {
     free_large(s);
     return;
@@ -186,14 +233,17 @@ GC_API void *gc_realloc(void *p, size_t n) {
   }
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
-  if (!s || (s->spanclass != TINY_SPANCLASS && span_object_addr(s, idx) != (uintptr_t)p)) {
+  if (!s || (s->spanclass != TINY_SPANCLASS && user_start(s, span_object_addr(s, idx)) != (uintptr_t)p)) {
     mgc_report("gc_realloc(%p): not the start of a live mgc object; nothing done", p);
     errno = EINVAL;
     return NULL;
   }
   bool noscan = spanclass_noscan(s->spanclass);
   size_t old = gc_size(p);
-  if (n <= old && (n > old / 2 || old <= TINY_SIZE)) {
+  /* A tiny object's size is unknown (gc_size is the room to the end of its
+   * block, which neighbours may share): always move it. */
+  bool tiny = s->spanclass == TINY_SPANCLASS;
+  if (!tiny && n <= old && n > old / 2) {
     /* Shrink in place; a scanned object's dropped tail is cleared (through
      * the write barrier: these are pointer deletions) so that growing back
      * later finds zeroes and stale pointers keep nothing. */
@@ -204,7 +254,11 @@ GC_API void *gc_realloc(void *p, size_t n) {
     }
     return p;
   }
-  void *q = noscan ? gc_alloc_atomic(n) : gc_alloc(n);
+  void *q;
+  if (spanclass_typed(s->spanclass))
+    q = gc_alloc_typed(n, (const gc_type *)atomic_load_acquire((atomic_word *)span_object_addr(s, idx)));
+  else
+    q = noscan ? gc_alloc_atomic(n) : gc_alloc(n);
   if (!q) return NULL;
   memcpy(q, p, n < old ? n : old);
   gc_free(p);
