@@ -13,7 +13,8 @@
  * may never see them.  Leaving a word therefore sets the mark bits of the
  * slots allocated since marking started: since the word was entered, or,
  * for the word that was current when marking started, since the snapshot
- * of its free bits the collector took then (snap_word / snap_free).  The
+ * of its free bits the collector took then (snap_free, valid while
+ * snap_visit equals the owner's visit count).  The
  * same is done when the span has not been swept since the last mark
  * (alloc_black may have just been switched off).  Objects allocated in that
  * word before the snapshot are left to the marker, which counts every slot
@@ -25,10 +26,12 @@
  * after the snapshot indistinguishable from the one freed.  Leaving the
  * word frees it and sets has_holes, so the walk comes back.
  *
- * Order of entering a word: clear the snapshot, record enter_free, set the
- * free bits, then publish cur_word.  A stop at any point leaves the
- * collector a snapshot that is either of a word already written back (and
- * then unused) or exact.
+ * Entering a word makes visit odd, records enter_free, sets the free bits,
+ * publishes cur_word and makes visit even again.  A snapshot taken while
+ * visit is odd is void (the whole visit then follows the snapshot, so
+ * enter_free is the right measure); one taken while it is even is exact
+ * for the visit in progress, and a later entry changes visit and retires
+ * it.
  */
 #include "alloc/mcache.h"
 
@@ -38,20 +41,45 @@
 
 void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
 
+/* A remote gc_free and the owner's own gc_free of the same object can both
+ * pass their checks when they race.  Before slots the owner freed become
+ * reusable, their pending remote frees are dropped (and reported): folding
+ * them later would free whatever the slot holds by then. */
+static void drop_double_frees(struct mspan *s, unsigned w, uint64_t slots) {
+  if (!atomic_load_relaxed(&s->has_freed)) return;
+  uintptr_t dup = atomic_clear_bits(&s->freedbits[w], slots);
+  if (dup)
+    mgc_report("gc_free: object of %u bytes at %p freed twice (by two threads); ignored",
+               s->elemsize, (void *)(s->base + ((uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(dup)) * s->elemsize));
+}
+
 /* Leave the current word of slot sl: write its state back to the span. */
 static void leave_word(struct mcache_slot *sl, struct mspan *s) {
   unsigned w = (unsigned)atomic_load_relaxed(&s->cur_word);
-  uint64_t allocated = ~sl->freebits & span_word_mask(s, w) & ~s->cur_freed;
+  uint64_t own_freed = atomic_load_relaxed(&s->cur_freed);
+  uint64_t allocated = ~sl->freebits & span_word_mask(s, w) & ~own_freed;
   if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) {
-    uint64_t since = atomic_load_acquire(&s->snap_word) == w ? atomic_load_relaxed(&s->snap_free)
-                                                             : atomic_load_relaxed(&s->enter_free);
-    uint64_t fresh = since & allocated;
-    if (fresh) atomic_or(&s->markbits[w], fresh);
+    /* Under the mcentral lock, which the sweeper holds: marks set after a
+     * sweep cleared them would still be set when the next mark starts, and
+     * that mark would take the objects for scanned ones. */
+    struct mgc_lock *lock = &mcentrals[s->spanclass].lock;
+    lock_acquire(lock);
+    if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) {
+      uint64_t since = atomic_load_acquire(&s->snap_visit) == atomic_load_relaxed(&s->visit)
+                         ? atomic_load_relaxed(&s->snap_free)
+                         : atomic_load_relaxed(&s->enter_free);
+      uint64_t fresh = since & allocated;
+      if (fresh) atomic_or(&s->markbits[w], fresh);
+    }
+    atomic_store_relaxed(&s->allocbits[w], allocated);
+    lock_release(lock);
+  } else {
+    atomic_store_relaxed(&s->allocbits[w], allocated);
   }
-  atomic_store_relaxed(&s->allocbits[w], allocated);
-  if (s->cur_freed) {
-    s->cur_freed = 0;
+  if (own_freed) {
+    atomic_store_relaxed(&s->cur_freed, 0);
     s->has_holes = 1;
+    drop_double_frees(s, w, own_freed);
   }
   sl->freebits = 0;
 }
@@ -60,12 +88,16 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
 static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
-  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
+  drop_double_frees(s, w, free_bits);
+  uintptr_t visit = atomic_load_relaxed(&s->visit);
+  atomic_store_relaxed(&s->visit, visit + 1); /* odd: entering */
+  __asm__ __volatile__("" ::: "memory");      /* a stop sees the steps in order */
   atomic_store_relaxed(&s->enter_free, free_bits);
   sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
   sl->freebits = free_bits;
-  __asm__ __volatile__("" ::: "memory"); /* the order above is what a stop sees */
   atomic_store_release(&s->cur_word, w);
+  __asm__ __volatile__("" ::: "memory");
+  atomic_store_relaxed(&s->visit, visit + 2); /* even: entered */
   return true;
 }
 
@@ -126,8 +158,9 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
   if (w == atomic_load_relaxed(&s->cur_word)) {
-    if ((sl->freebits & bit) || (s->cur_freed & bit)) return false;
-    s->cur_freed |= bit; /* reused after the word is left (see above) */
+    if ((sl->freebits & bit) || (atomic_load_relaxed(&s->cur_freed) & bit)) return false;
+    /* reused after the word is left (see above) */
+    atomic_store_relaxed(&s->cur_freed, atomic_load_relaxed(&s->cur_freed) | bit);
   } else {
     uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
     if (!(a & bit)) return false;
@@ -147,7 +180,7 @@ bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uin
   struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
   if (owner && w == atomic_load_acquire(&s->cur_word)) {
     if (owner != c) return true; /* another thread's word in use */
-    return !(c->slots[s->spanclass].freebits & bit) && !(s->cur_freed & bit);
+    return !(c->slots[s->spanclass].freebits & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
   }
   return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
 }
@@ -157,4 +190,16 @@ void mcache_release_all(struct mcache *c) {
     if (c->slots[spc].span) uncache_slot(&c->slots[spc]);
   c->tiny = 0;
   c->tiny_offset = 0;
+}
+
+void mcache_add_unused_slots(const struct mcache *c, uint64_t unused[SPANCLASS_COUNT]) {
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+    const struct mspan *s = c->slots[spc].span;
+    if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;
+    unsigned cur = (unsigned)atomic_load_acquire(&s->cur_word);
+    uint64_t n = (uint64_t)__builtin_popcountll(mcache_slot_free_bits(c, spc));
+    for (unsigned w = 0; w < s->nwords; w++)
+      if (w != cur) n += (uint64_t)__builtin_popcountll(~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w));
+    unused[spc] += n;
+  }
 }

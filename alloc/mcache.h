@@ -80,6 +80,11 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
  * for another thread's cached span, slots of its current word count as
  * allocated. */
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
+/* Add, per span class, the free slots of c's cached spans: allocation
+ * statistics count them as allocated from caching on, and subtract these
+ * for an exact figure.  Another thread's mcache may be read (racily, so
+ * approximately): the caller keeps it registered (threads_lock). */
+void mcache_add_unused_slots(const struct mcache *c, uint64_t unused[SPANCLASS_COUNT]);
 /* Give every cached span back to mcentral (thread exit). */
 void mcache_release_all(struct mcache *c);
 

@@ -78,6 +78,7 @@ static void list_insert_locked(struct mcentral *mc, struct mspan *s) {
  * An uncached span is re-filed, or freed to the mheap if now empty (then
  * the function returns false and s must not be touched). */
 static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
+  atomic_fetch_add(&sweeps_in_progress, 1);
   uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
   atomic_store_relaxed(&s->sweepgen, sg - 1);
   bool cached = atomic_load_relaxed(&s->cached_by) != 0;
@@ -107,6 +108,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     atomic_fetch_add(&mc->counts.frees, freed);
   }
   atomic_store_release(&s->sweepgen, sg);
+  atomic_fetch_sub(&sweeps_in_progress, 1);
   if (cached) {
     /* Counted as full in heap_live while cached; the malloc count at
      * uncache is taken relative to count_at_cache, which the sweep lowers. */
@@ -231,7 +233,7 @@ void mcentral_uncache_span(struct mspan *s) {
   s->local_frees = 0;
   atomic_store_relaxed(&s->cached_by, 0);
   atomic_store_relaxed(&s->cur_word, 0);
-  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
+  atomic_store_relaxed(&s->snap_visit, SNAP_NONE);
   heap_live_sub((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   if (s->alloccount == 0) {
     mheap_free_span(s);
@@ -262,7 +264,7 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
     for (;;) {
       uintptr_t cw = atomic_load_acquire(&s->cur_word);
       if (cw == w) {
-        allocated = !(mcache_slot_free_bits(owner, spc) & bit);
+        allocated = !(mcache_slot_free_bits(owner, spc) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
       } else {
         allocated = (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
       }

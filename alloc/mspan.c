@@ -21,6 +21,7 @@ static struct fixalloc bitmap_blocks[BITMAP_MAX_WORDS + 1];
 static bool records_ready;
 
 atomic_word mheap_sweepgen = SWEEPGEN_START;
+atomic_word sweeps_in_progress;
 
 static void mspan_metadata_init_locked(void) {
   fixalloc_init(&span_records, sizeof(struct mspan));
@@ -67,8 +68,8 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->alloccount = 0;
   atomic_store_relaxed(&s->cur_word, 0);
   s->count_at_cache = 0;
-  s->cur_freed = 0;
-  atomic_store_relaxed(&s->snap_word, SNAP_NONE);
+  atomic_store_relaxed(&s->cur_freed, 0);
+  atomic_store_relaxed(&s->snap_visit, SNAP_NONE);
   s->local_frees = 0;
   s->has_holes = 0;
   s->in_list = 0;

@@ -110,13 +110,15 @@ struct mspan {
                                release-stored after allocbits[old] */
   atomic_word enter_free;   /* free slots of cur_word when the owner entered
                                it; written before cur_word is published */
-  uint64_t cur_freed;       /* slots of cur_word the owner freed; reused
-                               only after it leaves the word (owner only) */
-  atomic_word snap_word;    /* word current at the last mark start, or
-                               SNAP_NONE; with snap_free, written by the
-                               collector with the world stopped, cleared
-                               by the owner when it enters a word */
-  atomic_word snap_free;    /* the owner's free bits of snap_word then */
+  atomic_word cur_freed;    /* slots of cur_word the owner freed; reused
+                               only after it leaves the word (written by
+                               the owner, read by remote frees) */
+  atomic_word visit;        /* owner's count of word entries: odd while
+                               it is entering a word, even once entered */
+  atomic_word snap_visit;   /* visit seen by the last mark start, or
+                               SNAP_NONE if it was odd (written by the
+                               collector with the world stopped) */
+  atomic_word snap_free;    /* the owner's free bits of cur_word then */
   atomic_word cached_by;    /* struct mcache * holding it, or 0 */
   uint64_t *bitmap_block;   /* the 4 * nwords words the bitmaps live in */
   atomic_word *allocbits;
@@ -178,6 +180,10 @@ MGC_INLINE uint64_t span_word_mask(const struct mspan *s, unsigned w) {
 #define SWEEPGEN_START 4
 #define SWEEPGEN_NONE 1
 extern atomic_word mheap_sweepgen;
+/* Spans being swept right now (any sweeper).  Marking must not start
+ * while a sweep is half done: the collector checks this with the world
+ * stopped and retries (gc/collector.c). */
+extern atomic_word sweeps_in_progress;
 
 MGC_INLINE bool span_needs_sweep(const struct mspan *s) {
   return atomic_load_acquire(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen);

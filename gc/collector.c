@@ -127,6 +127,23 @@ static uint64_t start_world(void) {
   return released_at;
 }
 
+static bool mutator_in_mark_work(void);
+
+/* Stop the world at a moment when no sweep is half done (a stopped
+ * sweeper would clear mark bits the new mark sets) and no thread is in the
+ * middle of allocating a large object (its address may be in no root). */
+static uint64_t stop_world_for_mark_start(void) {
+  uint64_t t0 = os_nanotime();
+  stop_world();
+  while (atomic_load_acquire(&sweeps_in_progress) || mutator_in_mark_work()) {
+    start_world();
+    sleep_ns(TERMINATION_BACKOFF_NS);
+    t0 = os_nanotime();
+    stop_world();
+  }
+  return t0;
+}
+
 static bool mutator_in_mark_work(void) {
   for (struct mthread *t = threads_head; t; t = t->next)
     if (atomic_load_acquire(&t->in_mark_work)) return true;
@@ -151,10 +168,10 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   unsigned workers = (unsigned)config.mark_workers;
   rec->workers = workers;
 
-  uint64_t t0 = os_nanotime();
-  stop_world();
+  uint64_t t0 = stop_world_for_mark_start();
   rec->mark_start_ns = os_nanotime();
   rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
+  if (config.verify) verify_no_marks_stw();
   barrier_set_stw(1);
   atomic_store_relaxed(&alloc_black, 1);
   pacer_start_mark_stw(rec->heap_at_mark_start);
@@ -205,16 +222,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
 
 static uintptr_t mark_stopped_world(struct cycle_record *rec) {
   struct gcwork w = {0};
-  uint64_t t0 = os_nanotime();
-  stop_world();
-  /* A thread in the middle of allocating a large object holds its span
-   * where no root shows it: let it finish. */
-  while (mutator_in_mark_work()) {
-    start_world();
-    sleep_ns(TERMINATION_BACKOFF_NS);
-    t0 = os_nanotime();
-    stop_world();
-  }
+  uint64_t t0 = stop_world_for_mark_start();
   rec->mark_start_ns = os_nanotime();
   rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
   roots_enumerate_stw(grey_root_range, &w);

@@ -111,12 +111,18 @@ void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
 
 void mark_snapshot_cached_words_stw(void) {
   for (struct mthread *t = threads_head; t; t = t->next) {
+    /* The current tiny block keeps receiving objects while we mark, though
+     * the block itself was allocated before: mark it now (it is noscan). */
+    uintptr_t tiny = t->mcache.tiny;
+    struct mspan *ts = tiny ? span_of_heap(tiny) : NULL;
+    if (ts) span_try_mark(ts, span_object_index(ts, tiny));
     for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
       struct mcache_slot *sl = &t->mcache.slots[spc];
       struct mspan *s = sl->span;
       if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)&t->mcache) continue;
+      uintptr_t visit = atomic_load_relaxed(&s->visit);
       atomic_store_relaxed(&s->snap_free, sl->freebits);
-      atomic_store_release(&s->snap_word, atomic_load_acquire(&s->cur_word));
+      atomic_store_release(&s->snap_visit, (visit & 1) ? SNAP_NONE : visit);
     }
   }
 }

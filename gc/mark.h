@@ -39,7 +39,8 @@ void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi);
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget);
 /* Record, for every cached span, its current word and the owner's free
  * bits of it, so objects allocated there from now on can be told from
- * older ones (mark start, world stopped; see alloc/mcache.c). */
+ * older ones, and mark each thread's current tiny block (mark start, world
+ * stopped; see alloc/mcache.c). */
 void mark_snapshot_cached_words_stw(void);
 
 /* Mutators mark too (barrier flushes, assists): they hand their counts to

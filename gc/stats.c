@@ -39,6 +39,7 @@
 #include "runtime/config.h"
 #include "runtime/init.h"
 #include "runtime/os.h"
+#include "runtime/thread.h"
 #include "runtime/throw.h"
 
 extern atomic_word large_mallocs, large_frees, large_bytes_allocated;
@@ -150,12 +151,17 @@ GC_API int gc_get_stats(struct gc_stats *out) {
   s.metadata_sys = h.metadata;
   uint64_t objs = atomic_load_relaxed(&large_mallocs), bytes = atomic_load_relaxed(&large_bytes_allocated);
   uint64_t frees = atomic_load_relaxed(&large_frees);
+  static uint64_t unused[SPANCLASS_COUNT]; /* under threads_lock */
+  lock_acquire(&threads_lock);
+  memset(unused, 0, sizeof(unused));
+  for (struct mthread *t = threads_head; t; t = t->next) mcache_add_unused_slots(&t->mcache, unused);
   for (unsigned spc = 2; spc < SPANCLASS_COUNT; spc++) {
-    uint64_t n = atomic_load_relaxed(&mcentrals[spc].counts.mallocs);
+    uint64_t n = atomic_load_relaxed(&mcentrals[spc].counts.mallocs) - unused[spc];
     objs += n;
     bytes += n * sizeclass_size[spanclass_sizeclass(spc)];
     frees += atomic_load_relaxed(&mcentrals[spc].counts.frees);
   }
+  lock_release(&threads_lock);
   struct sweep_counts sc;
   sweep_read_counts(&sc);
   frees += sc.large_freed;

@@ -43,13 +43,16 @@ static uint64_t sweeper_requested;   /* under sweeper_mutex */
 
 static void sweep_large(struct mspan *s) {
   uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
-  if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) return;
-  if (atomic_load_relaxed(&s->markbits[0]) & 1) {
-    atomic_store_relaxed(&s->markbits[0], 0);
-    atomic_store_release(&s->sweepgen, sg);
+  atomic_fetch_add(&sweeps_in_progress, 1);
+  if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) {
+    atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
+  bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
+  atomic_store_relaxed(&s->markbits[0], 0);
   atomic_store_release(&s->sweepgen, sg);
+  atomic_fetch_sub(&sweeps_in_progress, 1);
+  if (marked) return;
   /* Dead.  gc_free may race to free it too: one exchange wins. */
   if (!atomic_cas(&s->has_freed, 0, 1)) return;
   uintptr_t bytes = s->npages * PAGE_SIZE;

@@ -20,12 +20,15 @@
 #include "gc/verify.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
 #include "gc/types.h"
 #include "gc/workbuf.h"
+#include "runtime/config.h"
 #include "runtime/roots.h"
+#include "runtime/stw.h"
 #include "runtime/throw.h"
 
 /* Report at most this many misses per cycle; the count is exact. */
@@ -50,33 +53,71 @@ static void clear_check_bits(void) {
   }
 }
 
+/* Allocated in the current word of a cached span, by the owner's own
+ * (stopped, so exact) view; free slots there hold stale data. */
+static bool in_current_word_allocated(const struct mspan *s, uintptr_t idx) {
+  const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return false;
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  return !(mcache_slot_free_bits(owner, s->spanclass) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
+}
+
 static bool covered(const struct mspan *s, uintptr_t idx) {
   if (span_is_marked(s, idx)) return true;
-  if (atomic_load_relaxed(&s->cached_by) && (idx >> 6) == atomic_load_relaxed(&s->cur_word)) return true;
-  return false;
+  if (!config.concurrent) return false; /* nothing is allocated during a stopped-world mark */
+  return in_current_word_allocated(s, idx);
 }
 
 static void report_miss(const struct mspan *s, uintptr_t idx, uintptr_t slot) {
   if (++misses > VERIFY_REPORT_MAX) return;
   uintptr_t obj = span_object_addr(s, idx);
   struct mspan *hs = span_of_heap(slot);
-  char line[200];
+  char line[400];
   if (hs) {
     uintptr_t holder = span_object_addr(hs, span_object_index(hs, slot));
+    uintptr_t hidx = span_object_index(hs, slot);
     snprintf(line, sizeof(line),
              "mgc: verify: object %p (%u bytes) reachable but missed by the concurrent mark; "
-             "pointed to by the word at %p in object %p (a store without GC_WRITE?)\n",
-             (void *)obj, s->elemsize, (void *)slot, (void *)holder);
+             "pointed to by the word at %p in object %p (a store without GC_WRITE?) [holder %s, class %u]\n",
+             (void *)obj, s->elemsize, (void *)slot, (void *)holder,
+             span_is_marked(hs, hidx) ? "marked" : covered(hs, hidx) ? "in a current word" : "unmarked",
+             hs->spanclass);
+    if (getenv("MGC_VERIFY_DEBUG")) {
+      mgc_write_stderr(line);
+      snprintf(line, sizeof(line), "  holder span: cached %d cur_word %lu hidx %lu sg %lu heap sg %lu alloc %d nelems %u | child span: cached %d cur %lu idx %lu sg %lu alloc %d\n",
+               atomic_load_relaxed(&hs->cached_by) != 0, (unsigned long)atomic_load_relaxed(&hs->cur_word), (unsigned long)hidx,
+               (unsigned long)atomic_load_relaxed(&hs->sweepgen), (unsigned long)atomic_load_relaxed(&mheap_sweepgen),
+               (int)bitmap_get(hs->allocbits, hidx), hs->nelems,
+               atomic_load_relaxed(&s->cached_by) != 0, (unsigned long)atomic_load_relaxed(&s->cur_word), (unsigned long)idx,
+               (unsigned long)atomic_load_relaxed(&s->sweepgen), (int)bitmap_get(s->allocbits, idx));
+    }
   } else {
     snprintf(line, sizeof(line),
              "mgc: verify: object %p (%u bytes) reachable but missed by the concurrent mark; "
              "pointed to by the root word at %p\n",
              (void *)obj, s->elemsize, (void *)slot);
+    if (getenv("MGC_VERIFY_DEBUG")) {
+      mgc_write_stderr(line);
+      for (struct mthread *t = threads_head; t; t = t->next)
+        if (slot >= t->stack_lo && slot < t->stack_hi) {
+          snprintf(line, sizeof(line), "  in stack of thread %p: scan low %lx hi %lx stopped_sp %lx blocking %lu blocking_sp %lx\n",
+                   (void *)t, (unsigned long)stw_thread_scan_low(t), (unsigned long)t->stack_hi,
+                   (unsigned long)atomic_load_relaxed(&t->stopped_sp), (unsigned long)atomic_load_relaxed(&t->blocking),
+                   (unsigned long)atomic_load_relaxed(&t->blocking_sp));
+        }
+    }
   }
   mgc_write_stderr(line);
 }
 
-MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, uintptr_t v) {
+/* Grey entries of the re-mark carry, in this bit of len, whether their
+ * words belong to a black object: only a pointer from a black object to an
+ * uncovered one is a miss.  Roots are not: a conservative stack word may
+ * hold a stale address of garbage, and a free slot of a current word stale
+ * contents, which the concurrent mark rightly ignored. */
+#define GREY_FROM_BLACK ((uintptr_t)1 << 62)
+
+MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, uintptr_t v, bool from_black) {
   struct mspan *s = span_of_heap(v);
   if (!s) return;
   uintptr_t idx = span_object_index(s, v);
@@ -85,43 +126,53 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   uintptr_t bit = (uintptr_t)1 << (idx & 63);
   if (atomic_load_relaxed(cw) & bit) return;
   atomic_store_relaxed(cw, atomic_load_relaxed(cw) | bit);
-  if (!covered(s, idx)) {
-    report_miss(s, idx, slot);
-    span_try_mark(s, idx);
+  bool black = covered(s, idx);
+  if (!black) {
+    if (from_black) report_miss(s, idx, slot);
+    span_try_mark(s, idx); /* keep it, reported or not */
   }
   if (spanclass_noscan(s->spanclass)) return;
   uintptr_t base = span_object_addr(s, idx);
   uintptr_t size = span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  uintptr_t flag = black ? GREY_FROM_BLACK : 0;
   if (spanclass_typed(s->spanclass)) {
-    gcwork_push(w, base, size | GREY_TYPED);
+    gcwork_push(w, base, size | GREY_TYPED | flag);
     return;
   }
   for (uintptr_t off = 0; off < size; off += OBLET_BYTES)
-    gcwork_push(w, base + off, size - off < OBLET_BYTES ? size - off : OBLET_BYTES);
+    gcwork_push(w, base + off, (size - off < OBLET_BYTES ? size - off : OBLET_BYTES) | flag);
 }
 
-static void check_typed_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
-  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v);
+static void check_typed_value_black(struct gcwork *w, uintptr_t v, uintptr_t slot) {
+  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v, true);
+}
+static void check_typed_value_grey(struct gcwork *w, uintptr_t v, uintptr_t slot) {
+  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v, false);
 }
 
-MGC_NO_SANITIZE_SCAN static void check_range(uintptr_t lo, uintptr_t hi, void *ctx) {
-  struct gcwork *w = ctx;
+MGC_NO_SANITIZE_SCAN static void check_words(struct gcwork *w, uintptr_t lo, uintptr_t hi, bool from_black) {
   uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
   for (uintptr_t p = MGC_ROUND_UP(lo, sizeof(uintptr_t)); p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
     uintptr_t v = *(const uintptr_t *)p;
-    if (v - alo < span) check_word(w, p, v);
+    if (v - alo < span) check_word(w, p, v, from_black);
   }
 }
+
+static void check_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { check_words(ctx, lo, hi, false); }
 
 uintptr_t verify_mark_stw(void) {
   misses = 0;
   clear_check_bits();
   struct gcwork w = {0};
-  roots_enumerate_stw(check_range, &w);
+  roots_enumerate_stw(check_root_range, &w);
   struct grey g;
   while (gcwork_pop(&w, &g)) {
-    if (g.len & GREY_TYPED) types_scan_object(&w, g.addr, g.len & ~GREY_TYPED, check_typed_value);
-    else check_range(g.addr, g.addr + g.len, &w);
+    bool from_black = g.len & GREY_FROM_BLACK;
+    uintptr_t len = g.len & ~GREY_FROM_BLACK;
+    if (len & GREY_TYPED)
+      types_scan_object(&w, g.addr, len & ~GREY_TYPED, from_black ? check_typed_value_black : check_typed_value_grey);
+    else
+      check_words(&w, g.addr, g.addr + len, from_black);
   }
   gcwork_dispose(&w);
   if (misses > VERIFY_REPORT_MAX) {
@@ -131,4 +182,35 @@ uintptr_t verify_mark_stw(void) {
     mgc_write_stderr(line);
   }
   return misses;
+}
+
+/* Debug: no span may carry a mark bit when a mark starts (a stale mark
+ * would make the marker skip an object it never scanned).  World stopped. */
+uintptr_t verify_no_marks_stw(void) {
+  uintptr_t bad = 0;
+  uintptr_t lo = arena_lo, hi = arena_hi;
+  for (uintptr_t a = lo; a < hi; a += ARENA_SIZE) {
+    struct heap_arena *ha = arena_of(a);
+    if (!ha) continue;
+    for (uintptr_t i = 0; i < PAGES_PER_ARENA;) {
+      struct mspan *s = ha->spans[i];
+      if (s && s->base == a + i * PAGE_SIZE && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
+        for (unsigned w = 0; w < s->nwords; w++)
+          if (atomic_load_relaxed(&s->markbits[w])) {
+            if (bad++ < 5) {
+              char line[200];
+              snprintf(line, sizeof(line), "mgc: verify: stale mark bits %lx in word %u of span %p (class %u, cached %d, cur_word %lu, sg %lu/%lu)\n",
+                       (unsigned long)atomic_load_relaxed(&s->markbits[w]), w, (void *)s->base, s->spanclass,
+                       atomic_load_relaxed(&s->cached_by) != 0, (unsigned long)atomic_load_relaxed(&s->cur_word),
+                       (unsigned long)atomic_load_relaxed(&s->sweepgen), (unsigned long)atomic_load_relaxed(&mheap_sweepgen));
+              mgc_write_stderr(line);
+            }
+          }
+        i += s->npages ? s->npages : 1;
+      } else {
+        i++;
+      }
+    }
+  }
+  return bad;
 }

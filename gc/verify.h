@@ -14,4 +14,8 @@
  * number of misses. */
 uintptr_t verify_mark_stw(void);
 
+/* Checker, world stopped at mark start: no mark bit is set anywhere.
+ * Returns the number of words with stale marks (reported). */
+uintptr_t verify_no_marks_stw(void);
+
 #endif /* MGC_VERIFY_H */

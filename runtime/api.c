@@ -44,8 +44,9 @@ static struct mcache *current_mcache_slow(void) {
 
 /* A large object is its own span, never cached, so it is allocated black
  * explicitly: while the collector marks, its mark bit is set at once.  The
- * thread is "in mark work" meanwhile, so mark termination (which waits for
- * that) cannot fall between taking the span and deciding its colour. */
+ * thread is "in mark work" meanwhile, so no mark can start or end (both
+ * wait for that) between taking the span and holding its address where
+ * the root scan sees it. */
 static void *alloc_large(size_t n, unsigned spc, bool zero) {
   uintptr_t npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
   struct mthread *t = thread_current;
@@ -57,18 +58,22 @@ static void *alloc_large(size_t n, unsigned spc, bool zero) {
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
   struct mspan *s = mheap_alloc_span(npages, spc);
-  if (s && (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s))) atomic_or(&s->markbits[0], 1);
-  atomic_store_release(&t->in_mark_work, 0);
   if (!s) {
+    atomic_store_release(&t->in_mark_work, 0);
     errno = ENOMEM;
     return NULL;
   }
+  if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) atomic_or(&s->markbits[0], 1);
   heap_live_add(npages * PAGE_SIZE);
-  heap_after_slow_alloc(npages * PAGE_SIZE);
   atomic_fetch_add(&large_mallocs, 1);
   atomic_fetch_add(&large_bytes_allocated, npages * PAGE_SIZE);
-  if (zero && s->needzero) memset((void *)s->base, 0, npages * PAGE_SIZE);
-  return (void *)s->base;
+  void *volatile obj = (void *)s->base; /* a root from here on: on our stack */
+  if (zero && s->needzero) memset(obj, 0, npages * PAGE_SIZE);
+  /* Only now may a mark start or end: the object is reachable from this
+   * frame (stopped-world marking and mark setup wait for in_mark_work). */
+  atomic_store_release(&t->in_mark_work, 0);
+  heap_after_slow_alloc(npages * PAGE_SIZE);
+  return obj;
 }
 
 static void *alloc_tiny(struct mcache *c, size_t n) {

@@ -29,6 +29,12 @@ MGC_INLINE void atomic_store_release(atomic_word *p, uintptr_t v) { AO_store_rel
 MGC_INLINE uintptr_t atomic_fetch_add(atomic_word *p, uintptr_t v) { return AO_fetch_and_add_full(p, v); }
 MGC_INLINE uintptr_t atomic_fetch_sub(atomic_word *p, uintptr_t v) { return AO_fetch_and_add_full(p, (AO_t)0 - v); }
 MGC_INLINE void atomic_or(atomic_word *p, uintptr_t v) { AO_or_full(p, v); }
+/* Clears the bits of mask in *p; returns the bits of mask that were set. */
+MGC_INLINE uintptr_t atomic_clear_bits(atomic_word *p, uintptr_t mask) {
+  uintptr_t old;
+  do { old = AO_load(p); } while ((old & mask) && !AO_compare_and_swap_full(p, old, old & ~mask));
+  return old & mask;
+}
 MGC_INLINE bool atomic_cas(atomic_word *p, uintptr_t expect, uintptr_t desired) {
   return AO_compare_and_swap_full(p, expect, desired) != 0;
 }

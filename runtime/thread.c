@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc/fixalloc.h"
+#include "gc/barrier.h"
 #include "runtime/init.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
@@ -68,7 +69,9 @@ struct mthread *thread_register_current(void) {
 void thread_unregister_current(void) {
   struct mthread *t = thread_current;
   if (!t) return;
-  /* Spans go back before the record disappears from the registry. */
+  /* Old values this thread's barrier recorded must reach the marker, and
+   * spans go back, before the record disappears from the registry. */
+  barrier_flush_own(t);
   mcache_release_all(&t->mcache);
   lock_acquire(&threads_lock);
   if (t->prev) t->prev->next = t->next;
