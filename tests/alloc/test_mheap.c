@@ -22,9 +22,11 @@
  * The background scavenger is held off (age "never") in those TCases so it
  * cannot take a run out of the lists while a test looks at it.
  *
- * Spans taken straight from mheap_alloc_span are large noscan spans whose
- * bases are kept in static arrays, so a conservative collector sees them as
- * reachable and leaves them to the test.
+ * Automatic collection is off (gc_disable): these tests are about the page
+ * heap, and a cycle would free or sweep spans under them.  Spans taken
+ * straight from mheap_alloc_span are large noscan spans whose bases are
+ * kept in static arrays anyway, so a conservative collector would see them
+ * as reachable.
  */
 #include <check.h>
 #include <stdbool.h>
@@ -132,6 +134,7 @@ static bool is_all_zero(const void *p, size_t n) {
 
 static void setup(void) {
   gc_init();
+  gc_disable();
   scavenger_set_age(SCAVENGER_NEVER);
 }
 
@@ -142,6 +145,7 @@ static void teardown(void) {
   for (size_t i = 0; i < ndrained; i++) mheap_free_span(drained[i].span);
   ndrained = 0;
   scavenger_set_age(SCAVENGER_DEFAULT_AGE_NS);
+  gc_enable();
   ck_assert(mheap_is_valid());
 }
 

@@ -1,0 +1,594 @@
+/*
+ * test_mcache.c: unit tests for alloc/mcache.{h,c}, the per-thread cache,
+ * and its hand-offs to alloc/mcentral.c.
+ *
+ * Concerns, one TCase each:
+ *   fastpath     slots of a cached span come out distinct and in address
+ *                order; a used-up span is filed full and the next comes in;
+ *   kinds        gc_alloc and gc_alloc_atomic pick span classes of their
+ *                kind, and gc_realloc keeps the kind;
+ *   local_free   gc_free by the owner makes the slot reusable (zeroed),
+ *                also behind the allocation cursor;
+ *   remote_free  gc_free from another thread: of a cached span it is
+ *                folded in when the owner gives the span back, of an
+ *                uncached one it takes effect at once; either way the span
+ *                and its mcentral stay valid and the slot comes back zeroed;
+ *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
+ *                into 16-byte blocks, each aligned to its size (up to 8).
+ *
+ * A fresh span (never allocated from, first object at its base) is found
+ * by allocating until one comes in (fresh_span_first), so the tests do not
+ * depend on what earlier ones left in mcentral when run with CK_FORK=no.
+ * Automatic collection is off (gc_disable) so a cycle cannot sweep under a
+ * test; every object a test holds is kept in a static array anyway.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mgc.h"
+
+#include "alloc/arena.h"
+#include "alloc/mcache.h"
+#include "alloc/mcentral.h"
+#include "alloc/mheap.h"
+#include "alloc/mspan.h"
+#include "alloc/sizeclasses.h"
+#include "runtime/thread.h"
+
+#define MAX_PARKED 200000
+#define MAX_OBJS 4096
+#define TINY_SPANCLASS spanclass_make(sizeclass_of(TINY_SIZE), true)
+#define TINY_RANDOM_COUNT 20000
+#define FILL 0xAA
+
+static void *parked[MAX_PARKED]; /* objects left behind while looking for a fresh span */
+static size_t nparked;
+static void *objs[MAX_OBJS];     /* the objects a test works with */
+
+/* ---- helpers ---- */
+
+static struct mcache *my_mcache(void) {
+  struct mcache *c = thread_mcache();
+  ck_assert_msg(c != NULL, "the test thread is not registered");
+  return c;
+}
+
+static void *alloc_kind(size_t n, bool noscan) { return noscan ? gc_alloc_atomic(n) : gc_alloc(n); }
+
+static unsigned spanclass_for(size_t n, bool noscan) { return spanclass_make(sizeclass_of(n), noscan); }
+
+static struct mspan *span_at(const void *p) {
+  struct mspan *s = span_of_heap((uintptr_t)p);
+  ck_assert_msg(s != NULL, "%p is not in an in-use span", p);
+  return s;
+}
+
+/* The first object of a span that came into the mcache with no slot
+ * allocated; objects allocated on the way are parked. */
+static void *fresh_span_first(size_t n, bool noscan) {
+  for (;;) {
+    void *p = alloc_kind(n, noscan);
+    ck_assert(p != NULL);
+    struct mspan *s = span_at(p);
+    if ((uintptr_t)p == s->base && s->count_at_cache == 0) return p;
+    ck_assert_msg(nparked < MAX_PARKED, "no fresh span of %zu-byte objects", n);
+    parked[nparked++] = p;
+  }
+}
+
+static bool is_all(const void *p, size_t n, unsigned char v) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != v) return false;
+  return true;
+}
+
+static void *free_main(void *p) {
+  gc_thread_register();
+  gc_free(p);
+  gc_thread_unregister();
+  return NULL;
+}
+
+/* gc_free(p) from a registered thread that does not cache p's span. */
+static void free_from_other_thread(void *p) {
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, free_main, p), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+}
+
+static bool span_holds_slot(const struct mspan *s, uintptr_t idx) { return bitmap_get(s->allocbits, idx); }
+
+static uintptr_t slot_of(const struct mspan *s, const void *p) { return span_object_index(s, (uintptr_t)p); }
+
+static void check_span_and_mcentral(const struct mspan *s) {
+  ck_assert(mspan_is_valid(s));
+  ck_assert(mcentral_is_valid(&mcentrals[s->spanclass]));
+  ck_assert(mheap_is_valid());
+}
+
+/* Overwrite the stack below the caller so stale copies of pointers the
+ * test dropped do not keep objects alive. */
+static __attribute__((noinline)) void scrub_stack(void) {
+  volatile char buf[32768];
+  memset((char *)buf, 0, sizeof(buf));
+}
+
+/* stderr into a temporary file, to see what mgc reports. */
+static int saved_stderr = -1;
+static FILE *capture;
+
+static void capture_begin(void) {
+  fflush(stderr);
+  capture = tmpfile();
+  ck_assert(capture != NULL);
+  saved_stderr = dup(STDERR_FILENO);
+  ck_assert(saved_stderr >= 0);
+  ck_assert(dup2(fileno(capture), STDERR_FILENO) >= 0);
+}
+
+/* Restores stderr; returns the first line starting with "mgc: ", or NULL
+ * (in a static buffer). */
+static const char *capture_end(void) {
+  static char line[1024];
+  fflush(stderr);
+  dup2(saved_stderr, STDERR_FILENO);
+  close(saved_stderr);
+  rewind(capture);
+  const char *found = NULL;
+  while (!found && fgets(line, sizeof(line), capture))
+    if (strncmp(line, "mgc: ", 5) == 0) found = line;
+  fclose(capture);
+  return found;
+}
+
+static void setup(void) {
+  gc_init();
+  gc_disable();
+}
+
+static void teardown(void) {
+  memset(objs, 0, sizeof(objs));
+  gc_enable();
+}
+
+/* ---- fastpath ---- */
+
+START_TEST(test_fast_path_hands_out_distinct_slots_in_address_order) {
+  const size_t n = 48; /* 170 slots: three bitmap words */
+  objs[0] = fresh_span_first(n, false);
+  struct mspan *s = span_at(objs[0]);
+  ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
+  ck_assert_uint_gt(s->nelems, 64);
+  for (unsigned i = 1; i < s->nelems; i++) {
+    objs[i] = gc_alloc(n);
+    ck_assert_msg((uintptr_t)objs[i] == s->base + i * s->elemsize, "slot %u: %p, expected %p", i,
+                  objs[i], (void *)(s->base + i * s->elemsize));
+  }
+}
+END_TEST
+
+START_TEST(test_refill_moves_to_next_span_and_files_used_up_span_full) {
+  const size_t n = 96;
+  unsigned spc = spanclass_for(n, false);
+  objs[0] = fresh_span_first(n, false);
+  struct mspan *s = span_at(objs[0]);
+  for (unsigned i = 1; i < s->nelems; i++) objs[i] = gc_alloc(n);
+  ck_assert_ptr_eq(my_mcache()->slots[spc].span, s);
+
+  objs[s->nelems] = gc_alloc(n);
+  struct mspan *next = span_at(objs[s->nelems]);
+  ck_assert_ptr_ne(next, s);
+  ck_assert_ptr_eq(my_mcache()->slots[spc].span, next);
+  ck_assert_uint_eq(next->cached_by, (uintptr_t)my_mcache());
+  ck_assert_uint_eq(s->cached_by, 0);
+  ck_assert_uint_eq(s->alloccount, s->nelems);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+START_TEST(test_release_all_returns_every_cached_span) {
+  objs[0] = gc_alloc(64);
+  objs[1] = gc_alloc_atomic(5000);
+  struct mspan *a = span_at(objs[0]), *b = span_at(objs[1]);
+  mcache_release_all(my_mcache());
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) ck_assert_ptr_null(my_mcache()->slots[spc].span);
+  ck_assert_uint_eq(a->cached_by, 0);
+  ck_assert_uint_eq(b->cached_by, 0);
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(b);
+}
+END_TEST
+
+/* ---- kinds ---- */
+
+START_TEST(test_allocation_kind_picks_span_class) {
+  static const size_t sizes[] = {17, 100, 1000, 5000, SMALL_SIZE_MAX, SMALL_SIZE_MAX + 1, 100000};
+  for (size_t i = 0; i < MGC_ARRAY_LEN(sizes); i++) {
+    size_t n = sizes[i];
+    unsigned sc = n > SMALL_SIZE_MAX ? 0 : sizeclass_of(n);
+    objs[0] = gc_alloc(n);
+    objs[1] = gc_alloc_atomic(n);
+    ck_assert_uint_eq(span_at(objs[0])->spanclass, spanclass_make(sc, false));
+    ck_assert_uint_eq(span_at(objs[1])->spanclass, spanclass_make(sc, true));
+    gc_free(objs[0]);
+    gc_free(objs[1]);
+  }
+}
+END_TEST
+
+START_TEST(test_realloc_keeps_kind) {
+  static const size_t steps[] = {100, 5000, 100000, 300, 40};
+  for (int noscan = 0; noscan <= 1; noscan++) {
+    objs[0] = alloc_kind(20, noscan);
+    for (size_t i = 0; i < MGC_ARRAY_LEN(steps); i++) {
+      objs[0] = gc_realloc(objs[0], steps[i]);
+      ck_assert(objs[0] != NULL);
+      ck_assert_msg(spanclass_noscan(span_at(objs[0])->spanclass) == (bool)noscan,
+                    "%s object realloc'd to %zu bytes changed kind", noscan ? "atomic" : "scanned",
+                    steps[i]);
+    }
+    gc_free(objs[0]);
+  }
+}
+END_TEST
+
+/* ---- local_free ---- */
+
+/* A slot freed in the word the thread is allocating from is reused once the
+ * thread has moved past that word (alloc/mcache.c: cur_freed), zeroed. */
+START_TEST(test_owner_free_makes_slot_reusable_and_zeroed) {
+  const size_t n = 64; /* 128 slots: two words */
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  void *freed = objs[1];
+  memset(freed, FILL, n);
+  gc_free(freed);
+  ck_assert_ptr_null(gc_base(freed));
+  void *again = NULL;
+  for (int i = 0; i < 128 && !again; i++) {
+    void *p = gc_alloc(n);
+    ck_assert(p != NULL);
+    if (p == freed) again = p;
+    else objs[2 + (i % 8)] = p; /* keep some reachable; the rest are garbage */
+  }
+  ck_assert_msg(again == freed, "the freed slot was not reused before the span ran out");
+  ck_assert(is_all(again, n, 0));
+  objs[1] = again;
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(span_at(objs[0]));
+}
+END_TEST
+
+START_TEST(test_owner_free_behind_cursor_is_reused_before_span_is_given_back) {
+  const size_t n = 8; /* 1024 slots, 16 words */
+  const unsigned behind = 3, ahead = 100;
+  objs[0] = fresh_span_first(n, false);
+  struct mspan *s = span_at(objs[0]);
+  for (unsigned i = 1; i <= ahead; i++) objs[i] = gc_alloc(n);
+  ck_assert_uint_gt(s->cur_word, behind / 64);
+  memset(objs[behind], FILL, n);
+  gc_free(objs[behind]);
+  void *hole = objs[behind];
+  objs[behind] = NULL;
+
+  for (unsigned i = ahead + 1; i < s->nelems; i++) ck_assert_ptr_eq(span_at(gc_alloc(n)), s);
+  void *p = gc_alloc(n); /* span used up but for the hole: the walk restarts */
+  ck_assert_ptr_eq(p, hole);
+  ck_assert(is_all(p, n, 0));
+  ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
+}
+END_TEST
+
+/* ---- remote_free ---- */
+
+START_TEST(test_remote_free_of_cached_span_is_folded_when_span_is_given_back) {
+  const size_t n = 112;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  objs[2] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  uintptr_t y = slot_of(s, objs[1]);
+
+  free_from_other_thread(objs[1]);
+  objs[1] = NULL;
+  ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
+  ck_assert(bitmap_get(s->freedbits, y));
+
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(s->cached_by, 0);
+  ck_assert(!span_holds_slot(s, y));
+  ck_assert(!bitmap_get(s->freedbits, y));
+  ck_assert(span_holds_slot(s, 0) && span_holds_slot(s, 2));
+  ck_assert_uint_eq(s->alloccount, 2);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+START_TEST(test_remote_free_of_uncached_span_takes_effect_at_once) {
+  const size_t n = 128;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(s->alloccount, 2);
+
+  free_from_other_thread(objs[0]);
+  objs[0] = NULL;
+  ck_assert(!span_holds_slot(s, 0));
+  ck_assert_uint_eq(s->alloccount, 1);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+START_TEST(test_remote_free_of_last_object_returns_span_to_page_heap) {
+  const size_t n = 144;
+  objs[0] = fresh_span_first(n, false);
+  uintptr_t base = (uintptr_t)objs[0];
+  mcache_release_all(my_mcache());
+  free_from_other_thread(objs[0]);
+  objs[0] = NULL;
+  ck_assert_ptr_null(span_of_heap(base));
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
+START_TEST(test_remote_double_free_of_cached_span_is_refused) {
+  const size_t n = 176;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  void *x = objs[1];
+  objs[1] = NULL;
+  free_from_other_thread(x);
+  capture_begin();
+  free_from_other_thread(x);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a second remote free was not reported");
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(s->alloccount, 1);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* A span fresh from the OS has needzero == 0.  A slot freed remotely while
+ * the span was cached holds old data after the fold, so the span must be
+ * marked needzero before the next mcache hands the slot out. */
+START_TEST(test_remotely_freed_slot_is_zeroed_when_reused) {
+  const size_t n = 160;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n); /* keeps the span from going back to the mheap */
+  struct mspan *s = span_at(objs[0]);
+  void *x = objs[0];
+  memset(x, FILL, n);
+  free_from_other_thread(x);
+  objs[0] = NULL;
+  mcache_release_all(my_mcache()); /* fold; the span is the partial one */
+
+  objs[0] = gc_alloc(n);
+  ck_assert_ptr_eq(span_at(objs[0]), s);
+  ck_assert_ptr_eq(objs[0], x);
+  ck_assert_msg(is_all(objs[0], n, 0),
+                "gc_alloc returned a remotely freed slot with its old contents (needzero %u)",
+                s->needzero);
+}
+END_TEST
+
+START_TEST(test_owner_sees_remote_free_in_its_current_word) {
+  const size_t n = 192;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  void *x = objs[0];
+  free_from_other_thread(x);
+  objs[0] = NULL;
+  /* mcache.h: mcache_slot_is_allocated is exact for the caller's own spans. */
+  ck_assert_msg(gc_base(x) == NULL, "gc_base of an object freed by another thread still finds it");
+  ck_assert_uint_eq(gc_size(x), 0);
+}
+END_TEST
+
+/* Free slot `idx` of s from another thread; no pointer to it stays here. */
+static __attribute__((noinline)) void free_slot_from_other_thread(const struct mspan *s, uintptr_t idx) {
+  free_from_other_thread((void *)span_object_addr(s, idx));
+}
+
+/* A remote free sets a freed bit; if a collection then finds the object
+ * dead (nothing points to a freed object) and sweeps it, the fold must not
+ * call the one legitimate free a double free. */
+START_TEST(test_remote_free_of_object_swept_before_fold_is_not_reported) {
+  const size_t n = 8; /* 1024 slots: the victim's word is not the current one */
+  const unsigned victim = 3, count = 100;
+  objs[0] = fresh_span_first(n, false);
+  for (unsigned i = 1; i < count; i++) objs[i] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  ck_assert_uint_gt(s->cur_word, victim / 64);
+  objs[victim] = NULL;
+  free_slot_from_other_thread(s, victim);
+  scrub_stack();
+
+  capture_begin();
+  gc_collect(); /* sweeps the cached span but its current word */
+  mcache_release_all(my_mcache());
+  const char *report = capture_end();
+  ck_assert_msg(report == NULL, "a single remote free was reported: %s", report);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* The victim is ahead of the owner's cursor: after the sweep its slot is
+ * free in allocbits, so the owner hands it out again when it gets there;
+ * folding the earlier remote free in must not free that new object. */
+START_TEST(test_fold_after_sweep_never_frees_slot_handed_out_again) {
+  const size_t n = 8; /* 1024 slots, 64 per bitmap word */
+  const unsigned hole = 10, victim = 100, count = 150;
+  objs[0] = fresh_span_first(n, false);
+  for (unsigned i = 1; i < count; i++) objs[i] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  mcache_release_all(my_mcache());
+  gc_free(objs[hole]);            /* a hole in word 0: the span comes back at word 0 */
+  objs[hole] = gc_alloc(n);
+  ck_assert_ptr_eq(span_at(objs[hole]), s);
+  ck_assert_uint_eq(s->cur_word, hole / 64);
+  objs[victim] = NULL;
+  free_slot_from_other_thread(s, victim);
+  scrub_stack();
+  gc_collect(); /* sweeps every word of s but the current one: the victim is garbage */
+
+  capture_begin();
+  void *again = gc_alloc(n); /* word 0 is full: the owner enters word 1 */
+  objs[victim] = again;
+  ck_assert_ptr_eq(again, (void *)span_object_addr(s, victim));
+  mcache_release_all(my_mcache());
+  capture_end();
+  ck_assert_msg(span_holds_slot(s, victim), "the fold freed live object %p, handed out after the sweep", again);
+  ck_assert_ptr_eq(gc_base(again), again);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* ---- tiny ---- */
+
+static void tiny_reset(void) { mcache_release_all(my_mcache()); }
+
+START_TEST(test_tiny_allocator_packs_small_atomic_objects_into_one_block) {
+  tiny_reset();
+  for (int i = 0; i < 4; i++) objs[i] = gc_alloc_atomic(4);
+  struct mspan *s = span_at(objs[0]);
+  ck_assert_uint_eq(s->spanclass, TINY_SPANCLASS);
+  for (int i = 0; i < 4; i++) {
+    ck_assert_ptr_eq(objs[i], (char *)objs[0] + 4 * i);
+    ck_assert_ptr_eq(gc_base(objs[i]), objs[0]);
+  }
+  objs[4] = gc_alloc_atomic(4); /* the block is full: a new one */
+  ck_assert_ptr_ne(gc_base(objs[4]), objs[0]);
+}
+END_TEST
+
+static uintptr_t tiny_align(size_t n) { return !(n & 7) ? 8 : !(n & 3) ? 4 : !(n & 1) ? 2 : 1; }
+
+START_TEST(test_tiny_objects_are_aligned_to_their_size_and_packed_after_a_byte) {
+  for (size_t n = 1; n <= TINY_SIZE; n++) {
+    tiny_reset();
+    objs[0] = gc_alloc_atomic(1);
+    objs[1] = gc_alloc_atomic(n);
+    uintptr_t p = (uintptr_t)objs[1];
+    ck_assert_msg(p % tiny_align(n) == 0, "%zu-byte tiny object at %p", n, objs[1]);
+    bool fits = tiny_align(n) + n <= TINY_SIZE; /* after 1 byte, n goes at offset align(n) */
+    if (fits) ck_assert_msg(gc_base(objs[1]) == objs[0], "%zu-byte object not packed after a byte", n);
+    ck_assert(p >= (uintptr_t)objs[0] + 1 || p + n <= (uintptr_t)objs[0]);
+  }
+}
+END_TEST
+
+START_TEST(test_tiny_block_with_less_room_is_replaced) {
+  tiny_reset();
+  objs[0] = gc_alloc_atomic(12); /* block A, 4 bytes left */
+  objs[1] = gc_alloc_atomic(8);  /* does not fit: block B, 8 left */
+  objs[2] = gc_alloc_atomic(4);  /* goes to B, which has more room */
+  ck_assert_ptr_ne(gc_base(objs[1]), objs[0]);
+  ck_assert_ptr_eq(objs[2], (char *)objs[1] + 8);
+}
+END_TEST
+
+static struct tiny_obj {
+  uintptr_t p;
+  size_t n;
+} tiny_objs[TINY_RANDOM_COUNT];
+
+static int cmp_tiny(const void *a, const void *b) {
+  uintptr_t x = ((const struct tiny_obj *)a)->p, y = ((const struct tiny_obj *)b)->p;
+  return x < y ? -1 : x > y;
+}
+
+START_TEST(test_tiny_objects_never_overlap) {
+  unsigned seed = 12345;
+  for (size_t i = 0; i < TINY_RANDOM_COUNT; i++) {
+    size_t n = 1 + (size_t)rand_r(&seed) % TINY_SIZE;
+    void *p = gc_alloc_atomic(n);
+    ck_assert(p != NULL);
+    ck_assert((uintptr_t)p % tiny_align(n) == 0);
+    memset(p, (int)(i & 0xFF), n);
+    tiny_objs[i] = (struct tiny_obj){(uintptr_t)p, n};
+  }
+  for (size_t i = 0; i < TINY_RANDOM_COUNT; i++)
+    ck_assert_msg(is_all((void *)tiny_objs[i].p, tiny_objs[i].n, (unsigned char)(i & 0xFF)),
+                  "tiny object %zu overwritten", i);
+  qsort(tiny_objs, TINY_RANDOM_COUNT, sizeof(tiny_objs[0]), cmp_tiny);
+  for (size_t i = 1; i < TINY_RANDOM_COUNT; i++)
+    ck_assert_msg(tiny_objs[i - 1].p + tiny_objs[i - 1].n <= tiny_objs[i].p, "tiny objects %p+%zu and %p overlap",
+                  (void *)tiny_objs[i - 1].p, tiny_objs[i - 1].n, (void *)tiny_objs[i].p);
+}
+END_TEST
+
+START_TEST(test_atomic_objects_above_tiny_size_are_not_packed) {
+  objs[0] = gc_alloc_atomic(TINY_SIZE + 1);
+  struct mspan *s = span_at(objs[0]);
+  ck_assert_uint_eq(s->spanclass, spanclass_for(TINY_SIZE + 1, true));
+  ck_assert_ptr_eq(gc_base(objs[0]), objs[0]);
+  ck_assert_uint_eq(gc_size(objs[0]), sizeclass_size[sizeclass_of(TINY_SIZE + 1)]);
+}
+END_TEST
+
+/* ---- runner ---- */
+
+static TCase *tcase(const char *name) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 60);
+  return tc;
+}
+
+static Suite *mcache_suite(void) {
+  Suite *s = suite_create("mcache");
+
+  TCase *fastpath = tcase("fastpath");
+  tcase_add_test(fastpath, test_fast_path_hands_out_distinct_slots_in_address_order);
+  tcase_add_test(fastpath, test_refill_moves_to_next_span_and_files_used_up_span_full);
+  tcase_add_test(fastpath, test_release_all_returns_every_cached_span);
+  suite_add_tcase(s, fastpath);
+
+  TCase *kinds = tcase("kinds");
+  tcase_add_test(kinds, test_allocation_kind_picks_span_class);
+  tcase_add_test(kinds, test_realloc_keeps_kind);
+  suite_add_tcase(s, kinds);
+
+  TCase *local = tcase("local_free");
+  tcase_add_test(local, test_owner_free_makes_slot_reusable_and_zeroed);
+  tcase_add_test(local, test_owner_free_behind_cursor_is_reused_before_span_is_given_back);
+  suite_add_tcase(s, local);
+
+  TCase *remote = tcase("remote_free");
+  tcase_add_test(remote, test_remote_free_of_cached_span_is_folded_when_span_is_given_back);
+  tcase_add_test(remote, test_remote_free_of_uncached_span_takes_effect_at_once);
+  tcase_add_test(remote, test_remote_free_of_last_object_returns_span_to_page_heap);
+  tcase_add_test(remote, test_remote_double_free_of_cached_span_is_refused);
+  tcase_add_test(remote, test_remotely_freed_slot_is_zeroed_when_reused);
+  tcase_add_test(remote, test_owner_sees_remote_free_in_its_current_word);
+  tcase_add_test(remote, test_remote_free_of_object_swept_before_fold_is_not_reported);
+  tcase_add_test(remote, test_fold_after_sweep_never_frees_slot_handed_out_again);
+  suite_add_tcase(s, remote);
+
+  TCase *tiny = tcase("tiny");
+  tcase_add_test(tiny, test_tiny_allocator_packs_small_atomic_objects_into_one_block);
+  tcase_add_test(tiny, test_tiny_objects_are_aligned_to_their_size_and_packed_after_a_byte);
+  tcase_add_test(tiny, test_tiny_block_with_less_room_is_replaced);
+  tcase_add_test(tiny, test_tiny_objects_never_overlap);
+  tcase_add_test(tiny, test_atomic_objects_above_tiny_size_are_not_packed);
+  suite_add_tcase(s, tiny);
+
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(mcache_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

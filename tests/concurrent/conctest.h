@@ -1,0 +1,136 @@
+/*
+ * conctest.h: helpers for the concurrent-collector suites (tests/concurrent).
+ *
+ * Settings.  mgc reads its MGC_* environment once, in gc_init, so every
+ * test here runs in its own forked child (Check's fork mode, forced by
+ * conc_run_suite even when CK_FORK=no is set) and starts with conc_init,
+ * which sets the variables the test needs and only then calls gc_init.
+ * The parent process never touches the heap.
+ *
+ * Capturing stderr.  The collector writes its MGC_VERIFY and MGC_TRACE
+ * lines to file descriptor 2; conc_capture_begin points it at an unlinked
+ * temporary file, conc_capture_end restores it and returns what was
+ * written (and copies it to the real stderr so a failing run shows it).
+ *
+ * Also: process CPU time, resident set size, a small xorshift generator
+ * and a seconds clock.  Public API only (mgc.h) beside gctest.h.
+ */
+#ifndef MGC_TESTS_CONCTEST_H
+#define MGC_TESTS_CONCTEST_H
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gctest.h"
+#include "mgc.h"
+
+#define CONC_MIB ((size_t)1 << 20)
+#define CONC_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* Captured stderr larger than this is cut (the tests look for a line). */
+#define CONC_CAPTURE_MAX (1u << 20)
+
+/* One environment setting for conc_init; overwrite = 0 lets the caller's
+ * environment win (for sizes and GOGC a developer may want to change). */
+struct conc_env {
+  const char *name;
+  const char *value;
+  int overwrite;
+};
+
+GCTEST_UNUSED static void conc_init(const struct conc_env *env, size_t n) {
+  for (size_t i = 0; i < n; i++) setenv(env[i].name, env[i].value, env[i].overwrite);
+  gc_init();
+}
+
+struct conc_capture {
+  int saved_fd;
+  int file_fd;
+};
+
+GCTEST_UNUSED static void conc_capture_begin(struct conc_capture *c) {
+  char path[] = "/tmp/mgc-conc-stderr-XXXXXX";
+  c->file_fd = mkstemp(path);
+  ck_assert_int_ge(c->file_fd, 0);
+  unlink(path);
+  fflush(stderr);
+  c->saved_fd = dup(2);
+  ck_assert_int_ge(c->saved_fd, 0);
+  ck_assert_int_eq(dup2(c->file_fd, 2), 2);
+}
+
+/* Returns the captured text (malloc'd, NUL-terminated). */
+GCTEST_UNUSED static char *conc_capture_end(struct conc_capture *c) {
+  fflush(stderr);
+  ck_assert_int_eq(dup2(c->saved_fd, 2), 2);
+  close(c->saved_fd);
+  off_t len = lseek(c->file_fd, 0, SEEK_END);
+  if (len < 0) len = 0;
+  if ((size_t)len > CONC_CAPTURE_MAX) len = CONC_CAPTURE_MAX;
+  char *text = malloc((size_t)len + 1);
+  ck_assert_ptr_nonnull(text);
+  ssize_t got = pread(c->file_fd, text, (size_t)len, 0);
+  text[got > 0 ? got : 0] = '\0';
+  close(c->file_fd);
+  if (got > 0 && write(2, text, (size_t)got) < 0) { /* best effort echo */
+  }
+  return text;
+}
+
+GCTEST_UNUSED static uint64_t conc_process_cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+GCTEST_UNUSED static double conc_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Resident set size in bytes (from /proc/self/statm), or 0. */
+GCTEST_UNUSED static size_t conc_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* An unsigned value from the environment, or dflt. */
+GCTEST_UNUSED static unsigned long conc_env_ulong(const char *name, unsigned long dflt) {
+  const char *s = getenv(name);
+  if (!s || !*s) return dflt;
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  return *end ? dflt : v;
+}
+
+GCTEST_UNUSED static uint64_t conc_rand(uint64_t *state) {
+  uint64_t x = *state;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
+
+GCTEST_UNUSED static uint64_t conc_below(uint64_t *state, uint64_t n) { return conc_rand(state) % n; }
+
+/* Run a suite with every test in its own child process (see above). */
+GCTEST_UNUSED static int conc_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_FORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+#endif /* MGC_TESTS_CONCTEST_H */

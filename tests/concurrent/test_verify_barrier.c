@@ -1,0 +1,487 @@
+/*
+ * test_verify_barrier.c: MGC_VERIFY finds an object that the concurrent
+ * mark missed because a pointer store skipped GC_WRITE, and finds nothing
+ * when the same stores use it.  Internal suite: it holds the collector
+ * between mark setup and draining with collector_test_hold_after_setup
+ * (gc/collector.h) so the stores land in the middle of marking every time.
+ *
+ * The scenario, in snapshot-at-the-beginning terms:
+ *   before marking   global_c -> C -> B   (B reachable only through C)
+ *   mark setup       roots scanned: C is grey, B white (no root names B)
+ *   held             D = new object (allocated black: never scanned this
+ *                    cycle), global_d = D, D->f = B, C->f = NULL
+ *   drain            C is scanned and holds NULL; D is black; B stays white
+ * Without a barrier on the deletion C->f = NULL nothing ever greys B, so the
+ * verify re-mark (world stopped) finds B through global_d -> D and reports
+ * it: one "mgc: verify:" line and verify_misses >= 1.  The re-mark marks B,
+ * so B survives the sweep with its contents.  With GC_WRITE the old value
+ * of C->f (B) goes into the barrier buffer and the mark greys it: no miss.
+ *
+ * D must really be black: the word a thread allocates from at mark setup
+ * is greyed whole, free slots included (gc/mark.c, grey_current_word), so
+ * D is allocated after FILLERS objects of its class, in a later word.
+ *
+ * B must not be covered some other way: it is not on any stack or in a
+ * register at mark setup (it is built in a noinline function, kept as a
+ * hidden integer afterwards, and the stack is clobbered), and it is not in
+ * the current allocation word of a cached span (which mark setup greys and
+ * verify treats as black): for small B, FILLERS objects of its size class
+ * are allocated after it; the large variant has a span of its own.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "conctest.h"
+#include "gctest.h"
+#include "mgc.h"
+
+#include "gc/collector.h"
+
+#define SMALL_B_BYTES 48
+#define LARGE_B_BYTES (40 * 1024)   /* over 32 KiB: a large object */
+#define FILLERS 256                 /* 4 bitmap words of SMALL_B_BYTES objects */
+#define B_SEED 0xB0B0u
+#define HOLD_POLL_NS 100000
+#define REUSE_PROBES 2048
+#define LARGE_REUSE_PROBES 64
+
+struct obj {
+  struct obj *f;
+  uint64_t tag;
+};
+
+/* The only roots of the scenario's objects. */
+static struct obj *volatile global_c;
+static struct obj *volatile global_d;
+static uintptr_t hidden_b;
+static size_t b_bytes;
+
+static const struct conc_env verify_env[] = {
+  {"MGC_CONCURRENT", "1", 1},
+  {"MGC_VERIFY", "1", 1},
+  {"MGC_GOGC", "off", 1},   /* no cycle but the one the test starts */
+  {"MGC_TRACE", "0", 1},
+};
+
+static void sleep_ns(long ns) {
+  struct timespec ts = {0, ns};
+  nanosleep(&ts, NULL);
+}
+
+/* global_c -> C -> B, B filled with its pattern; B kept only hidden. */
+static GCTEST_NOINLINE void build_c_and_b(size_t bytes) {
+  struct obj *c = gc_alloc(sizeof(struct obj));
+  unsigned char *b = gc_alloc_atomic(bytes);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_ptr_nonnull(b);
+  pattern_fill(b, bytes, B_SEED);
+  c->tag = 0xC;
+  GC_WRITE(&c->f, (struct obj *)b);
+  global_c = c;
+  hidden_b = hide(b);
+  b_bytes = bytes;
+  /* Move the allocation point past B's bitmap word (see the top). */
+  for (int i = 0; i < FILLERS; i++) {
+    void *volatile filler = gc_alloc_atomic(bytes < LARGE_B_BYTES ? bytes : SMALL_B_BYTES);
+    (void)filler;
+  }
+}
+
+/* During marking: D = new (black), global_d = D, D->f = B, C->f = NULL.
+ * `barrier` says whether the two heap stores use GC_WRITE. */
+static GCTEST_NOINLINE void move_b_into_new_object(bool barrier) {
+  /* Leave the word that was current at mark setup: mark setup greyed its
+   * free slots too, so an object allocated there now would be scanned. */
+  for (int i = 0; i < FILLERS; i++) {
+    void *volatile filler = gc_alloc(sizeof(struct obj));
+    (void)filler;
+  }
+  struct obj *d = gc_alloc(sizeof(struct obj));
+  ck_assert_ptr_nonnull(d);
+  d->tag = 0xD;
+  global_d = d;
+  struct obj *c = global_c;
+  struct obj *b = c->f;
+  if (barrier) {
+    GC_WRITE(&d->f, b);
+    GC_WRITE(&c->f, NULL);
+  } else {
+    __asm__ __volatile__("" : : "r"(b) : "memory");
+    *(struct obj *volatile *)&d->f = b;
+    *(struct obj *volatile *)&c->f = NULL;
+  }
+}
+
+static void *collect_thread(void *arg) {
+  (void)arg;
+  gc_collect();
+  return NULL;
+}
+
+/* Run one held cycle doing the move in the middle; returns its misses. */
+static GCTEST_NOINLINE uint64_t held_cycle_with_move(bool barrier) {
+  uint64_t misses0 = stats_now().verify_misses;
+  uint64_t cycles0 = cycles_now();
+  clobber_stack();
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  move_b_into_new_object(barrier);
+  clobber_stack();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+  ck_assert_uint_eq(cycles_now(), cycles0 + 1);
+  return stats_now().verify_misses - misses0;
+}
+
+/* B still allocated, still holding its pattern, still D's child, even
+ * after its size class was reused heavily and another collection. */
+static void check_b_intact(void) {
+  unsigned char *b = unhide(hidden_b);
+  ck_assert_ptr_eq(global_d->f, (struct obj *)b);
+  ck_assert_ptr_null(global_c->f);
+  for (int round = 0; round < 2; round++) {
+    ck_assert_ptr_eq(gc_base(b), b);
+    ck_assert_uint_ge(gc_size(b), b_bytes);
+    int probes = b_bytes >= LARGE_B_BYTES ? LARGE_REUSE_PROBES : REUSE_PROBES;
+    for (int i = 0; i < probes; i++) {
+      unsigned char *p = gc_alloc_atomic(b_bytes);
+      ck_assert_ptr_nonnull(p);
+      memset(p, 0xEE, b_bytes);
+    }
+    ck_assert_uint_eq(pattern_check(b, b_bytes, B_SEED), b_bytes);
+    gc_collect();
+  }
+}
+
+static void run_missing_barrier_case(size_t bytes) {
+  conc_init(verify_env, CONC_LEN(verify_env));
+  build_c_and_b(bytes);
+  struct conc_capture cap;
+  conc_capture_begin(&cap);
+  uint64_t misses = held_cycle_with_move(false);
+  char *err = conc_capture_end(&cap);
+  ck_assert_msg(misses >= 1, "verify counted %llu misses for a store without GC_WRITE",
+                (unsigned long long)misses);
+  ck_assert_msg(strstr(err, "mgc: verify:") != NULL, "no \"mgc: verify:\" line on stderr");
+  char b_text[32];
+  snprintf(b_text, sizeof(b_text), "object %p", unhide(hidden_b));
+  ck_assert_msg(strstr(err, b_text) != NULL, "verify did not name B (%s) in:\n%s", b_text, err);
+  free(err);
+  check_b_intact();
+}
+
+static void run_with_barrier_case(size_t bytes) {
+  conc_init(verify_env, CONC_LEN(verify_env));
+  build_c_and_b(bytes);
+  struct conc_capture cap;
+  conc_capture_begin(&cap);
+  uint64_t misses = held_cycle_with_move(true);
+  char *err = conc_capture_end(&cap);
+  ck_assert_msg(misses == 0, "verify counted %llu misses though every store used GC_WRITE",
+                (unsigned long long)misses);
+  ck_assert_msg(strstr(err, "mgc: verify:") == NULL, "unexpected verify report:\n%s", err);
+  free(err);
+  check_b_intact();
+  ck_assert_uint_eq(stats_now().verify_misses, 0);
+}
+
+START_TEST(test_verify_catches_missing_barrier) { run_missing_barrier_case(SMALL_B_BYTES); }
+END_TEST
+
+START_TEST(test_verify_catches_missing_barrier_on_large_object) { run_missing_barrier_case(LARGE_B_BYTES); }
+END_TEST
+
+START_TEST(test_verify_quiet_when_deletion_uses_gc_write) { run_with_barrier_case(SMALL_B_BYTES); }
+END_TEST
+
+START_TEST(test_verify_quiet_when_deletion_uses_gc_write_large) { run_with_barrier_case(LARGE_B_BYTES); }
+END_TEST
+
+/* ---- allocate black ------------------------------------------------------
+ * An object allocated while marking runs must survive the sweep that
+ * follows, though the mark never sees it (alloc/mcache.c): here it is
+ * allocated in the middle of a held cycle and kept only by a global, which
+ * was scanned at mark setup (before it held the object) and is not scanned
+ * again.  The next gc_collect sweeps what the held cycle left unswept
+ * before it marks (sweep_finish), so an object the held cycle did not keep
+ * is gone by then. */
+
+static uintptr_t hidden_new;
+static void *volatile global_new;
+
+static const struct conc_env plain_env[] = {
+  {"MGC_CONCURRENT", "1", 1},
+  {"MGC_VERIFY", "0", 1},
+  {"MGC_GOGC", "off", 1},
+  {"MGC_TRACE", "0", 1},
+};
+
+static GCTEST_NOINLINE void alloc_new_object_now(size_t bytes) {
+  for (int i = 0; i < FILLERS; i++) { /* out of the word greyed at setup */
+    void *volatile filler = gc_alloc_atomic(SMALL_B_BYTES);
+    (void)filler;
+  }
+  unsigned char *p = gc_alloc_atomic(bytes);
+  ck_assert_ptr_nonnull(p);
+  pattern_fill(p, bytes, B_SEED + 1);
+  global_new = p;
+  hidden_new = hide(p);
+  b_bytes = bytes;
+}
+
+static GCTEST_NOINLINE void held_cycle_allocating(size_t bytes) {
+  clobber_stack();
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  alloc_new_object_now(bytes);
+  clobber_stack();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+}
+
+static void check_new_object_survives(size_t bytes, const struct conc_env *env, size_t nenv) {
+  conc_init(env, nenv);
+  held_cycle_allocating(bytes);
+  gc_collect(); /* sweeps the held cycle's garbage first */
+  unsigned char *p = unhide(hidden_new);
+  ck_assert_ptr_eq(global_new, p);
+  ck_assert_msg(gc_base(p) == p, "object of %zu bytes allocated during marking was freed "
+                "though a global holds it", bytes);
+  for (int i = 0; i < 8; i++) {
+    unsigned char *q = gc_alloc_atomic(bytes); /* would reuse its memory */
+    ck_assert_ptr_nonnull(q);
+    memset(q, 0xEE, bytes);
+  }
+  ck_assert_uint_eq(pattern_check(p, bytes, B_SEED + 1), bytes);
+}
+
+START_TEST(test_small_object_allocated_during_mark_survives) {
+  check_new_object_survives(SMALL_B_BYTES, plain_env, CONC_LEN(plain_env));
+}
+END_TEST
+
+/* Fails at the time of writing: alloc/mspan.c mspan_init_in_use_locked
+ * gives a new large span sweepgen = mheap_sweepgen and no mark bit, so a
+ * large object allocated during concurrent marking is white and the sweep
+ * after mark termination frees it (gc/sweep.c, sweep_large). */
+START_TEST(test_large_object_allocated_during_mark_survives) {
+  check_new_object_survives(LARGE_B_BYTES, plain_env, CONC_LEN(plain_env));
+}
+END_TEST
+
+/* The same object under MGC_VERIFY: not a miss (it was never white in the
+ * snapshot's sense), so no report blaming a missing GC_WRITE. */
+START_TEST(test_large_object_allocated_during_mark_is_not_a_verify_miss) {
+  conc_init(verify_env, CONC_LEN(verify_env));
+  struct conc_capture cap;
+  conc_capture_begin(&cap);
+  held_cycle_allocating(LARGE_B_BYTES);
+  char *err = conc_capture_end(&cap);
+  uint64_t misses = stats_now().verify_misses;
+  ck_assert_msg(misses == 0, "verify counted %llu misses for a large object allocated during "
+                "marking:\n%s", (unsigned long long)misses, err);
+  free(err);
+}
+END_TEST
+
+/* ---- the tiny allocator ----------------------------------------------------
+ * Atomic objects of at most TINY_BYTES share 16-byte blocks: the thread's
+ * cache keeps the block it is carving (mcache.tiny) across cycles.  If the
+ * objects carved from it before were dropped, the block is white when a
+ * mark starts, and objects carved from it afterwards must survive anyway.
+ * tiny_block_ready leaves a cached block with room (its first object
+ * dead) and moves the tiny span's allocation word past it: 16-byte
+ * atomic objects are whole blocks, handed out without replacing the
+ * cached one, which has more room. */
+#define TINY_BYTES 16
+#define TINY_FIRST 8
+#define TINY_SECOND 8
+
+static GCTEST_NOINLINE void tiny_block_ready(void) {
+  /* After a 12-byte object the cached block has at most 4 bytes left, so
+   * the next TINY_FIRST-byte object takes a fresh block, which becomes the
+   * cached one (it has more room): the block is new, its one object dead. */
+  void *volatile first = gc_alloc_atomic(TINY_BYTES - 4);
+  first = gc_alloc_atomic(TINY_FIRST);
+  ck_assert_ptr_nonnull(first);
+  first = NULL;
+  for (int i = 0; i < FILLERS; i++) {
+    void *volatile whole = gc_alloc_atomic(TINY_BYTES);
+    (void)whole;
+  }
+}
+
+static GCTEST_NOINLINE void carve_tiny_now(void) {
+  unsigned char *p = gc_alloc_atomic(TINY_SECOND);
+  ck_assert_ptr_nonnull(p);
+  pattern_fill(p, TINY_SECOND, B_SEED + 2);
+  global_new = p;
+  hidden_new = hide(p);
+}
+
+static GCTEST_NOINLINE void held_cycle_carving_tiny(void) {
+  clobber_stack();
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  carve_tiny_now();
+  clobber_stack();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+}
+
+static GCTEST_NOINLINE void churn_tiny_span(void) {
+  for (int i = 0; i < REUSE_PROBES; i++) {
+    unsigned char *q = gc_alloc_atomic(TINY_BYTES);
+    ck_assert_ptr_nonnull(q);
+    memset(q, 0xEE, TINY_BYTES);
+  }
+}
+
+/* The tiny object is live and no later 16-byte object overlaps it. */
+static void check_tiny_survives(void) {
+  unsigned char *p = unhide(hidden_new);
+  ck_assert_ptr_eq(global_new, p);
+  ck_assert_msg(gc_base(p) != NULL, "tiny object %p carved from a white block was freed", (void *)p);
+  for (int i = 0; i < REUSE_PROBES; i++) {
+    unsigned char *q = gc_alloc_atomic(TINY_BYTES);
+    ck_assert_ptr_nonnull(q);
+    ck_assert_msg(p < q || p >= q + TINY_BYTES, "new object %p overlaps live tiny object %p",
+                  (void *)q, (void *)p);
+    memset(q, 0xEE, TINY_BYTES);
+  }
+  ck_assert_uint_eq(pattern_check(p, TINY_SECOND, B_SEED + 2), TINY_SECOND);
+}
+
+/* Fails at the time of writing (see the report in the commit): mark setup
+ * greys the cached spans' current words but not the cached tiny block. */
+START_TEST(test_tiny_object_carved_during_mark_survives) {
+  conc_init(plain_env, CONC_LEN(plain_env));
+  collect_clean();
+  tiny_block_ready();
+  held_cycle_carving_tiny();
+  churn_tiny_span(); /* the owner sweeps the span as it moves through it */
+  gc_collect();
+  check_tiny_survives();
+}
+END_TEST
+
+/* Stopped-world marking: the cached block, white at the mark, is swept
+ * while the cache still carves from it. */
+START_TEST(test_tiny_object_carved_after_collection_is_not_shared) {
+  static const struct conc_env stw_env[] = {
+    {"MGC_CONCURRENT", "0", 1}, {"MGC_VERIFY", "0", 1}, {"MGC_GOGC", "off", 1}};
+  conc_init(stw_env, CONC_LEN(stw_env));
+  tiny_block_ready();
+  collect_clean();
+  carve_tiny_now();
+  clobber_stack();
+  gc_collect();
+  check_tiny_survives();
+}
+END_TEST
+
+/* ---- a thread that exits during marking ----------------------------------
+ * The same move as above, done by a thread that then exits before the mark
+ * terminates: D comes from its fresh cache (black), the deletion C->f =
+ * NULL goes through GC_WRITE, so B sits only in that thread's barrier
+ * buffer.  Unregistering must hand the buffer to the collector. */
+
+static void *move_and_exit_thread(void *arg) {
+  (void)arg;
+  move_b_into_new_object(true);
+  clobber_stack();
+  return NULL; /* the gc_pthread_create trampoline unregisters */
+}
+
+static GCTEST_NOINLINE void held_cycle_with_exiting_mover(void) {
+  clobber_stack();
+  collector_test_hold_after_setup(true);
+  pthread_t t, mover;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  ck_assert_int_eq(gc_pthread_create(&mover, NULL, move_and_exit_thread, NULL), 0);
+  gc_blocking_begin();
+  pthread_join(mover, NULL);
+  gc_blocking_end();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+}
+
+/* Fails at the time of writing: runtime/thread.c thread_unregister_current
+ * releases the cache but drops the thread's write-barrier buffer. */
+START_TEST(test_barrier_buffer_of_exiting_thread_is_not_lost) {
+  conc_init(verify_env, CONC_LEN(verify_env));
+  build_c_and_b(SMALL_B_BYTES);
+  struct conc_capture cap;
+  conc_capture_begin(&cap);
+  held_cycle_with_exiting_mover();
+  char *err = conc_capture_end(&cap);
+  uint64_t misses = stats_now().verify_misses;
+  ck_assert_msg(misses == 0, "verify counted %llu misses: the exiting thread's GC_WRITE record "
+                "was lost:\n%s", (unsigned long long)misses, err);
+  free(err);
+}
+END_TEST
+
+START_TEST(test_object_deleted_by_exiting_thread_survives) {
+  conc_init(plain_env, CONC_LEN(plain_env));
+  build_c_and_b(SMALL_B_BYTES);
+  held_cycle_with_exiting_mover();
+  gc_collect(); /* sweeps the held cycle's garbage first */
+  unsigned char *b = unhide(hidden_b);
+  ck_assert_ptr_eq(global_d->f, (struct obj *)b);
+  ck_assert_msg(gc_base(b) == b, "object moved by a thread that exited during marking was freed");
+}
+END_TEST
+
+static Suite *verify_barrier_suite(void) {
+  Suite *s = suite_create("verify_barrier");
+  TCase *tc = tcase_create("missing_barrier");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_verify_catches_missing_barrier);
+  tcase_add_test(tc, test_verify_catches_missing_barrier_on_large_object);
+  tcase_add_test(tc, test_verify_quiet_when_deletion_uses_gc_write);
+  tcase_add_test(tc, test_verify_quiet_when_deletion_uses_gc_write_large);
+  suite_add_tcase(s, tc);
+  TCase *black = tcase_create("allocate_black");
+  tcase_set_timeout(black, 60);
+  tcase_add_test(black, test_small_object_allocated_during_mark_survives);
+  tcase_add_test(black, test_large_object_allocated_during_mark_survives);
+  tcase_add_test(black, test_large_object_allocated_during_mark_is_not_a_verify_miss);
+  tcase_add_test(black, test_tiny_object_carved_during_mark_survives);
+  suite_add_tcase(s, black);
+  /* Known open bug (see the issue notes): a tiny block that was white at a
+   * stopped-world mark is freed under a carved object.  Run it with
+   * MGC_KNOWN_BUGS=1 until it is fixed. */
+  if (getenv("MGC_KNOWN_BUGS")) {
+    TCase *known = tcase_create("known_bugs");
+    tcase_add_test(known, test_tiny_object_carved_after_collection_is_not_shared);
+    suite_add_tcase(s, known);
+  }
+  TCase *exiting = tcase_create("thread_exit");
+  tcase_set_timeout(exiting, 60);
+  tcase_add_test(exiting, test_barrier_buffer_of_exiting_thread_is_not_lost);
+  tcase_add_test(exiting, test_object_deleted_by_exiting_thread_survives);
+  suite_add_tcase(s, exiting);
+  return s;
+}
+
+int main(void) { return conc_run_suite(verify_barrier_suite()); }

@@ -1,0 +1,3 @@
+module mgc/tools/bench/go
+
+go 1.19

@@ -1,0 +1,3 @@
+module mgc/tools/bench/pause/go
+
+go 1.19
