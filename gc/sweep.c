@@ -50,11 +50,12 @@ static void sweep_large(struct mspan *s) {
   }
   bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
   atomic_store_relaxed(&s->markbits[0], 0);
+  /* Dead.  gc_free may race to free it too: one exchange wins, and gc_free
+   * waits while the span is claimed, so the record is still ours here. */
+  bool ours = !marked && atomic_cas(&s->has_freed, 0, 1);
   atomic_store_release(&s->sweepgen, sg);
   atomic_fetch_sub(&sweeps_in_progress, 1);
-  if (marked) return;
-  /* Dead.  gc_free may race to free it too: one exchange wins. */
-  if (!atomic_cas(&s->has_freed, 0, 1)) return;
+  if (!ours) return;
   uintptr_t bytes = s->npages * PAGE_SIZE;
   heap_live_sub(bytes);
   atomic_fetch_add(&large_freed, 1);

@@ -196,6 +196,9 @@ static void free_large(struct mspan *s) {
     mgc_report("gc_free(%p): object already freed; ignored", (void *)s->base);
     return;
   }
+  /* A sweeper may have claimed the span just before: let it finish with
+   * the record before it is freed (and perhaps reused). */
+  while (atomic_load_acquire(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 1) cpu_relax();
   heap_live_sub(s->npages * PAGE_SIZE);
   atomic_fetch_add(&large_frees, 1);
   mheap_free_span(s);
