@@ -20,7 +20,6 @@
 #include "gc/verify.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
@@ -59,7 +58,14 @@ static bool in_current_word_allocated(const struct mspan *s, uintptr_t idx) {
   const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
   if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return false;
   uint64_t bit = (uint64_t)1 << (idx & 63);
-  return !(mcache_slot_free_bits(owner, s->spanclass) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
+  if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
+    return false;
+  /* Allocated black only if allocated since marking started (the test
+   * leave_word applies); an older object had to be marked. */
+  uint64_t since = atomic_load_relaxed(&s->snap_visit) == atomic_load_relaxed(&s->visit)
+                       ? atomic_load_relaxed(&s->snap_free)
+                       : atomic_load_relaxed(&s->enter_free);
+  return (since & bit) != 0;
 }
 
 static bool covered(const struct mspan *s, uintptr_t idx) {
@@ -82,30 +88,11 @@ static void report_miss(const struct mspan *s, uintptr_t idx, uintptr_t slot) {
              (void *)obj, s->elemsize, (void *)slot, (void *)holder,
              span_is_marked(hs, hidx) ? "marked" : covered(hs, hidx) ? "in a current word" : "unmarked",
              hs->spanclass);
-    if (getenv("MGC_VERIFY_DEBUG")) {
-      mgc_write_stderr(line);
-      snprintf(line, sizeof(line), "  holder span: cached %d cur_word %lu hidx %lu sg %lu heap sg %lu alloc %d nelems %u | child span: cached %d cur %lu idx %lu sg %lu alloc %d\n",
-               atomic_load_relaxed(&hs->cached_by) != 0, (unsigned long)atomic_load_relaxed(&hs->cur_word), (unsigned long)hidx,
-               (unsigned long)atomic_load_relaxed(&hs->sweepgen), (unsigned long)atomic_load_relaxed(&mheap_sweepgen),
-               (int)bitmap_get(hs->allocbits, hidx), hs->nelems,
-               atomic_load_relaxed(&s->cached_by) != 0, (unsigned long)atomic_load_relaxed(&s->cur_word), (unsigned long)idx,
-               (unsigned long)atomic_load_relaxed(&s->sweepgen), (int)bitmap_get(s->allocbits, idx));
-    }
   } else {
     snprintf(line, sizeof(line),
              "mgc: verify: object %p (%u bytes) reachable but missed by the concurrent mark; "
              "pointed to by the root word at %p\n",
              (void *)obj, s->elemsize, (void *)slot);
-    if (getenv("MGC_VERIFY_DEBUG")) {
-      mgc_write_stderr(line);
-      for (struct mthread *t = threads_head; t; t = t->next)
-        if (slot >= t->stack_lo && slot < t->stack_hi) {
-          snprintf(line, sizeof(line), "  in stack of thread %p: scan low %lx hi %lx stopped_sp %lx blocking %lu blocking_sp %lx\n",
-                   (void *)t, (unsigned long)stw_thread_scan_low(t), (unsigned long)t->stack_hi,
-                   (unsigned long)atomic_load_relaxed(&t->stopped_sp), (unsigned long)atomic_load_relaxed(&t->blocking),
-                   (unsigned long)atomic_load_relaxed(&t->blocking_sp));
-        }
-    }
   }
   mgc_write_stderr(line);
 }
