@@ -203,3 +203,9 @@ void mcache_add_unused_slots(const struct mcache *c, uint64_t unused[SPANCLASS_C
     unused[spc] += n;
   }
 }
+
+void mcache_check_zeroed(const void *p, size_t n) {
+  const uint64_t *w = p;
+  for (size_t i = 0; i < n / sizeof(uint64_t); i++)
+    if (w[i]) mgc_throw("an object handed out as zeroed holds old data (needzero wrong)");
+}

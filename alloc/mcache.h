@@ -25,6 +25,7 @@
 
 #include "alloc/mspan.h"
 #include "runtime/compiler.h"
+#include "runtime/throw.h"
 
 /* 32 bytes, so the fast path indexes the slot array with a shift. */
 struct mcache_slot {
@@ -57,6 +58,10 @@ MGC_INLINE uint64_t mcache_slot_free_bits(const struct mcache *c, unsigned spc) 
   return atomic_load_relaxed((const atomic_word *)&c->slots[spc].freebits);
 }
 
+/* Debug builds (MGC_DEBUG >= 2): throw if memory handed out as zeroed
+ * is not. */
+void mcache_check_zeroed(const void *p, size_t n);
+
 /* Slow path: refill slot spc and allocate from it; NULL when out of memory. */
 void *mcache_refill(struct mcache *c, unsigned spc, bool zero);
 
@@ -69,6 +74,9 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, unsigned spc, bool zero) {
   atomic_store_relaxed((atomic_word *)&sl->freebits, bits & (bits - 1));
   void *p = (void *)(sl->word_addr + (uintptr_t)__builtin_ctzll(bits) * sl->elemsize);
   if (zero && sl->needzero) memset(p, 0, sl->elemsize);
+#if MGC_DEBUG >= 2
+  if (zero) mcache_check_zeroed(p, sl->elemsize);
+#endif
   return p;
 }
 

@@ -225,6 +225,14 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     insert_coalesced_locked(s);
     s = NULL;
   }
+#if MGC_DEBUG >= 2
+  for (uintptr_t i = 0; s && i < s->npages; i++) {
+    struct mspan *o = span_of(s->base + i * PAGE_SIZE);
+    if (o && o != s && atomic_load_relaxed(&o->state) == MSPAN_IN_USE &&
+        s->base + i * PAGE_SIZE >= o->base && s->base + i * PAGE_SIZE < o->base + o->npages * PAGE_SIZE)
+      mgc_throw("mheap: handing out a page that belongs to an in-use span");
+  }
+#endif
   if (s) {
     /* Map every page before publishing the state to lock-free readers. */
     arena_set_spans(s->base, s->npages, s);
@@ -239,6 +247,11 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
 void mheap_free_span(struct mspan *s) {
   lock_acquire(&mheap_lock);
   mgc_assert(atomic_load_relaxed(&s->state) == MSPAN_IN_USE);
+#if MGC_DEBUG >= 2
+  for (uintptr_t i = 0; i < s->npages; i++)
+    if (span_of(s->base + i * PAGE_SIZE) != s) mgc_throw("mheap: freeing a span whose pages map elsewhere");
+  if (atomic_load_relaxed(&s->cached_by)) mgc_throw("mheap: freeing a span an mcache still holds");
+#endif
   atomic_store_release(&s->sweepgen, SWEEPGEN_NONE);
   atomic_store_release(&s->state, MSPAN_FREE);
   stats.in_use -= s->npages * PAGE_SIZE;
