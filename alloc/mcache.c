@@ -26,8 +26,10 @@
  * after the snapshot indistinguishable from the one freed.  Leaving the
  * word frees it and sets has_holes, so the walk comes back.
  *
- * Entering a word makes visit odd, records enter_free, sets the free bits,
- * publishes cur_word and makes visit even again.  A snapshot taken while
+ * visit is odd from the moment a thread starts leaving a word until it has
+ * entered the next one, and even while (cur_word, free bits) describe the
+ * word it allocates from.  Entering records enter_free, sets the free bits,
+ * publishes cur_word and then makes visit even.  A snapshot taken while
  * visit is odd is void (the whole visit then follows the snapshot, so
  * enter_free is the right measure); one taken while it is even is exact
  * for the visit in progress, and a later entry changes visit and retires
@@ -76,6 +78,10 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
   } else {
     atomic_store_relaxed(&s->allocbits[w], allocated);
   }
+  /* Between words now: cur_word and the free bits no longer describe a
+   * visit (the collector and MGC_VERIFY check the parity). */
+  atomic_store_relaxed(&s->visit, atomic_load_relaxed(&s->visit) | 1);
+  __asm__ __volatile__("" ::: "memory");
   if (own_freed) {
     atomic_store_relaxed(&s->cur_freed, 0);
     s->has_holes = 1;
@@ -89,15 +95,15 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
   drop_double_frees(s, w, free_bits);
-  uintptr_t visit = atomic_load_relaxed(&s->visit);
-  atomic_store_relaxed(&s->visit, visit + 1); /* odd: entering */
+  uintptr_t visit = atomic_load_relaxed(&s->visit) | 1;
+  atomic_store_relaxed(&s->visit, visit);     /* odd: entering */
   __asm__ __volatile__("" ::: "memory");      /* a stop sees the steps in order */
   atomic_store_relaxed(&s->enter_free, free_bits);
   sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
   sl->freebits = free_bits;
   atomic_store_release(&s->cur_word, w);
   __asm__ __volatile__("" ::: "memory");
-  atomic_store_relaxed(&s->visit, visit + 2); /* even: entered */
+  atomic_store_relaxed(&s->visit, visit + 1); /* even: entered */
   return true;
 }
 

@@ -54,25 +54,37 @@ static void clear_check_bits(void) {
 
 /* Allocated in the current word of a cached span, by the owner's own
  * (stopped, so exact) view; free slots there hold stale data. */
-static bool in_current_word_allocated(const struct mspan *s, uintptr_t idx) {
+enum coverage {
+  WHITE,        /* allocated before the mark, unmarked: a miss if reachable */
+  BLACK,        /* marked, or allocated black since the mark started */
+  UNSURE,       /* in a word its owner was switching when the world stopped,
+                   or in a span it had just cached: its state cannot be
+                   read exactly, so it is neither reported nor trusted */
+};
+
+/* Coverage of an unmarked slot in the current word of a cached span, from
+ * the owner's own (stopped, so exact) view. */
+static enum coverage current_word_coverage(const struct mspan *s, uintptr_t idx) {
   const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
-  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return false;
+  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return WHITE;
+  uintptr_t visit = atomic_load_relaxed(&s->visit);
+  if ((visit & 1) || owner->slots[s->spanclass].span != s) return UNSURE;
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
-    return false;
-  /* Allocated black only if allocated since marking started (the test
-   * leave_word applies); an older object had to be marked. */
-  uint64_t since = atomic_load_relaxed(&s->snap_visit) == atomic_load_relaxed(&s->visit)
-                       ? atomic_load_relaxed(&s->snap_free)
-                       : atomic_load_relaxed(&s->enter_free);
-  return (since & bit) != 0;
+    return UNSURE; /* a free slot: stale contents, nothing to check */
+  /* Black only if allocated since marking started (the test leave_word
+   * applies); an older object had to be marked. */
+  uint64_t since = atomic_load_relaxed(&s->snap_visit) == visit ? atomic_load_relaxed(&s->snap_free)
+                                                                : atomic_load_relaxed(&s->enter_free);
+  return (since & bit) ? BLACK : WHITE;
 }
 
-static bool covered(const struct mspan *s, uintptr_t idx) {
-  if (span_is_marked(s, idx)) return true;
-  if (!config.concurrent) return false; /* nothing is allocated during a stopped-world mark */
-  return in_current_word_allocated(s, idx);
+static enum coverage coverage_of(const struct mspan *s, uintptr_t idx) {
+  if (span_is_marked(s, idx)) return BLACK;
+  if (!config.concurrent) return WHITE; /* nothing is allocated during a stopped-world mark */
+  return current_word_coverage(s, idx);
 }
+
 
 static void report_miss(const struct mspan *s, uintptr_t idx, uintptr_t slot) {
   if (++misses > VERIFY_REPORT_MAX) return;
@@ -84,10 +96,9 @@ static void report_miss(const struct mspan *s, uintptr_t idx, uintptr_t slot) {
     uintptr_t hidx = span_object_index(hs, slot);
     snprintf(line, sizeof(line),
              "mgc: verify: object %p (%u bytes) reachable but missed by the concurrent mark; "
-             "pointed to by the word at %p in object %p (a store without GC_WRITE?) [holder %s, class %u]\n",
+             "pointed to by the word at %p in object %p (%s, span class %u; a store without GC_WRITE?)\n",
              (void *)obj, s->elemsize, (void *)slot, (void *)holder,
-             span_is_marked(hs, hidx) ? "marked" : covered(hs, hidx) ? "in a current word" : "unmarked",
-             hs->spanclass);
+             span_is_marked(hs, hidx) ? "marked" : "allocated black", hs->spanclass);
   } else {
     snprintf(line, sizeof(line),
              "mgc: verify: object %p (%u bytes) reachable but missed by the concurrent mark; "
@@ -113,8 +124,9 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   uintptr_t bit = (uintptr_t)1 << (idx & 63);
   if (atomic_load_relaxed(cw) & bit) return;
   atomic_store_relaxed(cw, atomic_load_relaxed(cw) | bit);
-  bool black = covered(s, idx);
-  if (!black) {
+  enum coverage c = coverage_of(s, idx);
+  bool black = c == BLACK;
+  if (c == WHITE) {
     if (from_black) report_miss(s, idx, slot);
     span_try_mark(s, idx); /* keep it, reported or not */
   }
