@@ -71,8 +71,12 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, unsigned spc, bool zero) {
   struct mcache_slot *sl = &c->slots[spc];
   uint64_t bits = sl->freebits;
   if (unlikely(bits == 0)) return mcache_refill(c, spc, zero);
-  atomic_store_relaxed((atomic_word *)&sl->freebits, bits & (bits - 1));
   void *p = (void *)(sl->word_addr + (uintptr_t)__builtin_ctzll(bits) * sl->elemsize);
+  /* The address is in a register before the slot is taken: a stop at any
+   * point finds the object either still free (then it is allocated after
+   * the collector's snapshot, black) or held in a register (a root). */
+  __asm__ __volatile__("" : : "r"(p) : "memory");
+  atomic_store_relaxed((atomic_word *)&sl->freebits, bits & (bits - 1));
   if (zero && sl->needzero) memset(p, 0, sl->elemsize);
 #if MGC_DEBUG >= 2
   if (zero) mcache_check_zeroed(p, sl->elemsize);
