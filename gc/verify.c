@@ -27,6 +27,7 @@
 #include "gc/workbuf.h"
 #include "runtime/config.h"
 #include "runtime/roots.h"
+#include "runtime/thread.h"
 #include "runtime/stw.h"
 #include "runtime/throw.h"
 
@@ -109,10 +110,14 @@ static void report_miss(const struct mspan *s, uintptr_t idx, uintptr_t slot) {
 }
 
 /* Grey entries of the re-mark carry, in this bit of len, whether their
- * words belong to a black object: only a pointer from a black object to an
- * uncovered one is a miss.  Roots are not: a conservative stack word may
- * hold a stale address of garbage, and a free slot of a current word stale
- * contents, which the concurrent mark rightly ignored. */
+ * words are trusted: only a trusted pointer to an uncovered object is a
+ * miss.  Words of marked objects are trusted (the marker scanned them),
+ * and so are data segments and explicit roots; stack and register words
+ * are not, nor what they alone lead to through objects allocated black: a
+ * conservative stack word may hold a stale address of garbage, and garbage
+ * allocated during the mark points at garbage the mark rightly ignored.
+ * Trusted roots are traced first, so an object reached both ways is
+ * judged by the trusted way. */
 #define GREY_FROM_BLACK ((uintptr_t)1 << 62)
 
 MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, uintptr_t v, bool from_black) {
@@ -125,7 +130,7 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   if (atomic_load_relaxed(cw) & bit) return;
   atomic_store_relaxed(cw, atomic_load_relaxed(cw) | bit);
   enum coverage c = coverage_of(s, idx);
-  bool black = c == BLACK;
+  bool black = span_is_marked(s, idx) || (c == BLACK && from_black);
   if (c == WHITE) {
     if (from_black) report_miss(s, idx, slot);
     span_try_mark(s, idx); /* keep it, reported or not */
@@ -157,22 +162,45 @@ MGC_NO_SANITIZE_SCAN static void check_words(struct gcwork *w, uintptr_t lo, uin
   }
 }
 
-static void check_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { check_words(ctx, lo, hi, false); }
+struct root_pass {
+  struct gcwork *w;
+  bool stacks;  /* this pass: thread stacks and registers only, else the rest */
+};
+
+static bool is_thread_stack(uintptr_t lo) {
+  for (struct mthread *t = threads_head; t; t = t->next)
+    if ((lo >= t->stack_lo && lo < t->stack_hi) || lo == (uintptr_t)&t->saved_context) return true;
+  return false;
+}
+
+static void check_root_range(uintptr_t lo, uintptr_t hi, void *ctx) {
+  struct root_pass *pass = ctx;
+  bool stack = is_thread_stack(lo);
+  if (stack == pass->stacks) check_words(pass->w, lo, hi, !stack);
+}
+
+static void drain_checks(struct gcwork *w) {
+  struct grey g;
+  while (gcwork_pop(w, &g)) {
+    bool from_black = g.len & GREY_FROM_BLACK;
+    uintptr_t len = g.len & ~GREY_FROM_BLACK;
+    if (len & GREY_TYPED)
+      types_scan_object(w, g.addr, len & ~GREY_TYPED, from_black ? check_typed_value_black : check_typed_value_grey);
+    else
+      check_words(w, g.addr, g.addr + len, from_black);
+  }
+}
 
 uintptr_t verify_mark_stw(void) {
   misses = 0;
   clear_check_bits();
   struct gcwork w = {0};
-  roots_enumerate_stw(check_root_range, &w);
-  struct grey g;
-  while (gcwork_pop(&w, &g)) {
-    bool from_black = g.len & GREY_FROM_BLACK;
-    uintptr_t len = g.len & ~GREY_FROM_BLACK;
-    if (len & GREY_TYPED)
-      types_scan_object(&w, g.addr, len & ~GREY_TYPED, from_black ? check_typed_value_black : check_typed_value_grey);
-    else
-      check_words(&w, g.addr, g.addr + len, from_black);
-  }
+  struct root_pass pass = {&w, false};
+  roots_enumerate_stw(check_root_range, &pass);
+  drain_checks(&w);
+  pass.stacks = true;
+  roots_enumerate_stw(check_root_range, &pass);
+  drain_checks(&w);
   gcwork_dispose(&w);
   if (misses > VERIFY_REPORT_MAX) {
     char line[120];
