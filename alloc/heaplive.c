@@ -12,6 +12,7 @@ atomic_word heap_trigger = UINTPTR_MAX;
 
 static void (*trigger_hook)(void);
 void (*heap_assist_hook)(uintptr_t bytes);
+void (*heap_sweep_assist_hook)(void);
 
 void heap_set_trigger_hook(void (*hook)(void)) { trigger_hook = hook; }
 

@@ -31,6 +31,14 @@ void heap_set_trigger_hook(void (*hook)(void));
  * `bytes` to heap_live while alloc_black is set (mark assists). */
 extern void (*heap_assist_hook)(uintptr_t bytes);
 
+/* Installed by the collector: sweep a little of the heap before an
+ * allocation slow path takes new memory (proportional sweeping). */
+extern void (*heap_sweep_assist_hook)(void);
+
+MGC_INLINE void heap_before_slow_alloc(void) {
+  if (heap_sweep_assist_hook) heap_sweep_assist_hook();
+}
+
 MGC_INLINE void heap_after_slow_alloc(uintptr_t bytes) {
   if (unlikely(atomic_load_relaxed(&alloc_black)) && heap_assist_hook) heap_assist_hook(bytes);
 }

@@ -141,6 +141,7 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     s = NULL;
   }
   if (!s) {
+    heap_before_slow_alloc();
     heap_check_trigger();
     s = mcentral_cache_span(c, spc);
     if (!s) return NULL;

@@ -1,6 +1,10 @@
 /*
  * scavenger.c: a background thread that releases free pages to the OS.
  *
+ * With a memory limit (scavenger_set_retain_limit, set by the pacer) it
+ * also releases, at once, whatever free memory is held above the limit;
+ * it is woken after each sweep for that.
+ *
  * Policy: every SCAVENGE_PERIOD_NS the thread releases (madvise
  * MADV_DONTNEED) every free run that has been free for at least the
  * scavenge age (SCAVENGE_DEFAULT_AGE_NS).  A heap that shrinks thus gives
@@ -31,6 +35,9 @@ static pthread_mutex_t wake_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond;
 static bool wake_pending;               /* protected by wake_mutex */
 static atomic_word scavenge_age = SCAVENGE_DEFAULT_AGE_NS;
+static atomic_word retain_limit = UINTPTR_MAX;
+
+void scavenger_set_retain_limit(uint64_t bytes) { atomic_store_relaxed(&retain_limit, bytes); }
 
 void scavenger_set_age(uint64_t ns) { atomic_store_relaxed(&scavenge_age, ns); }
 
@@ -59,6 +66,13 @@ static void *scavenger_main(void *arg) {
   (void)arg;
   for (;;) {
     sleep_period();
+    uintptr_t limit = atomic_load_relaxed(&retain_limit);
+    if (limit != UINTPTR_MAX) {
+      struct mheap_stats h;
+      mheap_read_stats(&h);
+      uint64_t held = h.sys - h.released + h.metadata;
+      if (held > limit) mheap_scavenge(held - limit, 0);
+    }
     mheap_scavenge(SIZE_MAX, atomic_load_relaxed(&scavenge_age));
   }
   return NULL;

@@ -34,6 +34,7 @@
 
 #include "alloc/heaplive.h"
 #include "alloc/mheap.h"
+#include "alloc/scavenger.h"
 #include "gc/barrier.h"
 #include "gc/mark.h"
 #include "runtime/os.h"
@@ -111,6 +112,7 @@ static void compute_goal(void) {
 void pacer_init(int gogc_setting, uint64_t limit) {
   gogc = gogc_setting;
   memlimit = limit;
+  scavenger_set_retain_limit(limit == UINT64_MAX ? UINT64_MAX : limit / 100 * 95);
   compute_goal();
 }
 
@@ -126,6 +128,7 @@ int pacer_set_gogc(int v) {
 uint64_t pacer_set_memlimit(uint64_t v) {
   uint64_t old = memlimit;
   memlimit = v;
+  scavenger_set_retain_limit(v == UINT64_MAX ? UINT64_MAX : v / 100 * 95);
   compute_goal();
   return old;
 }

@@ -93,6 +93,42 @@ static void walk_heap(void (*fn)(struct mspan *)) {
 
 void sweep_finish(void) { walk_heap(sweep_span); }
 
+/* Proportional sweeping.  Allocation slow paths sweep the next chunk of
+ * the heap (SWEEP_CHUNK_PAGES pages, claimed from a shared cursor) before
+ * they take new memory, so freed spans are back in the mheap before the
+ * heap grows; the background sweeper and sweep_finish cover the rest. */
+#define SWEEP_CHUNK_PAGES 64
+
+static atomic_word sweep_cursor;   /* next page address to claim */
+static atomic_word sweep_end;      /* arena_hi when the generation began */
+
+static void sweep_chunk(uintptr_t lo, uintptr_t hi) {
+  for (uintptr_t page = lo; page < hi;) {
+    struct heap_arena *ha = arena_of(page);
+    if (!ha) {
+      page = MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE;
+      continue;
+    }
+    struct mspan *s = ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)];
+    if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
+      uintptr_t npages = s->npages;
+      sweep_span(s);
+      page += (npages ? npages : 1) * PAGE_SIZE;
+    } else {
+      page += PAGE_SIZE;
+    }
+  }
+}
+
+static void sweep_assist(void) {
+  uintptr_t end = atomic_load_relaxed(&sweep_end);
+  if (atomic_load_relaxed(&sweep_cursor) >= end) return;
+  uintptr_t lo = atomic_fetch_add(&sweep_cursor, SWEEP_CHUNK_PAGES * PAGE_SIZE);
+  if (lo >= end) return;
+  uintptr_t hi = lo + SWEEP_CHUNK_PAGES * PAGE_SIZE;
+  sweep_chunk(lo, hi < end ? hi : end);
+}
+
 static void *sweeper_main(void *arg) {
   (void)arg;
   /* Background work: yield the CPU to the program's threads, whose prompt
@@ -112,6 +148,7 @@ static void *sweeper_main(void *arg) {
 }
 
 int sweep_init(void) {
+  heap_sweep_assist_hook = sweep_assist;
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -124,6 +161,8 @@ int sweep_init(void) {
 
 void sweep_start_cycle_stw(void) {
   atomic_store_release(&mheap_sweepgen, atomic_load_relaxed(&mheap_sweepgen) + 2);
+  atomic_store_relaxed(&sweep_end, arena_hi);
+  atomic_store_relaxed(&sweep_cursor, arena_lo);
 }
 
 void sweep_wake_background(void) {

@@ -54,6 +54,7 @@ static void *alloc_large(size_t n, unsigned spc, bool zero) {
     errno = ENOMEM;
     return NULL;
   }
+  heap_before_slow_alloc();
   heap_check_trigger();
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
