@@ -187,45 +187,6 @@ GC_API int gc_add_roots(void *start, size_t len);
 /* Stop scanning every part of [start, start + len) added before. */
 GC_API void gc_remove_roots(void *start, size_t len);
 
-/* ---- lifetime: finalizers, weak references, ephemerons ------------------ */
-
-/* Run fn(obj, data) on the finalizer thread once obj has become
- * unreachable; NULL fn removes obj's finalizer.  obj must be the start of
- * a gc_alloc, gc_alloc_typed or non-tiny gc_alloc_atomic object (atomic
- * objects of 16 bytes or less share memory and cannot have one).  Until
- * the finalizer has run, obj and everything it reaches stay allocated;
- * obj is freed by a later cycle unless fn stored it somewhere reachable
- * (resurrection).  Finalizers run one at a time, never inside the
- * collector and never with the world stopped.  Order: if A reaches B, both
- * finalizable, B's finalizer runs only after A's has run and A is gone
- * (B stays reachable from A until then).  A cycle of finalizable objects
- * is never finalized nor freed: break cycles before dropping them.
- * Returns 0, or EINVAL (reported) for a pointer that is not such an
- * object start. */
-typedef void (*gc_finalizer_fn)(void *obj, void *data);
-GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data);
-/* Wait until every finalizer queued so far has run (call after gc_collect
- * to see the finalizers of what that collection found unreachable). */
-GC_API void gc_wait_finalizers(void);
-
-/* A weak reference: gc_weak_get returns obj while it is reachable, and
- * NULL from the collection that finds it unreachable on (before any
- * finalizer of obj runs).  The handle is itself a heap object: keep it
- * reachable as long as you use it. */
-typedef struct gc_weak gc_weak;
-GC_API gc_weak *gc_weak_new(void *obj);
-GC_API void *gc_weak_get(const gc_weak *w);
-
-/* An ephemeron: a key/value pair where the value is kept alive only while
- * the key is reachable from elsewhere (the pair itself does not keep the
- * key alive, and the value does not keep the key alive through the pair).
- * When the key becomes unreachable both read NULL.  The building block of
- * weak-keyed tables. */
-typedef struct gc_ephemeron gc_ephemeron;
-GC_API gc_ephemeron *gc_ephemeron_new(void *key, void *value);
-GC_API void *gc_ephemeron_key(const gc_ephemeron *e);
-GC_API void *gc_ephemeron_value(const gc_ephemeron *e);
-
 /* ---- observe ------------------------------------------------------------ */
 
 #define GC_PAUSE_HISTORY 256
