@@ -60,3 +60,21 @@ void arena_set_spans(uintptr_t base, uintptr_t npages, struct mspan *s) {
     ha->spans[(p >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)] = s;
   }
 }
+
+void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn)(struct mspan *s, void *ctx), void *ctx) {
+  for (uintptr_t page = MGC_ROUND_DOWN(lo, PAGE_SIZE); page < hi;) {
+    struct heap_arena *ha = arena_of(page);
+    if (!ha) {
+      page = MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE;
+      continue;
+    }
+    struct mspan *s = ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)];
+    if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
+      uintptr_t npages = s->npages; /* read before fn may free the span */
+      fn(s, ctx);
+      page += (npages ? npages : 1) * PAGE_SIZE; /* a span may run into the next arena */
+    } else {
+      page += PAGE_SIZE;
+    }
+  }
+}

@@ -75,6 +75,11 @@ void *arena_reserve_locked(size_t size);
  * words that cannot be heap pointers). */
 extern uintptr_t arena_lo, arena_hi;
 
+/* Call fn(s, ctx) for every in-use span whose first page lies in
+ * [lo, hi), in address order.  Lock-free: the span map may change under
+ * the walk, so fn must re-check what it relies on (state, sweepgen). */
+void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn)(struct mspan *s, void *ctx), void *ctx);
+
 /* Point every page of [base, base + npages pages) at s. */
 void arena_set_spans(uintptr_t base, uintptr_t npages, struct mspan *s);
 

@@ -70,28 +70,12 @@ void sweep_span(struct mspan *s) {
   else mcentral_sweep_any(s);
 }
 
-/* Visit every in-use span once: used by the sweepers. */
-static void walk_heap(void (*fn)(struct mspan *)) {
-  uintptr_t lo = arena_lo, hi = arena_hi;
-  if (lo >= hi) return;
-  for (uintptr_t a = lo; a < hi; a += ARENA_SIZE) {
-    struct heap_arena *ha = arena_of(a);
-    if (!ha) continue;
-    for (uintptr_t i = 0; i < PAGES_PER_ARENA;) {
-      struct mspan *s = ha->spans[i];
-      uintptr_t page = a + i * PAGE_SIZE;
-      if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
-        uintptr_t npages = s->npages;
-        fn(s);
-        i += npages ? npages : 1; /* a span may run into the next arena */
-      } else {
-        i++;
-      }
-    }
-  }
+static void sweep_span_cb(struct mspan *s, void *ctx) {
+  (void)ctx;
+  sweep_span(s);
 }
 
-void sweep_finish(void) { walk_heap(sweep_span); }
+void sweep_finish(void) { arena_walk_spans(arena_lo, arena_hi, sweep_span_cb, NULL); }
 
 /* Proportional sweeping.  Allocation slow paths sweep the next chunk of
  * the heap (SWEEP_CHUNK_PAGES pages, claimed from a shared cursor) before
@@ -102,31 +86,13 @@ void sweep_finish(void) { walk_heap(sweep_span); }
 static atomic_word sweep_cursor;   /* next page address to claim */
 static atomic_word sweep_end;      /* arena_hi when the generation began */
 
-static void sweep_chunk(uintptr_t lo, uintptr_t hi) {
-  for (uintptr_t page = lo; page < hi;) {
-    struct heap_arena *ha = arena_of(page);
-    if (!ha) {
-      page = MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE;
-      continue;
-    }
-    struct mspan *s = ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)];
-    if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
-      uintptr_t npages = s->npages;
-      sweep_span(s);
-      page += (npages ? npages : 1) * PAGE_SIZE;
-    } else {
-      page += PAGE_SIZE;
-    }
-  }
-}
-
 static void sweep_assist(void) {
   uintptr_t end = atomic_load_relaxed(&sweep_end);
   if (atomic_load_relaxed(&sweep_cursor) >= end) return;
   uintptr_t lo = atomic_fetch_add(&sweep_cursor, SWEEP_CHUNK_PAGES * PAGE_SIZE);
   if (lo >= end) return;
   uintptr_t hi = lo + SWEEP_CHUNK_PAGES * PAGE_SIZE;
-  sweep_chunk(lo, hi < end ? hi : end);
+  arena_walk_spans(lo, hi < end ? hi : end, sweep_span_cb, NULL);
 }
 
 static void *sweeper_main(void *arg) {
@@ -140,7 +106,7 @@ static void *sweeper_main(void *arg) {
     while (sweeper_requested == done) pthread_cond_wait(&sweeper_cond, &sweeper_mutex);
     done = sweeper_requested;
     pthread_mutex_unlock(&sweeper_mutex);
-    walk_heap(sweep_span);
+    arena_walk_spans(arena_lo, arena_hi, sweep_span_cb, NULL);
     scavenger_wake();
     pthread_mutex_lock(&sweeper_mutex);
   }

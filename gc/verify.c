@@ -36,21 +36,9 @@
 
 static uintptr_t misses;
 
-static void clear_check_bits(void) {
-  uintptr_t lo = arena_lo, hi = arena_hi;
-  for (uintptr_t a = lo; a < hi; a += ARENA_SIZE) {
-    struct heap_arena *ha = arena_of(a);
-    if (!ha) continue;
-    for (uintptr_t i = 0; i < PAGES_PER_ARENA;) {
-      struct mspan *s = ha->spans[i];
-      if (s && s->base == a + i * PAGE_SIZE && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
-        for (unsigned w = 0; w < s->nwords; w++) atomic_store_relaxed(&s->checkbits[w], 0);
-        i += s->npages ? s->npages : 1;
-      } else {
-        i++;
-      }
-    }
-  }
+static void clear_check_bits_cb(struct mspan *s, void *ctx) {
+  (void)ctx;
+  for (unsigned w = 0; w < s->nwords; w++) atomic_store_relaxed(&s->checkbits[w], 0);
 }
 
 /* Allocated in the current word of a cached span, by the owner's own
@@ -193,7 +181,7 @@ static void drain_checks(struct gcwork *w) {
 
 uintptr_t verify_mark_stw(void) {
   misses = 0;
-  clear_check_bits();
+  arena_walk_spans(arena_lo, arena_hi, clear_check_bits_cb, NULL);
   struct gcwork w = {0};
   struct root_pass pass = {&w, false};
   roots_enumerate_stw(check_root_range, &pass);
@@ -211,33 +199,22 @@ uintptr_t verify_mark_stw(void) {
   return misses;
 }
 
-/* Debug: no span may carry a mark bit when a mark starts (a stale mark
+/* Checker: no span may carry a mark bit when a mark starts (a stale mark
  * would make the marker skip an object it never scanned).  World stopped. */
+static void stale_marks_cb(struct mspan *s, void *ctx) {
+  uintptr_t *bad = ctx;
+  for (unsigned w = 0; w < s->nwords; w++) {
+    uintptr_t m = atomic_load_relaxed(&s->markbits[w]);
+    if (!m || (*bad)++ >= 5) continue;
+    char line[200];
+    snprintf(line, sizeof(line), "mgc: verify: stale mark bits %lx in word %u of span %p (span class %u)\n",
+             (unsigned long)m, w, (void *)s->base, s->spanclass);
+    mgc_write_stderr(line);
+  }
+}
+
 uintptr_t verify_no_marks_stw(void) {
   uintptr_t bad = 0;
-  uintptr_t lo = arena_lo, hi = arena_hi;
-  for (uintptr_t a = lo; a < hi; a += ARENA_SIZE) {
-    struct heap_arena *ha = arena_of(a);
-    if (!ha) continue;
-    for (uintptr_t i = 0; i < PAGES_PER_ARENA;) {
-      struct mspan *s = ha->spans[i];
-      if (s && s->base == a + i * PAGE_SIZE && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
-        for (unsigned w = 0; w < s->nwords; w++)
-          if (atomic_load_relaxed(&s->markbits[w])) {
-            if (bad++ < 5) {
-              char line[200];
-              snprintf(line, sizeof(line), "mgc: verify: stale mark bits %lx in word %u of span %p (class %u, cached %d, cur_word %lu, sg %lu/%lu)\n",
-                       (unsigned long)atomic_load_relaxed(&s->markbits[w]), w, (void *)s->base, s->spanclass,
-                       atomic_load_relaxed(&s->cached_by) != 0, (unsigned long)atomic_load_relaxed(&s->cur_word),
-                       (unsigned long)atomic_load_relaxed(&s->sweepgen), (unsigned long)atomic_load_relaxed(&mheap_sweepgen));
-              mgc_write_stderr(line);
-            }
-          }
-        i += s->npages ? s->npages : 1;
-      } else {
-        i++;
-      }
-    }
-  }
+  arena_walk_spans(arena_lo, arena_hi, stale_marks_cb, &bad);
   return bad;
 }
