@@ -20,7 +20,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -85,16 +84,8 @@ int scavenger_start(void) {
   pthread_cond_init(&wake_cond, &ca);
   pthread_condattr_destroy(&ca);
   /* The thread holds no heap pointers and is never stopped by the
-   * collector; block every signal so the program's handlers and mgc's own
-   * stop signal never land here. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  int err = pthread_create(&t, NULL, scavenger_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (!err) pthread_detach(t);
-  return err;
+   * collector. */
+  return os_start_background_thread(scavenger_main, NULL);
 }
 
 void scavenger_after_fork_child(void) {

@@ -38,7 +38,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <time.h>
 
 #include "mgc.h"
@@ -345,14 +344,7 @@ int collector_init(void) {
   int err = stw_init();
   if (!err) err = sweep_init();
   if (err) return err;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  err = pthread_create(&t, NULL, collector_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (!err) pthread_detach(t);
-  return err;
+  return os_start_background_thread(collector_main, NULL);
 }
 
 void collector_fork_prepare(void) {
@@ -374,12 +366,7 @@ void collector_after_fork_child(void) {
   trigger_pending = false;
   forced_done = forced_requested;
   sweep_after_fork_child();
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  if (pthread_create(&t, NULL, collector_main, NULL) == 0) pthread_detach(t);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  os_start_background_thread(collector_main, NULL);
 }
 
 GC_API void gc_collect(void) {

@@ -228,14 +228,7 @@ static void *helper_main(void *arg) {
 
 static unsigned ensure_helpers(unsigned wanted) {
   while (helpers_started < wanted) {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t t;
-    int err = pthread_create(&t, NULL, helper_main, (void *)(uintptr_t)helpers_started);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err) break;
-    pthread_detach(t);
+    if (os_start_background_thread(helper_main, (void *)(uintptr_t)helpers_started) != 0) break;
     helpers_started++;
   }
   return helpers_started < wanted ? helpers_started : wanted;

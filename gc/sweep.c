@@ -20,7 +20,6 @@
 #include "gc/sweep.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,6 +29,7 @@
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
+#include "runtime/os.h"
 #include "runtime/throw.h"
 
 /* Niceness of the background sweeper thread (Linux threads have their own). */
@@ -115,14 +115,7 @@ static void *sweeper_main(void *arg) {
 
 int sweep_init(void) {
   heap_sweep_assist_hook = sweep_assist;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  int err = pthread_create(&t, NULL, sweeper_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (!err) pthread_detach(t);
-  return err;
+  return os_start_background_thread(sweeper_main, NULL);
 }
 
 void sweep_start_cycle_stw(void) {

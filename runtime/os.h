@@ -33,6 +33,10 @@ uint64_t os_thread_cpu_ns(void);     /* CPU time of the calling thread */
 uint64_t os_process_cpu_ns(void);    /* CPU time of the whole process */
 /* Bounds of the calling thread's stack: [*lo, *hi). */
 int os_thread_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+/* Start a detached thread running fn(arg) with every signal blocked: for
+ * mgc's own background threads, which are never stopped by the collector
+ * and must not run the program's signal handlers.  Returns 0 or an errno. */
+int os_start_background_thread(void *(*fn)(void *), void *arg);
 /* Resident set size of the process in bytes, or 0 when unknown. */
 size_t os_rss_bytes(void);
 

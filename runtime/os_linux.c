@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,4 +95,15 @@ size_t os_rss_bytes(void) {
   size_t pages = 0;
   while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
   return pages * os_page_size();
+}
+
+int os_start_background_thread(void *(*fn)(void *), void *arg) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t t;
+  int err = pthread_create(&t, NULL, fn, arg);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!err) pthread_detach(t);
+  return err;
 }
