@@ -61,7 +61,9 @@ void arena_set_spans(uintptr_t base, uintptr_t npages, struct mspan *s) {
   }
 }
 
-void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn)(struct mspan *s, void *ctx), void *ctx) {
+/* Reads the span map and span records without the mheap lock, on purpose
+ * (see arena.h): exempt from the sanitizers like the scanning code. */
+MGC_NO_SANITIZE_SCAN void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn)(struct mspan *s, void *ctx), void *ctx) {
   for (uintptr_t page = MGC_ROUND_DOWN(lo, PAGE_SIZE); page < hi;) {
     struct heap_arena *ha = arena_of(page);
     if (!ha) {

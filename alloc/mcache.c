@@ -199,7 +199,8 @@ void mcache_release_all(struct mcache *c) {
   c->tiny_offset = 0;
 }
 
-void mcache_add_unused_slots(const struct mcache *c, uint64_t unused[SPANCLASS_COUNT]) {
+/* Reads another thread's cache racily on purpose (statistics). */
+MGC_NO_SANITIZE_SCAN void mcache_add_unused_slots(const struct mcache *c, uint64_t unused[SPANCLASS_COUNT]) {
   for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
     const struct mspan *s = c->slots[spc].span;
     if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;

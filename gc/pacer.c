@@ -55,7 +55,7 @@ static int gogc;
 static uint64_t memlimit = UINT64_MAX;
 static bool disabled;
 static uintptr_t marked;
-static uintptr_t goal = HEAP_GOAL_MIN;
+static atomic_word goal = HEAP_GOAL_MIN;  /* written under the gc lock, read by allocating threads */
 static uintptr_t runway;            /* bytes, from the last cycle */
 static bool limit_bound;
 static bool concurrent_mode = true;
@@ -71,12 +71,13 @@ static void set_trigger(void) {
       return;
     }
   }
-  uintptr_t trigger = goal;
-  if (concurrent_mode && goal > marked) {
-    uintptr_t span = goal - marked;
+  uintptr_t g = atomic_load_relaxed(&goal);
+  uintptr_t trigger = g;
+  if (concurrent_mode && g > marked) {
+    uintptr_t span = g - marked;
     uintptr_t lo = marked + (uintptr_t)(TRIGGER_MIN_FRACTION * (double)span);
     uintptr_t hi = marked + (uintptr_t)(TRIGGER_MAX_FRACTION * (double)span);
-    trigger = goal > runway ? goal - runway : 0;
+    trigger = g > runway ? g - runway : 0;
     if (trigger < lo) trigger = lo;
     if (trigger > hi) trigger = hi;
   }
@@ -105,7 +106,7 @@ static void compute_goal(void) {
       limit_bound = true;
     }
   }
-  goal = g;
+  atomic_store_relaxed(&goal, g);
   set_trigger();
 }
 
@@ -138,7 +139,7 @@ void pacer_set_disabled(bool d) {
   set_trigger();
 }
 
-uintptr_t pacer_goal(void) { return goal; }
+uintptr_t pacer_goal(void) { return atomic_load_relaxed(&goal); }
 uintptr_t pacer_marked(void) { return marked; }
 bool pacer_limit_bound(void) { return limit_bound; }
 
@@ -169,8 +170,9 @@ void pacer_end_cycle(const struct pacer_cycle *c, bool concurrent) {
 
 void pacer_start_mark_stw(uintptr_t live_now) {
   uintptr_t expected_work = marked ? marked : live_now;
-  uintptr_t left = goal > live_now ? goal - live_now : 0;
-  uintptr_t floor = goal / 20 + 1; /* past the goal: assist hard, not infinitely */
+  uintptr_t g = atomic_load_relaxed(&goal);
+  uintptr_t left = g > live_now ? g - live_now : 0;
+  uintptr_t floor = g / 20 + 1; /* past the goal: assist hard, not infinitely */
   if (left < floor) left = floor;
   uintptr_t ratio = (uintptr_t)(((double)expected_work / (double)left) * (double)(1 << ASSIST_SHIFT));
   if (atomic_load_relaxed(&cpu_cap_active)) ratio = 0;

@@ -83,8 +83,11 @@ void sweep_finish(void) { arena_walk_spans(arena_lo, arena_hi, sweep_span_cb, NU
  * heap grows; the background sweeper and sweep_finish cover the rest. */
 #define SWEEP_CHUNK_PAGES 64
 
-static atomic_word sweep_cursor;   /* next page address to claim */
-static atomic_word sweep_end;      /* arena_hi when the generation began */
+/* Kept as offsets from arena_lo, not addresses: mgc's own globals are
+ * scanned as roots when it is linked statically, and a heap address here
+ * would keep whatever object it lands on alive. */
+static atomic_word sweep_cursor;   /* next offset to claim */
+static atomic_word sweep_end;      /* heap size when the generation began */
 
 static void sweep_assist(void) {
   uintptr_t end = atomic_load_relaxed(&sweep_end);
@@ -92,7 +95,8 @@ static void sweep_assist(void) {
   uintptr_t lo = atomic_fetch_add(&sweep_cursor, SWEEP_CHUNK_PAGES * PAGE_SIZE);
   if (lo >= end) return;
   uintptr_t hi = lo + SWEEP_CHUNK_PAGES * PAGE_SIZE;
-  arena_walk_spans(lo, hi < end ? hi : end, sweep_span_cb, NULL);
+  uintptr_t base = arena_lo;
+  arena_walk_spans(base + lo, base + (hi < end ? hi : end), sweep_span_cb, NULL);
 }
 
 static void *sweeper_main(void *arg) {
@@ -120,8 +124,8 @@ int sweep_init(void) {
 
 void sweep_start_cycle_stw(void) {
   atomic_store_release(&mheap_sweepgen, atomic_load_relaxed(&mheap_sweepgen) + 2);
-  atomic_store_relaxed(&sweep_end, arena_hi);
-  atomic_store_relaxed(&sweep_cursor, arena_lo);
+  atomic_store_relaxed(&sweep_end, arena_hi - arena_lo);
+  atomic_store_relaxed(&sweep_cursor, 0);
 }
 
 void sweep_wake_background(void) {
