@@ -68,11 +68,17 @@
 #define NO_SLOT UINT32_MAX
 #define MSG_MAX 256
 
+/* Nodes are scanned conservatively, so no word may hold an integer that
+ * looks like a heap address: two 32-bit lengths sharing a word can (a
+ * buffer length of 0xc0 beside an inline length of 0x9000 reads as
+ * 0xc000009000), and as they change during a mark without GC_WRITE, which
+ * is right for integers, MGC_VERIFY would report the "pointer" as missed.
+ * Each length therefore has a word of its own. */
 struct node {
   uint32_t slot;
   uint32_t nfields;
-  uint32_t inline_len;
-  uint32_t buffer_len;
+  uint64_t inline_len;
+  uint64_t buffer_len;
   uint64_t id;
   uint64_t seed;
   uint64_t buffer_seed;
