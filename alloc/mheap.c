@@ -37,7 +37,7 @@
  * covers every small-object span and most large objects. */
 #define SMALL_RUN_PAGES 128
 /* Commit at least this much at a time: fewer mprotect calls and VMAs. */
-#define HEAP_GROW_MIN ((uintptr_t)4 << 20)
+#define HEAP_GROW_MIN ((uintptr_t)1 << 20)
 
 struct mgc_lock mheap_lock = MGC_LOCK_INITIALIZER(LOCK_MHEAP);
 

@@ -224,6 +224,8 @@ static uintptr_t mark_stopped_world(struct cycle_record *rec) {
   uint64_t t0 = stop_world_for_mark_start();
   rec->mark_start_ns = os_nanotime();
   rec->heap_at_mark_start = atomic_load_relaxed(&heap_live);
+  if (config.verify) verify_no_marks_stw();
+  mark_snapshot_cached_words_stw(); /* marks each thread's tiny block too */
   roots_enumerate_stw(grey_root_range, &w);
   rec->workers = stw_mark_workers();
   uintptr_t marked = mark_drain_parallel(&w, rec->workers);
