@@ -426,8 +426,8 @@ static GCTEST_NOINLINE void held_cycle_with_exiting_mover(void) {
   gc_blocking_end();
 }
 
-/* Fails at the time of writing: runtime/thread.c thread_unregister_current
- * releases the cache but drops the thread's write-barrier buffer. */
+/* Guards runtime/thread.c thread_unregister_current, which must flush the
+ * thread's write-barrier buffer before the thread leaves the registry. */
 START_TEST(test_barrier_buffer_of_exiting_thread_is_not_lost) {
   conc_init(verify_env, CONC_LEN(verify_env));
   build_c_and_b(SMALL_B_BYTES);
