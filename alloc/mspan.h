@@ -113,8 +113,9 @@ struct mspan {
   atomic_word cur_freed;    /* slots of cur_word the owner freed; reused
                                only after it leaves the word (written by
                                the owner, read by remote frees) */
-  atomic_word visit;        /* owner's count of word entries: odd while
-                               it is entering a word, even once entered */
+  atomic_word visit;        /* owner's count of word visits: odd from
+                               leaving a word to having entered the next,
+                               even while in one (alloc/mcache.c) */
   atomic_word snap_visit;   /* visit seen by the last mark start, or
                                SNAP_NONE if it was odd (written by the
                                collector with the world stopped) */
