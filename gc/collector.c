@@ -6,9 +6,10 @@
  *      unswept (sweep_finish); capture the data segments (the loader's
  *      lock must not be taken with the world stopped).
  *   2. Mark setup, world stopped: turn on the write barrier and allocate
- *      black, scan every root (stacks, registers, data, explicit roots)
- *      greying what they point to, snapshot the current words of cached
- *      spans (alloc/mcache.c), restart the world.
+ *      black, copy every root word that may point into the heap (stacks,
+ *      registers, data, explicit roots), snapshot the current words of
+ *      cached spans (alloc/mcache.c), restart the world; then grey what
+ *      the copied words name.
  *   3. Concurrent mark: the collector thread and MGC_MARK_WORKERS - 1
  *      helpers drain grey work; mutators flush barrier buffers and assist
  *      (gc/pacer.c).
@@ -106,7 +107,7 @@ static unsigned stw_mark_workers(void) {
   return (unsigned)(n > 8 ? 8 : n);
 }
 
-static void scan_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { mark_scan_range_now(ctx, lo, hi); }
+static void record_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { mark_record_root_range(ctx, lo, hi); }
 static void grey_root_range(uintptr_t lo, uintptr_t hi, void *ctx) { mark_grey_range(ctx, lo, hi); }
 
 static uint64_t max_stop_latency_ns; /* of the current cycle, for MGC_TRACE=2 */
@@ -174,13 +175,13 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   barrier_set_stw(1);
   atomic_store_relaxed(&alloc_black, 1);
   pacer_start_mark_stw(rec->heap_at_mark_start);
-  roots_enumerate_stw(scan_root_range, &w);
+  roots_enumerate_stw(record_root_range, &w);
   mark_snapshot_cached_words_stw();
-  marked += w.marked_bytes;
-  w.marked_bytes = 0;
-  gcwork_flush(&w);
   rec->pause_setup_ns = start_world() - t0;
   stats_record_pause(rec->pause_setup_ns);
+  mark_grey_recorded_roots(&w);
+  marked += w.marked_bytes;
+  w.marked_bytes = 0;
   test_hold_point();
 
   for (unsigned attempt = 0;; attempt++) {

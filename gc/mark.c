@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
@@ -104,8 +105,44 @@ uintptr_t mark_take_mutator_marked(uintptr_t *scanned) {
   return atomic_exchange(&mutator_marked_bytes, 0);
 }
 
-void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
-  scan_conservative(w, lo, hi);
+/* Root words recorded with the world stopped and greyed after it restarts:
+ * the stop then costs a filtered copy of the roots instead of a mark of
+ * every object they name.  The values are the snapshot, so greying them a
+ * little later loses nothing.  Only the collector thread touches these. */
+static uintptr_t *root_words;
+static size_t root_words_len, root_words_cap;
+
+static bool root_words_grow(void) {
+  size_t cap = root_words_cap ? root_words_cap * 2 : 4096;
+  uintptr_t *words = os_alloc_metadata(cap * sizeof(uintptr_t));
+  if (!words) return false;
+  if (root_words) {
+    memcpy(words, root_words, root_words_len * sizeof(uintptr_t));
+    os_free_metadata(root_words, root_words_cap * sizeof(uintptr_t));
+  }
+  root_words = words;
+  root_words_cap = cap;
+  return true;
+}
+
+MGC_NO_SANITIZE_SCAN void mark_record_root_range(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
+  uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
+  const uintptr_t *p = (const uintptr_t *)MGC_ROUND_UP(lo, sizeof(uintptr_t));
+  const uintptr_t *end = (const uintptr_t *)MGC_ROUND_DOWN(hi, sizeof(uintptr_t));
+  for (; p < end; p++) {
+    uintptr_t v = *p;
+    if (v - alo >= span) continue;
+    if (root_words_len == root_words_cap && !root_words_grow()) {
+      mark_pointer(w, v); /* no memory for the copy: mark it now */
+      continue;
+    }
+    root_words[root_words_len++] = v;
+  }
+}
+
+void mark_grey_recorded_roots(struct gcwork *w) {
+  for (size_t i = 0; i < root_words_len; i++) mark_pointer(w, root_words[i]);
+  root_words_len = 0;
 }
 
 

@@ -32,8 +32,10 @@ void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, u
  * caller chooses when (world stopped, or not). */
 uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers);
 
-/* Scan [lo, hi) conservatively now (roots, world stopped). */
-void mark_scan_range_now(struct gcwork *w, uintptr_t lo, uintptr_t hi);
+/* Mark setup: copy the root words that may be heap pointers (world
+ * stopped), then grey what they name (world running). */
+void mark_record_root_range(struct gcwork *w, uintptr_t lo, uintptr_t hi);
+void mark_grey_recorded_roots(struct gcwork *w);
 /* Scan grey work from w (and the pool) until `budget` bytes are scanned or
  * there is none; returns the bytes scanned.  For assists. */
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget);
