@@ -368,6 +368,7 @@ void collector_after_fork_child(void) {
   pthread_cond_init(&done_cond, NULL);
   trigger_pending = false;
   forced_done = forced_requested;
+  mark_after_fork_child();
   sweep_after_fork_child();
   os_start_background_thread(collector_main, NULL);
 }

@@ -271,6 +271,15 @@ static unsigned ensure_helpers(unsigned wanted) {
   return helpers_started < wanted ? helpers_started : wanted;
 }
 
+void mark_after_fork_child(void) {
+  /* The helpers were threads of the parent: start anew on first use. */
+  pthread_mutex_init(&helpers_mutex, NULL);
+  pthread_cond_init(&helpers_go, NULL);
+  pthread_cond_init(&helpers_done, NULL);
+  helpers_started = 0;
+  round_helpers = 0;
+}
+
 uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers) {
   if (nworkers < 1) nworkers = 1;
   pthread_mutex_lock(&helpers_mutex);

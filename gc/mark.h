@@ -50,6 +50,9 @@ void mark_snapshot_cached_words_stw(void);
 void mark_account_mutator(struct gcwork *w);
 uintptr_t mark_take_mutator_marked(uintptr_t *scanned);
 
+/* After fork(): the child has no helper threads. */
+void mark_after_fork_child(void);
+
 /* CPU time the helpers spent marking since the last call. */
 uintptr_t mark_take_helper_cpu_ns(void);
 
