@@ -278,6 +278,7 @@ void mark_after_fork_child(void) {
   pthread_cond_init(&helpers_done, NULL);
   helpers_started = 0;
   round_helpers = 0;
+  workpool_after_fork_child();
 }
 
 uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers) {

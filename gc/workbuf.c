@@ -158,3 +158,9 @@ void gcwork_dispose(struct gcwork *w) {
   mgc_assert(!w->spare || w->spare->n == 0);
   gcwork_flush(w);
 }
+
+void workpool_after_fork_child(void) {
+  /* A parent thread may have held the spin lock at the fork. */
+  atomic_store_relaxed(&pool_lock, 0);
+  atomic_store_relaxed(&workpool_waiting, 0);
+}

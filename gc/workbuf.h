@@ -62,6 +62,9 @@ bool gcwork_get_from_pool(struct gcwork *w);
 /* Release w's buffers to the pool (must be empty). */
 void gcwork_dispose(struct gcwork *w);
 
+/* After fork(). */
+void workpool_after_fork_child(void);
+
 /* Workers waiting for work, for balance decisions. */
 extern atomic_word workpool_waiting;
 
