@@ -40,6 +40,7 @@
 #include "alloc/mspan.h"
 #include "alloc/sizeclasses.h"
 #include "runtime/thread.h"
+#include "capture.h"
 
 #define MAX_PARKED 200000
 #define MAX_OBJS 4096
@@ -120,33 +121,6 @@ static __attribute__((noinline)) void scrub_stack(void) {
   memset((char *)buf, 0, sizeof(buf));
 }
 
-/* stderr into a temporary file, to see what mgc reports. */
-static int saved_stderr = -1;
-static FILE *capture;
-
-static void capture_begin(void) {
-  fflush(stderr);
-  capture = tmpfile();
-  ck_assert(capture != NULL);
-  saved_stderr = dup(STDERR_FILENO);
-  ck_assert(saved_stderr >= 0);
-  ck_assert(dup2(fileno(capture), STDERR_FILENO) >= 0);
-}
-
-/* Restores stderr; returns the first line starting with "mgc: ", or NULL
- * (in a static buffer). */
-static const char *capture_end(void) {
-  static char line[1024];
-  fflush(stderr);
-  dup2(saved_stderr, STDERR_FILENO);
-  close(saved_stderr);
-  rewind(capture);
-  const char *found = NULL;
-  while (!found && fgets(line, sizeof(line), capture))
-    if (strncmp(line, "mgc: ", 5) == 0) found = line;
-  fclose(capture);
-  return found;
-}
 
 static void setup(void) {
   gc_init();

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "mgc.h"
+#include "capture.h"
 
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
@@ -48,32 +49,6 @@ static char static_bytes[64];
 
 /* ---- helpers ---- */
 
-static int saved_stderr = -1;
-static FILE *capture;
-
-static void capture_begin(void) {
-  fflush(stderr);
-  capture = tmpfile();
-  ck_assert(capture != NULL);
-  saved_stderr = dup(STDERR_FILENO);
-  ck_assert(saved_stderr >= 0);
-  ck_assert(dup2(fileno(capture), STDERR_FILENO) >= 0);
-}
-
-/* Restores stderr; returns the first line starting with "mgc: " (in a
- * static buffer), or NULL. */
-static const char *capture_end(void) {
-  static char line[1024];
-  fflush(stderr);
-  dup2(saved_stderr, STDERR_FILENO);
-  close(saved_stderr);
-  rewind(capture);
-  const char *found = NULL;
-  while (!found && fgets(line, sizeof(line), capture))
-    if (strncmp(line, "mgc: ", 5) == 0) found = line;
-  fclose(capture);
-  return found;
-}
 
 /* gc_free(p) must print an "mgc: " line. */
 static void expect_reported_free(void *p, const char *what) {
