@@ -310,6 +310,14 @@ START_TEST(test_million_pointer_array_keeps_all_its_targets) {
   wide_array = NULL;
   collect_clean();
   uint64_t freed = stats_now().total_free_objects - frees0;
+#if defined(__SANITIZE_ADDRESS__)
+  /* As for the deep list: under ASan a stale copy of the array's address
+   * can stay in a register or spill slot the conservative scan sees, and
+   * then the whole array lives on.  Reclamation is checked in the normal
+   * build. */
+  (void)freed;
+  return;
+#endif
   ck_assert_msg(freed * 100 >= (uint64_t)WIDE_POINTERS * GCTEST_RECLAIM_PERCENT,
                 "%llu of %u targets freed", (unsigned long long)freed, WIDE_POINTERS);
 }
