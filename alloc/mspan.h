@@ -150,6 +150,11 @@ MGC_INLINE bool span_is_large(const struct mspan *s) {
   return spanclass_sizeclass(s->spanclass) == 0;
 }
 
+/* Bytes of one slot: the class size, or the whole span for a large object. */
+MGC_INLINE uintptr_t span_slot_size(const struct mspan *s) {
+  return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+}
+
 MGC_INLINE bool span_is_marked(const struct mspan *s, uintptr_t idx) {
   return (atomic_load_relaxed(&s->markbits[idx >> 6]) >> (idx & 63)) & 1;
 }

@@ -33,10 +33,6 @@
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
-MGC_INLINE uintptr_t object_size_of(const struct mspan *s) {
-  return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
-}
-
 void mark_grey_range(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
   while (hi - lo > OBLET_BYTES) {
     gcwork_push(w, lo, OBLET_BYTES);
@@ -63,7 +59,7 @@ MGC_NO_SANITIZE_SCAN void mark_pointer(struct gcwork *w, uintptr_t v) {
   if (span_is_marked(s, idx)) return; /* the common case in a shared graph */
   if (!marker_sees_allocated(s, idx)) return;
   if (!span_try_mark(s, idx)) return;
-  uintptr_t size = object_size_of(s);
+  uintptr_t size = span_slot_size(s);
   w->marked_bytes += size;
   mark_push_object(w, s, span_object_addr(s, idx), size);
 }

@@ -125,7 +125,7 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   }
   if (spanclass_noscan(s->spanclass)) return;
   uintptr_t base = span_object_addr(s, idx);
-  uintptr_t size = span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  uintptr_t size = span_slot_size(s);
   uintptr_t flag = black ? GREY_FROM_BLACK : 0;
   if (spanclass_typed(s->spanclass)) {
     gcwork_push(w, base, size | GREY_TYPED | flag);

@@ -171,7 +171,7 @@ static struct mspan *find_object(const void *p, uintptr_t *idx) {
 
 /* Usable bytes of an object of s (the typed header excluded). */
 static size_t object_size(const struct mspan *s) {
-  size_t slot = span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;
+  size_t slot = span_slot_size(s);
   return slot - (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
