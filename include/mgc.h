@@ -187,6 +187,68 @@ GC_API int gc_add_roots(void *start, size_t len);
 /* Stop scanning every part of [start, start + len) added before. */
 GC_API void gc_remove_roots(void *start, size_t len);
 
+/* ---- lifetime: finalizers, weak references, ephemerons ----------------- */
+
+/* A finalizer: fn(obj, data) runs once, on mgc's finalizer thread (a
+ * registered thread, never the collector and never with the world
+ * stopped), after the collector has found obj unreachable.  obj and
+ * everything it reaches stay alive until fn has run; obj is freed by a
+ * later cycle unless fn made it reachable again (fn may call
+ * gc_set_finalizer(obj, ...) to be called again).
+ *
+ * Order: while obj waits for its finalizer, what it points to is kept
+ * alive, so when A points to B and both have finalizers, A's runs first
+ * and B's in a later cycle.  A cycle of objects with finalizers is never
+ * collected (each keeps the next alive); break such cycles by hand.
+ * data is held as a strong reference (it may be a heap object).
+ *
+ * obj must be the start of an object from gc_alloc, gc_alloc_typed or an
+ * atomic allocation of more than 16 bytes (smaller atomic objects share
+ * blocks and cannot be finalized on their own).  One finalizer per
+ * object: setting another replaces it; fn == NULL removes it.  gc_free of
+ * obj drops its finalizer without running it.  Returns 0, or EINVAL (bad
+ * obj, reported on stderr) or ENOMEM. */
+typedef void (*gc_finalizer_fn)(void *obj, void *data);
+GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data);
+
+/* Wait until every finalizer queued so far has run.  gc_collect() then
+ * gc_wait_finalizers() runs the finalizers of everything unreachable at
+ * the time of the call.  Must not be called from a finalizer. */
+GC_API void gc_wait_finalizers(void);
+
+/* A weak reference: a small heap object (collected like any other when the
+ * program drops it) naming obj without keeping it alive.  gc_weak_get
+ * returns obj while obj is alive, and NULL from the end of the first
+ * collection that finds obj unreachable.  obj may be an interior pointer
+ * (the object containing it is the one watched); a pointer outside the
+ * heap is never cleared.  obj == NULL makes a reference that reads NULL.
+ * Returns NULL with errno ENOMEM when out of memory.  Do not gc_free an
+ * object that weak references name. */
+typedef struct gc_weak gc_weak;
+GC_API gc_weak *gc_weak_new(void *obj);
+GC_API void *gc_weak_get(const gc_weak *w);
+
+/* An ephemeron: a heap object pairing key with value, where value is kept
+ * alive only while key is reachable from outside the ephemeron (a value
+ * that points back to its key does not keep the key alive).  When the
+ * collector finds key unreachable, both read NULL from then on.  The
+ * building block for weak-keyed tables (store ephemerons in a vector).
+ * Returns NULL with errno ENOMEM when out of memory. */
+typedef struct gc_ephemeron gc_ephemeron;
+GC_API gc_ephemeron *gc_ephemeron_new(void *key, void *value);
+GC_API void *gc_ephemeron_key(const gc_ephemeron *e);
+GC_API void *gc_ephemeron_value(const gc_ephemeron *e);
+
+/* ---- out of memory ------------------------------------------------------ */
+
+/* Called (on the allocating thread) when an allocation of `request` bytes
+ * fails even after a full collection.  It may drop references to heap
+ * data (clear a cache, say) and return: mgc then collects and retries the
+ * allocation once more before returning NULL with errno ENOMEM.  Returns
+ * the previous handler; NULL removes it. */
+typedef void (*gc_oom_fn)(size_t request);
+GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
+
 /* ---- observe ------------------------------------------------------------ */
 
 #define GC_PAUSE_HISTORY 256
