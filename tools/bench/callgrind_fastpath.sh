@@ -18,6 +18,10 @@
 #   FASTPATH_K1, FASTPATH_K2   the two counts (default 100000, 200000)
 #   FASTPATH_KEEP              keep the callgrind.out files in this directory,
 #                              for callgrind_annotate
+#   FASTPATH_RAW               also append one machine-readable line per cell
+#                              to this file (for tools/bench/run):
+#                              "fastpath variant=<v> mode=<scan|atomic>
+#                              ir_per_alloc=<x or -> k1=<K1> k2=<K2>"
 set -euo pipefail
 
 builddir=${1:-build}
@@ -84,7 +88,11 @@ for v in "${variants[@]}"; do
   found=1
   row="| $v"
   for m in "${modes[@]}"; do
-    row="$row | $(per_alloc "$exe" "$m")"
+    ir=$(per_alloc "$exe" "$m")
+    row="$row | $ir"
+    if [[ -n ${FASTPATH_RAW:-} ]]; then
+      echo "fastpath variant=$v mode=$m ir_per_alloc=$ir k1=$k1 k2=$k2" >>"$FASTPATH_RAW"
+    fi
   done
   echo "$row |"
 done
