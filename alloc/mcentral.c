@@ -28,6 +28,7 @@
 #include "alloc/heaplive.h"
 #include "alloc/mcache.h"
 #include "alloc/mheap.h"
+#include "gc/finalizer.h"
 #include "runtime/throw.h"
 
 #define LIST_PARTIAL 2u
@@ -83,6 +84,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   atomic_store_relaxed(&s->sweepgen, sg - 1);
   bool cached = atomic_load_relaxed(&s->cached_by) != 0;
   unsigned keep = cached ? (unsigned)atomic_load_acquire(&s->cur_word) : UINT32_MAX;
+  finalizers_sweep_span(s, keep); /* may mark objects: before the bits are read */
   unsigned freed = 0;
   bool freed_left = false;
   for (unsigned w = 0; w < s->nwords; w++) {

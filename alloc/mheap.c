@@ -233,6 +233,13 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
       mgc_throw("mheap: handing out a page that belongs to an in-use span");
   }
 #endif
+  if (s && spanclass_typed(spc) && s->needzero) {
+    /* The marker may scan a typed slot before its owner has zeroed it and
+     * written its header (a free slot in the word a thread allocates from
+     * counts as allocated, mcache.c): it must read 0 or a type there, never
+     * what the pages held before. */
+    for (uintptr_t i = 0; i < s->nelems; i++) *(uintptr_t *)(s->base + i * s->elemsize) = 0;
+  }
   if (s) {
     /* Map every page before publishing the state to lock-free readers. */
     arena_set_spans(s->base, s->npages, s);

@@ -74,6 +74,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->has_holes = 0;
   s->in_list = 0;
   atomic_store_relaxed(&s->cached_by, 0);
+  atomic_store_relaxed(&s->finalizers, 0);
   atomic_store_relaxed(&s->has_freed, 0);
   atomic_store_relaxed(&s->sweepgen, atomic_load_relaxed(&mheap_sweepgen));
   if (sc == 0) {

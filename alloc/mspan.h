@@ -128,6 +128,8 @@ struct mspan {
   atomic_word *checkbits;   /* MGC_VERIFY's second mark (gc/verify.c) */
   atomic_word has_freed;    /* freedbits may be nonzero */
   atomic_word sweepgen;     /* see gc/sweep.c */
+  atomic_word finalizers;   /* struct finalizer * list of its objects'
+                               finalizers (gc/finalizer.c, fin_lock) */
 
   /* free span */
   uint8_t scavenged;        /* pages were released to the OS */

@@ -45,6 +45,8 @@
 
 #include "alloc/heaplive.h"
 #include "gc/barrier.h"
+#include "gc/ephemeron.h"
+#include "gc/finalizer.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
 #include "gc/stats.h"
@@ -151,6 +153,15 @@ static bool mutator_in_mark_work(void) {
 }
 
 
+/* Drain with the world stopped until no pending ephemeron can be resolved,
+ * then clear those whose keys are dead (gc/ephemeron.c). */
+static uintptr_t settle_ephemerons_stw(struct gcwork *w, unsigned workers, struct cycle_record *rec) {
+  uintptr_t marked = 0;
+  while (ephemerons_resolve(w, true)) marked += mark_drain_parallel(w, workers);
+  rec->ephemerons_cleared = ephemerons_clear_dead_stw();
+  return marked;
+}
+
 /* End of marking, world stopped: verify, switch off, new sweep generation. */
 static void finish_mark_stw(struct cycle_record *rec) {
   if (config.verify) rec->verify_misses = verify_mark_stw();
@@ -180,12 +191,14 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   rec->pause_setup_ns = start_world() - t0;
   stats_record_pause(rec->pause_setup_ns);
   mark_grey_recorded_roots(&w);
+  finalizers_mark_roots(&w);
   marked += w.marked_bytes;
   w.marked_bytes = 0;
   test_hold_point();
 
   for (unsigned attempt = 0;; attempt++) {
     marked += mark_drain_parallel(&w, workers);
+    while (ephemerons_resolve(&w, false)) marked += mark_drain_parallel(&w, workers);
     uint64_t t1 = os_nanotime();
     stop_world();
     if (mutator_in_mark_work()) {
@@ -199,6 +212,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
     marked += w.marked_bytes;
     w.marked_bytes = 0;
     bool more = workpool_has_work() || (w.cur && w.cur->n) || (w.spare && w.spare->n);
+    if (!more) more = ephemerons_resolve(&w, false);
     if (more && attempt < TERMINATION_RETRIES) {
       gcwork_flush(&w);
       uint64_t p = start_world() - t1;
@@ -207,6 +221,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
       continue;
     }
     if (more) marked += mark_drain_parallel(&w, stw_mark_workers());
+    marked += settle_ephemerons_stw(&w, stw_mark_workers(), rec);
     uintptr_t scanned;
     marked += mark_take_mutator_marked(&scanned);
     finish_mark_stw(rec);
@@ -228,8 +243,10 @@ static uintptr_t mark_stopped_world(struct cycle_record *rec) {
   if (config.verify) verify_no_marks_stw();
   mark_snapshot_cached_words_stw(); /* marks each thread's tiny block too */
   roots_enumerate_stw(grey_root_range, &w);
+  finalizers_mark_roots(&w); /* no mutator holds its lock now (finalizer.c) */
   rec->workers = stw_mark_workers();
   uintptr_t marked = mark_drain_parallel(&w, rec->workers);
+  marked += settle_ephemerons_stw(&w, rec->workers, rec);
   finish_mark_stw(rec);
   rec->pause_setup_ns = start_world() - t0;
   stats_record_pause(rec->pause_setup_ns);
@@ -275,6 +292,7 @@ static void cycle_locked(bool forced) {
   stats_record_cycle(&rec);
   if (config.trace) stats_trace_cycle(&rec, stats_cycles());
   sweep_wake_background();
+  finalizers_after_cycle();
 }
 
 /* Run one cycle if it is still wanted. */

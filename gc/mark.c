@@ -28,6 +28,7 @@
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
+#include "gc/ephemeron.h"
 #include "gc/types.h"
 #include "runtime/os.h"
 #include "runtime/thread.h"
@@ -182,7 +183,7 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned 
     g = ring[head];
     head = (head + 1) % PREFETCH_DEPTH;
     count--;
-    if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value);
+    if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value, ephemeron_scan);
     else scan_conservative(w, g.addr, g.addr + g.len);
     if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
     if (w->scanned_bytes - start >= budget) break;

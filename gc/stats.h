@@ -22,6 +22,7 @@ struct cycle_record {
   uintptr_t heap_marked;           /* live after mark */
   uintptr_t heap_goal;             /* goal for the next cycle */
   uintptr_t verify_misses;         /* MGC_VERIFY */
+  uintptr_t ephemerons_cleared;    /* weak refs and ephemerons cleared */
   unsigned workers;                /* mark workers used */
   unsigned termination_attempts;
   bool forced;

@@ -29,6 +29,7 @@
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
+#include "gc/finalizer.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
@@ -48,6 +49,7 @@ static void sweep_large(struct mspan *s) {
     atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
+  finalizers_sweep_span(s, UINT32_MAX); /* may mark it */
   bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
   atomic_store_relaxed(&s->markbits[0], 0);
   /* Dead.  gc_free may race to free it too: one exchange wins, and gc_free

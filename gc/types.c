@@ -26,6 +26,7 @@ struct gc_type {
   uint64_t magic;
   size_t size;             /* element size in bytes (0 for traced types) */
   gc_trace_fn trace;       /* or NULL: use the bitmap */
+  bool ephemeron;          /* mgc's own weak pair (gc/ephemeron.c) */
   size_t nwords;           /* words per element */
   uint64_t bitmap[];       /* bit i: word i of an element is a pointer */
 };
@@ -112,9 +113,21 @@ GC_API const gc_type *gc_type_new_traced(gc_trace_fn trace) {
 
 bool types_is_valid(const gc_type *t) { return t && t->magic == TYPE_MAGIC; }
 
+const gc_type *types_new_ephemeron(size_t words) {
+  struct gc_type *t = new_bitmap_type(words * sizeof(void *));
+  if (!t) return NULL;
+  t->bitmap[0] = ((uint64_t)1 << words) - 1;
+  t->ephemeron = true;
+  atomic_fence();
+  t->magic = TYPE_MAGIC;
+  return t;
+}
+
+bool types_is_ephemeron(const gc_type *t) { return t && t->ephemeron; }
+
 struct visit_ctx {
   struct gcwork *w;
-  void (*mark)(struct gcwork *w, uintptr_t value, uintptr_t slot);
+  types_mark_fn mark;
 };
 
 static void visit_slot(void **slot, void *arg) {
@@ -123,13 +136,17 @@ static void visit_slot(void **slot, void *arg) {
   if (v) ctx->mark(ctx->w, v, (uintptr_t)slot);
 }
 
-void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size,
-                       void (*mark)(struct gcwork *w, uintptr_t value, uintptr_t slot)) {
+void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
+                       types_ephemeron_fn ephemeron) {
   const struct gc_type *t = *(const struct gc_type *const volatile *)base;
   if (!t) return; /* header not written yet: a fresh, zeroed object */
   if (t->magic != TYPE_MAGIC) mgc_throw("the header of a typed object was overwritten (write before its start?)");
   uintptr_t obj = base + TYPED_HEADER, usable = size - TYPED_HEADER;
   w->scanned_bytes += size;
+  if (t->ephemeron && ephemeron) {
+    ephemeron(w, obj, mark);
+    return;
+  }
   if (t->trace) {
     struct visit_ctx ctx = {w, mark};
     t->trace((void *)obj, usable, visit_slot, &ctx);

@@ -19,10 +19,22 @@
 
 #define TYPED_HEADER sizeof(void *)
 
+typedef void (*types_mark_fn)(struct gcwork *w, uintptr_t value, uintptr_t slot);
+/* How the marker scans an ephemeron (gc/ephemeron.c); obj is past the
+ * header. */
+typedef void (*types_ephemeron_fn)(struct gcwork *w, uintptr_t obj, types_mark_fn mark);
+
 /* Scan the typed object whose slot starts at base (size bytes, header
- * included), greying what its pointer words point to. */
-void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size,
-                       void (*mark)(struct gcwork *w, uintptr_t value, uintptr_t slot));
+ * included), calling mark for the value of each pointer word.  An
+ * ephemeron goes to `ephemeron` instead, or, if that is NULL (MGC_VERIFY's
+ * re-mark), is scanned as an object of `words` pointers. */
+void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
+                       types_ephemeron_fn ephemeron);
 bool types_is_valid(const gc_type *t);
+
+/* The type of mgc's ephemeron objects: `words` pointer words, marked as
+ * ephemerons (made once, by gc/ephemeron.c). */
+const gc_type *types_new_ephemeron(size_t words);
+bool types_is_ephemeron(const gc_type *t);
 
 #endif /* MGC_TYPES_H */

@@ -23,6 +23,7 @@
 
 #include "alloc/arena.h"
 #include "alloc/mcache.h"
+#include "gc/ephemeron.h"
 #include "gc/types.h"
 #include "gc/workbuf.h"
 #include "runtime/config.h"
@@ -173,7 +174,8 @@ static void drain_checks(struct gcwork *w) {
     bool from_black = g.len & GREY_FROM_BLACK;
     uintptr_t len = g.len & ~GREY_FROM_BLACK;
     if (len & GREY_TYPED)
-      types_scan_object(w, g.addr, len & ~GREY_TYPED, from_black ? check_typed_value_black : check_typed_value_grey);
+      types_scan_object(w, g.addr, len & ~GREY_TYPED, from_black ? check_typed_value_black : check_typed_value_grey,
+                        ephemeron_visit_value);
     else
       check_words(w, g.addr, g.addr + len, from_black);
   }

@@ -21,6 +21,7 @@
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "gc/barrier.h"
+#include "gc/finalizer.h"
 #include "gc/types.h"
 #include "runtime/init.h"
 #include "runtime/thread.h"
@@ -222,6 +223,7 @@ GC_API void gc_free(void *p) {
                p, object_size(s), (void *)start);
     return;
   }
+  finalizers_forget(s, start);
   if (span_is_large(s)) {
     free_large(s);
     return;

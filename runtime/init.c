@@ -21,6 +21,7 @@
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
 #include "gc/collector.h"
+#include "gc/finalizer.h"
 #include "runtime/config.h"
 #include "runtime/roots.h"
 #include "runtime/thread.h"
@@ -35,9 +36,11 @@ static void fork_prepare(void) {
   roots_lock_for_stw();
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) pthread_mutex_lock(&mcentrals[i].lock.mutex);
   pthread_mutex_lock(&mheap_lock.mutex);
+  finalizers_fork_prepare();
 }
 
 static void fork_parent(void) {
+  finalizers_fork_parent();
   pthread_mutex_unlock(&mheap_lock.mutex);
   for (unsigned i = SPANCLASS_COUNT; i-- > 0;) pthread_mutex_unlock(&mcentrals[i].lock.mutex);
   roots_unlock_after_stw();
@@ -46,6 +49,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
+  finalizers_after_fork_child();
   lock_reinit_after_fork(&mheap_lock);
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) lock_reinit_after_fork(&mcentrals[i].lock);
   roots_after_fork_child();

@@ -10,6 +10,9 @@
  *   LOCK_MCENTRAL    one per span class (alloc/mcentral.c); never two at once
  *   LOCK_MHEAP       the page heap (alloc/mheap.c): free runs, arenas,
  *                    span metadata allocation
+ *   LOCK_FINALIZERS  finalizer records and queue (gc/finalizer.c); taken by
+ *                    the sweep under an mcentral lock, and by mutators only
+ *                    with in_mark_work set
  *
  * THREADS and ROOTS are held while the world is stopped: the collector
  * takes both before it stops the world, since a stopped thread might hold
@@ -28,6 +31,7 @@ enum lock_rank {
   LOCK_ROOTS,
   LOCK_MCENTRAL,
   LOCK_MHEAP,
+  LOCK_FINALIZERS,
   LOCK_RANK_COUNT
 };
 
