@@ -63,7 +63,7 @@ def num(x):
         return f"{x:.1f}"
     if a >= 1:
         return f"{x:.2f}"
-    return f"{x:.3g}"
+    return f"{x:#.3g}"
 
 
 def count(x):
@@ -86,8 +86,15 @@ def ratio(a, b):
     return a["median"] / b["median"]
 
 
-def rcell(r):
-    return "–" if r is None else f"{r:.2f}"
+def rcell(r, overlap=False):
+    return "–" if r is None else f"{r:.2f}" + ("°" if overlap else "")
+
+
+def overlap(a, b):
+    """Whether two stats' min–max ranges (of several runs) overlap: then
+    the run cannot tell the two apart."""
+    return bool(a and b and a["n"] > 1 and b["n"] > 1 and
+                a["min"] <= b["max"] and b["min"] <= a["max"])
 
 
 def geomean(rs):
@@ -165,7 +172,7 @@ class Report:
         with open(os.path.join(outdir, "meta.json")) as f:
             self.meta = json.load(f)
         self.md = []
-        self.summary = []      # (benchmark, measure, {peer: ratio})
+        self.summary = []      # (benchmark, measure, {peer: ratio}, {peers overlapping})
         self.results = {}
         self.charts = []
         self.chart_error = None
@@ -216,7 +223,7 @@ class Report:
                f"- Load average (1, 5, 15 min) at start: {' '.join(load0)}; at end: {' '.join(load1)}",
                f"- Compiler: {m['cc'][0]}; glibc {v['libc6']}",
                f"- Peers: bdwgc (libgc-dev) {v['libgc-dev']}, mimalloc {v['libmimalloc-dev']}, "
-               f"jemalloc {v['libjemalloc-dev']}, {m['go']}, valgrind {v['valgrind']}",
+               f"jemalloc {v['libjemalloc-dev']}, Go {m['go'].replace('go version ', '')}, valgrind {v['valgrind']}",
                f"- mgc build: `{self.meta['builddir']}`, " +
                ", ".join(f"{k}={val}" for k, val in self.meta.get("build_options", {}).items()),
                f"- Benchmarks run under `nice -n {s['nice']}`" if s["nice"] else
@@ -233,6 +240,8 @@ class Report:
         self.p("- A cell `m (lo–hi)` is the median of the successful runs with their minimum "
                "and maximum; a ratio is mgc's median divided by the peer's: **below 1, mgc is "
                "faster or smaller**.",
+               "- A ratio marked ° : the min–max ranges of mgc and that peer overlap, so this "
+               "run cannot tell the two apart.",
                "- Each collector and allocator runs with its defaults (environment passed "
                "through; see the commands).  mgc is the concurrent collector unless labelled "
                "`mgc-stw`.", "")
@@ -258,10 +267,12 @@ class Report:
             rs = [ratio(d.get("mgc"), d.get(a)) for a in peers]
             for a, r in zip(peers, rs):
                 per_peer[a].append(r)
-            rows.append([wl] + [cell(d.get(a)) for a in allocs] + [rcell(r) for r in rs])
+            rows.append([wl] + [cell(d.get(a)) for a in allocs] +
+                        [rcell(r, overlap(d.get("mgc"), d.get(a))) for a, r in zip(peers, rs)])
         self.table(["workload"] + allocs + [f"mgc / {a}" for a in peers], rows)
         self.summary.append((f"alloc, geometric mean of {len(data)} workloads",
-                             "ns per alloc + free", {a: geomean(per_peer[a]) for a in peers}))
+                             "ns per alloc + free", {a: geomean(per_peer[a]) for a in peers},
+                             set()))
         self.chart("alloc", lambda plt: draw_groups(
             plt, list(data), allocs, lambda wl, a: data[wl].get(a),
             "ns per alloc + free (log)", "Allocation cost by workload (median, min–max)", log=True),
@@ -289,7 +300,7 @@ class Report:
         for m, label in (("scan", "16 B scanned"), ("atomic", "64 B atomic")):
             self.summary.append((f"fast path, {label}", "instructions per allocation",
                                  {a: ratio(st(fp["mgc"].get(m)), st(fp[a].get(m)))
-                                  for a in variants if a != "mgc" and "mgc" in fp}))
+                                  for a in variants if a != "mgc" and "mgc" in fp}, set()))
 
     def gc(self):
         data = read_runs(os.path.join(self.rawdir, "gc.txt"), lambda kv: kv["workload"])
@@ -333,13 +344,16 @@ class Report:
             out = "same" if not x["differs"] else f"DIFFERS in {x['differs']}"
             rows.append([v, cell(x["wall_s"]), cell(x["cpu_s"]), cell(x["rss_mb"]),
                          cell(x["collections"], count), cell(x["max_pause_ms"]),
-                         f"{x['ok']}/{x['runs']}", out, rcell(rw), rcell(rr)])
+                         f"{x['ok']}/{x['runs']}", out,
+                         rcell(rw, v != "mgc" and overlap(mgc["wall_s"], x["wall_s"])),
+                         rcell(rr, v != "mgc" and overlap(mgc["rss_mb"], x["rss_mb"]))])
         self.table(["variant", "wall s", "CPU s", "peak RSS MB", "collections",
                     "longest pause ms", "runs ok", "output", "mgc / this, wall",
                     "mgc / this, RSS"], rows, ["---"] + ["---:"] * 6 + ["---"] + ["---:"] * 2)
         for key, label in (("wall_s", "wall time"), ("rss_mb", "peak RSS")):
-            self.summary.append((title, label, {v: ratio(mgc[key], a[v][key])
-                                                for v in variants if mgc and v != "mgc"}))
+            peers = [v for v in variants if mgc and v != "mgc"]
+            self.summary.append((title, label, {v: ratio(mgc[key], a[v][key]) for v in peers},
+                                 {v for v in peers if overlap(mgc[key], a[v][key])}))
         return a
 
     def pause(self):
@@ -379,14 +393,17 @@ class Report:
                 self_ = "–" if v == "malloc" else cell(x["self_max_pause_us"])
                 rows.append([v] + [cell(x[k], count if k in COUNTS else num)
                                    for k, _, _ in keys[:-1]] + [self_] +
-                            [f"{x['ok']}/{x['runs']}", rcell(rg), rcell(rp)])
+                            [f"{x['ok']}/{x['runs']}",
+                             rcell(rg, v != "mgc" and overlap(mgc["gap_max_us"], x["gap_max_us"])),
+                             rcell(rp, v != "mgc" and overlap(mgc["gap_p99_us"], x["gap_p99_us"]))])
             self.table(["variant"] + [h for _, _, h in keys] +
                        ["runs ok", "mgc / this, max gap", "mgc / this, p99"], rows)
             for key, label in (("gap_max_us", "max gap"), ("gap_p99_us", "p99 gap"),
                                ("peak_rss_mib", "peak RSS")):
+                peers = [v for v in ("bdwgc", "go") if mgc and v in a]
                 self.summary.append((f"pause probe, {size} MiB live", label,
-                                     {v: ratio(mgc[key], a[v][key]) for v in ("bdwgc", "go")
-                                      if mgc and v in a}))
+                                     {v: ratio(mgc[key], a[v][key]) for v in peers},
+                                     {v for v in peers if overlap(mgc[key], a[v][key])}))
         self.results["pause"] = {str(k): v for k, v in agg.items()}
         self.chart("pause", lambda plt: draw_pause(plt, agg),
                    "longest and p99 gaps per pause-probe variant")
@@ -394,13 +411,17 @@ class Report:
     # -- summary, commands ------------------------------------------------------------------
 
     def summary_section(self):
-        peers = [(k, h) for k, h in PEERS if any(k in r for _, _, r in self.summary)]
-        rows = [[b, m] + [rcell(r.get(k)) for k, _ in peers] for b, m, r in self.summary]
+        peers = [(k, h) for k, h in PEERS if any(k in r for _, _, r, _ in self.summary)]
+        rows = [[b, m] + [rcell(r.get(k), k in o) for k, _ in peers]
+                for b, m, r, o in self.summary]
         body = self.md
         self.md = []
         self.p("## Summary: mgc / peer (below 1: mgc faster or smaller)", "")
         self.table(["benchmark", "measure"] + [h for _, h in peers], rows,
                    ["---", "---"] + ["---:"] * len(peers))
+        self.p("° the min–max ranges of mgc and the peer overlap: this run cannot tell them "
+               "apart.  The alloc row is the geometric mean of per-workload ratios; the fast "
+               "path counts are deterministic.", "")
         self.p("For pauses, bdwgc is its default (non-incremental) mode and mgc the concurrent "
                "collector; the sections below have every variant.", "")
         self.chart("ratios", lambda plt: draw_ratios(plt, self.summary, peers),
@@ -497,7 +518,7 @@ def draw_pause(plt, agg):
 
 
 def draw_ratios(plt, summary, peers):
-    items = [(f"{b}: {m} vs {h}", r[k]) for b, m, r in summary for k, h in peers
+    items = [(f"{b}: {m} vs {h}", r[k]) for b, m, r, _ in summary for k, h in peers
              if r.get(k)]
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(items) + 1.2))
     ys = range(len(items))
@@ -540,7 +561,7 @@ def write(outdir):
     with open(path, "w") as f:
         f.write("\n".join(r.md).rstrip() + "\n")
     with open(os.path.join(outdir, "results.json"), "w") as f:
-        json.dump({"summary": [{"benchmark": b, "measure": m, "ratios": x}
-                               for b, m, x in r.summary],
+        json.dump({"summary": [{"benchmark": b, "measure": m, "ratios": x,
+                            "ranges_overlap": sorted(o)} for b, m, x, o in r.summary],
                    "results": r.results}, f, indent=1)
     return path
