@@ -314,6 +314,14 @@ static void op_buffer_of(struct worker *w, struct node *n) {
   if (with_free && old && below(&w->rng, 2)) gc_free(old);
 }
 
+/* gc_alloc and gc_alloc_typed memory must read zero. */
+static bool zeroed(const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i]) return false;
+  return true;
+}
+
 static struct node *alloc_node(struct worker *w, bool typed, uint32_t *nf, uint32_t *il) {
   if (typed) {
     *nf = TYPED_FIELDS;
@@ -333,6 +341,9 @@ static void op_new_node(struct worker *w) {
   uint32_t nf, il;
   struct node *n = alloc_node(w, typed, &nf, &il);
   if (!n) return fail("allocating a node failed (typed %llu)%llu%llu", typed, 0, 0);
+  size_t bytes = sizeof(struct node) + nf * sizeof(void *) + il;
+  if (!zeroed(n, bytes))
+    return fail("a new node of %llu bytes at %llx is not zeroed (typed %llu)", bytes, (uintptr_t)n, typed);
   struct record *r = &w->rec[rec];
   memset(r, 0, sizeof(*r));
   n->rec = rec;
@@ -398,7 +409,10 @@ static void op_garbage(struct worker *w) {
   size_t len = 1 + below(&w->rng, GARBAGE_MAX);
   void *g;
   switch (below(&w->rng, 4)) {
-  case 0: g = gc_alloc(len); break;
+  case 0:
+    g = gc_alloc(len);
+    if (g && !zeroed(g, len)) return fail("gc_alloc(%llu) at %llx is not zeroed%llu", len, (uintptr_t)g, 0);
+    break;
   case 1: g = gc_alloc_atomic(len); break;
   case 2: {
     char s[64];
