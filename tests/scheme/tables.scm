@@ -1,0 +1,27 @@
+; Strong hash tables: keys compared with eqv?, strings by contents.
+(define t (make-hash-table))
+(hash-table-set! t 'a 1)
+(hash-table-set! t "str" 2)
+(hash-table-set! t 3.5 'flo)
+(hash-table-set! t 'a 10)
+(display (list (hash-table-ref t 'a) (hash-table-ref t (string-append "s" "tr")) (hash-table-ref t 3.5)
+               (hash-table-ref t 'missing) (hash-table-ref t 'missing 'default) (hash-table-count t)))
+(newline)
+; Growth: 20000 entries, a third deleted; keys are fresh lists kept only
+; by the table (a strong table keeps them).
+(define (fill n)
+  (let loop ((i 0))
+    (when (< i n)
+      (hash-table-set! t i (list i (number->string i)))
+      (loop (+ i 1)))))
+(fill 20000)
+(let loop ((i 0)) (when (< i 20000) (hash-table-delete! t i) (loop (+ i 3))))
+(gc)
+(display (list (hash-table-count t) (hash-table-ref t 19999) (hash-table-ref t 3))) (newline)
+; Word frequencies.
+(define words '(the quick brown fox jumps over the lazy dog the fox))
+(define freq (make-hash-table))
+(for-each (lambda (w) (hash-table-set! freq w (+ 1 (hash-table-ref freq w 0)))) words)
+(display (list (hash-table-ref freq 'the) (hash-table-ref freq 'fox) (hash-table-ref freq 'dog))) (newline)
+(define (sum-values tbl) (apply + (map cdr (hash-table->alist tbl))))
+(display (list (sum-values freq) (length (hash-table-keys freq)) (hash-table? freq) (hash-table? '()))) (newline)
