@@ -1,0 +1,36 @@
+; Allocation-heavy benchmark: string churn.  Builds words, joins them
+; into lines, splits lines back into words, keeps a rolling window of
+; recent lines in a vector and counts words in a hash table.
+;   time mgscheme tools/scheme/bench/strings.scm
+(define (make-word n)
+  (let loop ((n n) (chars '()))
+    (if (= n 0) (list->string chars)
+        (loop (quotient n 26) (cons (integer->char (+ 97 (modulo n 26))) chars)))))
+(define (join words)
+  (if (null? words) ""
+      (let loop ((rest (cdr words)) (acc (car words)))
+        (if (null? rest) acc (loop (cdr rest) (string-append acc " " (car rest)))))))
+(define (split line)
+  (let loop ((i 0) (start 0) (acc '()))
+    (cond ((= i (string-length line))
+           (reverse (cons (substring line start i) acc)))
+          ((char=? (string-ref line i) #\space)
+           (loop (+ i 1) (+ i 1) (cons (substring line start i) acc)))
+          (else (loop (+ i 1) start acc)))))
+
+(define start (current-time-ms))
+(define window (make-vector 256 ""))
+(define counts (make-hash-table))
+(define total-chars 0)
+(let loop ((i 0))
+  (when (< i 40000)
+    (let* ((words (map (lambda (k) (make-word (+ 1 (random 5000)))) '(1 2 3 4 5 6 7 8 9 10 11 12)))
+           (line (join words)))
+      (vector-set! window (modulo i 256) line)
+      (for-each (lambda (w) (hash-table-set! counts w (+ 1 (hash-table-ref counts w 0)))) (split line))
+      (set! total-chars (+ total-chars (string-length (string-upcase line)))))
+    (loop (+ i 1))))
+(display "distinct words: ") (display (hash-table-count counts)) (newline)
+(display "characters: ") (display total-chars) (newline)
+(display "elapsed ms: ") (display (- (current-time-ms) start)) (newline)
+(display (gc-stats)) (newline)

@@ -1,0 +1,13 @@
+; tools/demo's Scheme part: a few lines of mgscheme on mgc.
+(define (make-tree d) (if (= d 0) '() (cons (make-tree (- d 1)) (make-tree (- d 1)))))
+(define (count t) (if (null? t) 1 (+ (count (car t)) (count (cdr t)))))
+(define (churn n acc) (if (= n 0) acc (churn (- n 1) (+ acc (count (make-tree 10))))))
+(display "mgscheme: 200 trees of 1023 pairs, leaves counted: ") (display (churn 200 0)) (newline)
+(define cache (make-weak-hash-table))
+(define kept (map (lambda (i) (list i)) '(1 2 3)))
+(for-each (lambda (k) (hash-table-set! cache k (* 100 (car k)))) kept)
+(let loop ((i 0)) (when (< i 1000) (hash-table-set! cache (list i) i) (loop (+ i 1))))
+(gc)
+(display "mgscheme: weak table after (gc): ") (display (hash-table-count cache))
+(display " entries (1000 dead keys dropped)") (newline)
+(display "mgscheme: ") (display (gc-stats)) (newline)
