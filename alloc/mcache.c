@@ -87,7 +87,23 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
     s->has_holes = 1;
     drop_double_frees(s, w, own_freed);
   }
-  sl->freebits = 0;
+  /* Atomic like the fast path's store: other threads read the free bits
+   * (remote gc_free, statistics; mcache_slot_free_bits). */
+  atomic_store_relaxed((atomic_word *)&sl->freebits, 0);
+}
+
+/* Zero the free slots of word w (runs of adjacent slots at once).  The
+ * marker may be reading them meanwhile (it counts a cached span's current
+ * word as allocated): it sees old words or zeroes, both harmless. */
+static void zero_free_slots(const struct mspan *s, unsigned w, uint64_t free_bits) {
+  uintptr_t word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
+  while (free_bits) {
+    unsigned first = (unsigned)__builtin_ctzll(free_bits);
+    uint64_t rest = free_bits >> first;
+    unsigned run = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64 - first;
+    memset((void *)(word_addr + (uintptr_t)first * s->elemsize), 0, (size_t)run * s->elemsize);
+    free_bits = run + first >= 64 ? 0 : free_bits & ~((((uint64_t)1 << run) - 1) << first);
+  }
 }
 
 /* Make word w of s current in slot sl, if it has a free slot. */
@@ -95,12 +111,13 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
   drop_double_frees(s, w, free_bits);
+  if (s->needzero && !spanclass_noscan(s->spanclass)) zero_free_slots(s, w, free_bits);
   uintptr_t visit = atomic_load_relaxed(&s->visit) | 1;
   atomic_store_relaxed(&s->visit, visit);     /* odd: entering */
   __asm__ __volatile__("" ::: "memory");      /* a stop sees the steps in order */
   atomic_store_relaxed(&s->enter_free, free_bits);
   sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
-  sl->freebits = free_bits;
+  atomic_store_relaxed((atomic_word *)&sl->freebits, free_bits);
   atomic_store_release(&s->cur_word, w);
   __asm__ __volatile__("" ::: "memory");
   atomic_store_relaxed(&s->visit, visit + 1); /* even: entered */
@@ -111,7 +128,6 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
 static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
   /* Words not yet used since the last mark may hold dead objects. */
   if (span_needs_sweep(s)) mcentral_sweep_cached(s);
-  sl->needzero = s->needzero;
   unsigned cur = (unsigned)atomic_load_relaxed(&s->cur_word);
   leave_word(sl, s);
   for (unsigned w = cur + 1; w < s->nwords; w++)
@@ -149,7 +165,6 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     if (span_needs_sweep(s)) mcentral_sweep_cached(s);
     sl->span = s;
     sl->elemsize = s->elemsize;
-    sl->needzero = s->needzero;
     unsigned w = 0;
     while (!enter_word(sl, s, w)) {
       w++;
@@ -175,8 +190,7 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
     if (w < atomic_load_relaxed(&s->cur_word)) s->has_holes = 1;
   }
   s->local_frees++;
-  s->needzero = 1;
-  sl->needzero = 1;
+  s->needzero = 1; /* zeroed when a word holding it is entered again */
   return true;
 }
 

@@ -32,7 +32,7 @@ struct mcache_slot {
   uint64_t freebits;     /* 1 = free slot in the current word */
   uintptr_t word_addr;   /* address of slot 0 of the current word */
   uint32_t elemsize;
-  uint32_t needzero;     /* free slots of this span may hold old data */
+  uint32_t unused;
   struct mspan *span;    /* NULL: nothing cached (freebits == 0) */
 };
 _Static_assert(sizeof(struct mcache_slot) == 32, "mcache_slot should stay 32 bytes");
@@ -65,19 +65,33 @@ void mcache_check_zeroed(const void *p, size_t n);
 /* Slow path: refill slot spc and allocate from it; NULL when out of memory. */
 void *mcache_refill(struct mcache *c, unsigned spc, bool zero);
 
-/* One object of span class spc (small), zeroed if `zero` (a constant at
- * every call site, so the test folds away for atomic allocation). */
-MGC_INLINE void *mcache_alloc(struct mcache *c, unsigned spc, bool zero) {
+/* Index of the lowest set bit of bits (nonzero), as a full-width value:
+ * __builtin_ctzll's int result costs a sign extension (and a
+ * dependency-breaking clear) on the fast path. */
+MGC_INLINE uintptr_t lowest_bit_index(uint64_t bits) {
+#if defined(__x86_64__)
+  uintptr_t idx;
+  __asm__("tzcnt %1, %0" : "=r"(idx) : "r"(bits) : "cc");
+  return idx;
+#else
+  return (uintptr_t)(unsigned)__builtin_ctzll(bits);
+#endif
+}
+
+/* One object of span class spc (small).  The free slots of a word are
+ * zeroed when the mcache enters it, for the span classes whose objects are
+ * handed out zeroed (scan and typed; `zero` says which, a constant at every
+ * call site), so the fast path has no zeroing test. */
+MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
   struct mcache_slot *sl = &c->slots[spc];
   uint64_t bits = sl->freebits;
-  if (unlikely(bits == 0)) return mcache_refill(c, spc, zero);
-  void *p = (void *)(sl->word_addr + (uintptr_t)__builtin_ctzll(bits) * sl->elemsize);
+  if (unlikely(bits == 0)) return mcache_refill(c, (unsigned)(sl - c->slots), zero);
+  void *p = (void *)(sl->word_addr + lowest_bit_index(bits) * sl->elemsize);
   /* The address is in a register before the slot is taken: a stop at any
    * point finds the object either still free (then it is allocated after
    * the collector's snapshot, black) or held in a register (a root). */
   __asm__ __volatile__("" : : "r"(p) : "memory");
   atomic_store_relaxed((atomic_word *)&sl->freebits, bits & (bits - 1));
-  if (zero && sl->needzero) memset(p, 0, sl->elemsize);
 #if MGC_DEBUG >= 2
   if (zero) mcache_check_zeroed(p, sl->elemsize);
 #endif

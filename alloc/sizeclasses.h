@@ -125,6 +125,9 @@ extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 *
 extern const uint8_t  size_to_class8[SMALL_SIZE_MAX_FINE / SMALL_SIZE_DIV + 1];
 /* Index (n - 1024 + 127) >> 7 for SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX. */
 extern const uint8_t  size_to_class128[(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1];
+/* Index n for n <= SMALL_SIZE_MAX_FINE, the same answers as size_to_class8:
+ * for the allocation fast paths, which save the rounding arithmetic. */
+extern const uint8_t  size_to_class1[SMALL_SIZE_MAX_FINE + 1];
 
 /* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
  * larger requests to the large-object path. */

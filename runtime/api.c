@@ -121,7 +121,7 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
 
 GC_API void *gc_alloc(size_t n) {
   if (likely(n <= SMALL_SIZE_MAX_FINE))
-    return mcache_alloc(mcache_current, (unsigned)size_to_class8[(n + 7) >> 3] << 1, true);
+    return mcache_alloc(mcache_current, (uintptr_t)size_to_class1[n] << 1, true);
   return alloc_slow(n, false);
 }
 
@@ -129,7 +129,7 @@ GC_API void *gc_alloc_atomic(size_t n) {
   if (likely(n <= SMALL_SIZE_MAX_FINE)) {
     struct mcache *c = mcache_current;
     if (n <= TINY_SIZE) return alloc_tiny(c, n);
-    return mcache_alloc(c, (unsigned)size_to_class8[(n + 7) >> 3] << 1 | SPANCLASS_NOSCAN, false);
+    return mcache_alloc(c, (uintptr_t)size_to_class1[n] << 1 | SPANCLASS_NOSCAN, false);
   }
   return alloc_slow(n, true);
 }

@@ -280,16 +280,20 @@ def lookup_tables(classes):
     coarse = [class_of(sizes, SMALL_SIZE_MAX_FINE + i * LARGE_SIZE_DIV)
               for i in range((SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE)
                              // LARGE_SIZE_DIV + 1)]
+    byte = [class_of(sizes, max(1, n)) for n in range(SMALL_SIZE_MAX_FINE + 1)]
     for n in range(1, SMALL_SIZE_MAX + 1):
         if n <= SMALL_SIZE_MAX_FINE:
             got = fine[(n + SMALL_SIZE_DIV - 1) // SMALL_SIZE_DIV]
+            if byte[n] != got:
+                fail("per-byte table gives class %d for %d bytes, want %d"
+                     % (byte[n], n, got))
         else:
             got = coarse[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1)
                          // LARGE_SIZE_DIV]
         if got != class_of(sizes, n):
             fail("lookup gives class %d for %d bytes, want %d"
                  % (got, n, class_of(sizes, n)))
-    return fine, coarse
+    return fine, coarse, byte
 
 
 def table_comment(classes):
@@ -370,6 +374,9 @@ extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 *
 extern const uint8_t  size_to_class8[SMALL_SIZE_MAX_FINE / SMALL_SIZE_DIV + 1];
 /* Index (n - 1024 + 127) >> 7 for SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX. */
 extern const uint8_t  size_to_class128[(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1];
+/* Index n for n <= SMALL_SIZE_MAX_FINE, the same answers as size_to_class8:
+ * for the allocation fast paths, which save the rounding arithmetic. */
+extern const uint8_t  size_to_class1[SMALL_SIZE_MAX_FINE + 1];
 
 /* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
  * larger requests to the large-object path. */
@@ -411,7 +418,7 @@ def c_array(ctype, name, dim, values):
                                               "\n".join(rows))
 
 
-def render_source(classes, fine, coarse):
+def render_source(classes, fine, coarse, byte):
     pad = [0]  # class 0: large objects, no class
     parts = [
         "/* %s */\n" % GENERATED_LINE,
@@ -439,6 +446,8 @@ def render_source(classes, fine, coarse):
         c_array("uint8_t", "size_to_class128",
                 "(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1",
                 coarse),
+        "\n",
+        c_array("uint8_t", "size_to_class1", "SMALL_SIZE_MAX_FINE + 1", byte),
     ]
     return "".join(parts)
 
@@ -451,10 +460,10 @@ def main():
 
     classes = choose_classes()
     verify_classes(classes)
-    fine, coarse = lookup_tables(classes)
+    fine, coarse, byte = lookup_tables(classes)
     outputs = {
         HEADER_PATH: render_header(classes),
-        SOURCE_PATH: render_source(classes, fine, coarse),
+        SOURCE_PATH: render_source(classes, fine, coarse, byte),
     }
 
     stale = []
