@@ -56,8 +56,8 @@ void type_error(const char *who, const char *expected, val got) {
 
 /* ---- stack depth ----------------------------------------------------------- */
 
-static char *stack_base;
-static size_t stack_budget;
+char *stack_base;
+size_t stack_budget;
 
 void stack_check_init(void *base) {
   struct rlimit rl;
@@ -69,10 +69,8 @@ void stack_check_init(void *base) {
   stack_budget = limit > (1u << 20) ? limit - (512u << 10) : limit / 2;
 }
 
-void stack_check(void) {
-  char here;
-  if (stack_base && (size_t)(stack_base - &here) > stack_budget)
-    scheme_error("recursion too deep (the C stack is nearly exhausted)");
+void stack_overflow(void) {
+  scheme_error("recursion too deep (the C stack is nearly exhausted)");
 }
 
 /* Zero the dead part of the C stack below the caller, so that stale copies

@@ -74,7 +74,13 @@ _Noreturn void type_error(const char *who, const char *expected, val got);
 /* The C stack is finite: deep non-tail recursion raises an error rather
  * than crashing.  stack_check_init records the stack's base. */
 void stack_check_init(void *base);
-void stack_check(void);
+extern char *stack_base;      /* set once by stack_check_init */
+extern size_t stack_budget;
+_Noreturn void stack_overflow(void);
+static inline void stack_check(void) {
+  char here;
+  if (__builtin_expect((size_t)(stack_base - &here) > stack_budget, 0)) stack_overflow();
+}
 void stack_scrub(void);
 
 /* ---- reader.c ------------------------------------------------------------- */
