@@ -57,7 +57,7 @@ def num(x):
     if x is None:
         return "–"
     a = abs(x)
-    if a >= 100 or x == int(x) and a >= 10:
+    if a >= 100:
         return f"{x:.0f}"
     if a >= 10:
         return f"{x:.1f}"
@@ -350,7 +350,8 @@ class Report:
         self.table(["variant", "wall s", "CPU s", "peak RSS MB", "collections",
                     "longest pause ms", "runs ok", "output", "mgc / this, wall",
                     "mgc / this, RSS"], rows, ["---"] + ["---:"] * 6 + ["---"] + ["---:"] * 2)
-        for key, label in (("wall_s", "wall time"), ("rss_mb", "peak RSS")):
+        for key, label in (("wall_s", "wall time"), ("cpu_s", "CPU time (all threads)"),
+                           ("rss_mb", "peak RSS")):
             peers = [v for v in variants if mgc and v != "mgc"]
             self.summary.append((title, label, {v: ratio(mgc[key], a[v][key]) for v in peers},
                                  {v for v in peers if overlap(mgc[key], a[v][key])}))
@@ -511,7 +512,7 @@ def draw_pause(plt, agg):
         bars(ax, [f"{s} MiB live" for s in sizes], variants,
              lambda g, v: agg[int(g.split()[0])].get(v, {}).get(key), log=True)
         ax.set_ylabel(label)
-    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle("Gaps the mutator saw (median, min–max)")
     fig.tight_layout()
     return fig
