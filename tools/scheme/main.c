@@ -31,7 +31,7 @@ static void init(void *stack_base) {
   table_init();
 }
 
-static int verify_status(int status) {
+int verify_status(int status) {
   struct gc_stats st = {.size = sizeof st};
   fflush(stdout);
   if (gc_get_stats(&st) == 0 && st.verify_misses > 0) {

@@ -38,10 +38,9 @@ static val p_error(int argc, val *argv) {
 }
 
 static val p_exit(int argc, val *argv) {
-  fflush(stdout);
   int code = 0;
   if (argc > 0) code = is_fixnum(argv[0]) ? (int)fixnum_value(argv[0]) : argv[0] == FALSE_V ? 1 : 0;
-  exit(code);
+  exit(verify_status(code));
 }
 
 static val p_eval(int argc, val *argv) { UNUSED_ARGC; return eval(argv[0], NIL); }

@@ -121,6 +121,11 @@ enum special {
 };
 void eval_init(void);
 
+/* ---- main.c ----------------------------------------------------------------- */
+/* The exit status to use: `status`, or 3 when MGC_VERIFY found objects the
+ * concurrent mark missed.  Flushes stdout. */
+int verify_status(int status);
+
 /* ---- primitives ----------------------------------------------------------- */
 void defprim(const char *name, prim_fn fn, int min_args, int max_args);
 #define ANY_ARGS 255
