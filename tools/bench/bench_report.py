@@ -318,7 +318,9 @@ class Report:
                "longest collection pause and heap size are what each program's collector "
                "reports about itself (bdwgc: a whole collection, from `GC_EVENT_START` to "
                "`GC_EVENT_END`; Go: `MemStats.PauseNs`).  glibc is the same program with "
-               "explicit `free`.  Every run's output is compared to the reference.", "")
+               "explicit `free`.  Every run's output is compared to the reference.  Each "
+               "run's output and stderr: `" + self.meta["builddir"] +
+               "/tools/bench/gc-bench-logs/`.", "")
         agg = {}
         for wl, byv in data.items():
             agg[wl] = self.gc_workload(titles.get(wl, wl), byv)
@@ -370,7 +372,9 @@ class Report:
                f"holds any stop, assist or descheduling.  {s['pause_runs']} run(s) per cell, "
                "interleaved.  `mgc-stw`: MGC_CONCURRENT=0; `bdwgc-inc`: bdwgc in incremental "
                "mode; `malloc`: no collector at all, the noise floor of this machine at this "
-               "time.  \"Collector's longest stop\" is what the collector itself reports.", "")
+               "time.  \"Collector's longest stop\" is what the collector itself reports.  "
+               "Each run's full output: `pause-logs/` under `" + self.meta["builddir"] +
+               "/tools/bench/pause/`.", "")
         agg = {}
         keys = [("gap_max_us", 1000, "max gap ms"), ("gap_p999_us", 1000, "p99.9 gap ms"),
                 ("gap_p99_us", 1000, "p99 gap ms"), ("gap_p50_us", 1, "median gap µs"),
