@@ -708,10 +708,10 @@ static void op_wait_finalizers(struct ctx *c) {
 
 static void op_eph(struct ctx *c) {
   unsigned e = byte(c) % EPHS, how = byte(c);
-  if (how % 3 == 0) {
-    c->ra->ephs[e] = NULL;
+  if (how % 3 == 0) { /* drop it: the model first, as for every drop */
     c->eph[e].key = c->eph[e].value = NONE;
     model_update(c);
+    c->ra->ephs[e] = NULL;
     return;
   }
   if (how % 3 == 1) {
@@ -720,10 +720,10 @@ static void op_eph(struct ctx *c) {
   }
   int k = pick(c), v = byte(c) % 4 ? pick(c) : NONE;
   if (k == NONE) return;
-  /* Set the model first: dropping the old ephemeron may drop objects. */
-  c->ra->ephs[e] = NULL;
+  /* Dropping the old ephemeron may drop objects: the model first. */
   c->eph[e].key = c->eph[e].value = NONE;
   model_update(c);
+  c->ra->ephs[e] = NULL;
   gc_ephemeron *h = gc_ephemeron_new(unhide(c->obj[k].addr), v == NONE ? NULL : unhide(c->obj[v].addr));
   if (!h) fail(c->name, "gc_ephemeron_new failed", e, 0);
   c->eph[e].key = k;
