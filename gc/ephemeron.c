@@ -13,9 +13,9 @@
  * list: ephemerons whose key has been marked since get their value marked
  * (which may mark further keys: the collector drains and resolves again
  * until nothing changes).  At mark termination, with the world stopped,
- * the final resolve also counts as alive a key in the current word of a
- * span some thread allocates from (the sweep keeps that word whole, see
- * alloc/mcache.c), and every ephemeron still pending has a dead key:
+ * the final resolve also counts as alive a key allocated black in the word
+ * some thread allocates from (not marked until the thread leaves the word,
+ * see alloc/mcache.c), and every ephemeron still pending has a dead key:
  * ephemerons_clear_dead_stw sets its key and value to NULL before the
  * world restarts.  From then on it reads NULL, and the sweep may free the
  * key and the value.
@@ -47,6 +47,7 @@
 #include "mgc.h"
 
 #include "alloc/arena.h"
+#include "alloc/mcache.h"
 #include "gc/mark.h"
 #include "runtime/init.h"
 #include "runtime/os.h"
@@ -91,17 +92,39 @@ static bool pending_grow_locked(void) {
   return true;
 }
 
+/* World stopped: was slot idx of s allocated black, in the word its owner
+ * is allocating from?  Such an object is alive, but its mark bit is set
+ * only when the owner leaves the word (alloc/mcache.c).  The owner's own
+ * view of the word is exact only between words (visit even); while it is
+ * leaving or entering one (odd), the objects it allocated are marked
+ * already.  Same reading as MGC_VERIFY's (gc/verify.c). */
+static bool allocated_black_stw(const struct mspan *s, uintptr_t idx) {
+  const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return false;
+  uintptr_t visit = atomic_load_relaxed(&s->visit);
+  if ((visit & 1) || owner->slots[s->spanclass].span != s) return false;
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
+    return false;
+  uint64_t since = atomic_load_relaxed(&s->snap_visit) == visit ? atomic_load_relaxed(&s->snap_free)
+                                                                : atomic_load_relaxed(&s->enter_free);
+  return (since & bit) != 0;
+}
+
 /* Is the object holding `key` alive for this cycle?  Outside any in-use
- * span: yes (not the heap's to free).  Marked: yes.  In the current word of
- * a cached span: only the final answer at termination says yes, because
- * only then is that word sure to be kept by the sweep (while marking, the
- * owner may still leave the word, and an old unmarked object there dies). */
+ * span: yes (not the heap's to free).  Marked: yes.  Allocated black in a
+ * word some thread allocates from: only the final answer, at termination
+ * with the world stopped, can tell (allocated_black_stw).  Anything else
+ * is dead: an old unmarked object in such a word is not freed by this
+ * cycle's sweep (which keeps the word whole), but clearing references to
+ * it is right all the same, and it cannot leave them dangling whichever
+ * word the owner is in when the sweep comes. */
 static bool key_alive(uintptr_t key, bool final) {
   struct mspan *s = span_of_heap(key);
   if (!s) return true;
   uintptr_t idx = span_object_index(s, key);
   if (span_is_marked(s, idx)) return true;
-  return final && atomic_load_relaxed(&s->cached_by) && (idx >> 6) == atomic_load_relaxed(&s->cur_word);
+  return final && allocated_black_stw(s, idx);
 }
 
 void ephemeron_scan(struct gcwork *w, uintptr_t obj, types_mark_fn mark) {

@@ -15,14 +15,13 @@
 void ephemeron_scan(struct gcwork *w, uintptr_t obj, types_mark_fn mark);
 
 /* For MGC_VERIFY's re-mark, after termination: the value only.  A key is
- * weak; a live one is reachable some other way, and a dead one may still be
- * named (in the current word of a cached span, which the sweep keeps). */
+ * weak: a live one is reachable some other way. */
 void ephemeron_visit_value(struct gcwork *w, uintptr_t obj, types_mark_fn mark);
 
 /* Mark the values of pending ephemerons whose keys are now alive (and drop
  * them from the list).  `final` (mark termination, world stopped): a key
- * in the current word of a cached span counts as alive, as the sweep will
- * keep it.  Returns true if anything new was greyed into w: the caller
+ * allocated black in a thread's current word counts as alive though its
+ * mark bit is not set yet.  Returns true if anything new was greyed into w: the caller
  * drains and resolves again. */
 bool ephemerons_resolve(struct gcwork *w, bool final);
 

@@ -6,6 +6,10 @@
  * else (an unregistered thread, a size over SMALL_SIZE_MAX_FINE, a large
  * object, an impossible size) goes through alloc_slow.
  *
+ * When the heap cannot grow, every path ends in oom_alloc_failed
+ * (runtime/oom.c): small objects from mcache_refill, large ones from
+ * alloc_large, which hands it a way to retry.
+ *
  * gc_free validates before it touches anything: the pointer must be the
  * start of a live object in an mgc span; otherwise one "mgc:" line says
  * what was wrong and the heap is left as it was.
@@ -22,8 +26,10 @@
 #include "alloc/mheap.h"
 #include "gc/barrier.h"
 #include "gc/finalizer.h"
+#include "gc/mark.h"
 #include "gc/types.h"
 #include "runtime/init.h"
+#include "runtime/oom.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
@@ -48,6 +54,14 @@ static struct mcache *current_mcache_slow(void) {
  * thread is "in mark work" meanwhile, so no mark can start or end (both
  * wait for that) between taking the span and holding its address where
  * the root scan sees it. */
+struct large_request {
+  size_t n;
+  unsigned spc;
+  bool zero;
+};
+
+static void *retry_large(void *ctx);
+
 static void *alloc_large(size_t n, unsigned spc, bool zero) {
   uintptr_t npages = (n + PAGE_SIZE - 1) >> PAGE_SHIFT;
   struct mthread *t = thread_current;
@@ -62,8 +76,8 @@ static void *alloc_large(size_t n, unsigned spc, bool zero) {
   struct mspan *s = mheap_alloc_span(npages, spc);
   if (!s) {
     atomic_store_release(&t->in_mark_work, 0);
-    errno = ENOMEM;
-    return NULL;
+    struct large_request r = {n, spc, zero};
+    return oom_alloc_failed(n, retry_large, &r);
   }
   if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) atomic_or(&s->markbits[0], 1);
   heap_live_add(npages * PAGE_SIZE);
@@ -76,6 +90,11 @@ static void *alloc_large(size_t n, unsigned spc, bool zero) {
   atomic_store_release(&t->in_mark_work, 0);
   heap_after_slow_alloc(npages * PAGE_SIZE);
   return obj;
+}
+
+static void *retry_large(void *ctx) {
+  const struct large_request *r = ctx;
+  return alloc_large(r->n, r->spc, r->zero);
 }
 
 static void *alloc_tiny(struct mcache *c, size_t n) {
@@ -191,19 +210,38 @@ GC_API size_t gc_size(const void *p) {
   return start == (uintptr_t)p ? object_size(s) : 0;
 }
 
-static void free_large(struct mspan *s) {
+/* Returns false when the object was already freed. */
+static bool free_large(struct mspan *s) {
   /* has_freed doubles as "freed" for a large span: a second gc_free racing
    * with the first loses the exchange. */
-  if (!atomic_cas(&s->has_freed, 0, 1)) {
-    mgc_report("gc_free(%p): object already freed; ignored", (void *)s->base);
-    return;
-  }
+  if (!atomic_cas(&s->has_freed, 0, 1)) return false;
   /* A sweeper may have claimed the span just before: let it finish with
    * the record before it is freed (and perhaps reused). */
   while (atomic_load_acquire(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 1) cpu_relax();
   heap_live_sub(s->npages * PAGE_SIZE);
   atomic_fetch_add(&large_frees, 1);
   mheap_free_span(s);
+  return true;
+}
+
+/* The deletion barrier for gc_free.  Freeing an object deletes every
+ * pointer it holds; while the collector marks, the snapshot may need them
+ * (gc_realloc copies an object into a new, black one and frees the old:
+ * the copies are never scanned), so the freed object's words are greyed
+ * first, as GC_WRITE would grey each overwritten value. */
+static void shade_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
+  (void)slot;
+  mark_pointer(w, v);
+}
+
+MGC_NO_SANITIZE_SCAN static void shade_contents(struct gcwork *w, const struct mspan *s, uintptr_t base) {
+  uintptr_t size = span_slot_size(s);
+  if (spanclass_typed(s->spanclass)) {
+    types_scan_object(w, base, size, shade_value, NULL); /* an ephemeron's key too */
+    return;
+  }
+  for (const uintptr_t *q = (const uintptr_t *)base; q < (const uintptr_t *)(base + size); q++)
+    mark_pointer(w, *q);
 }
 
 GC_API void gc_free(void *p) {
@@ -224,15 +262,30 @@ GC_API void gc_free(void *p) {
     return;
   }
   finalizers_forget(s, start);
-  if (span_is_large(s)) {
-    free_large(s);
-    return;
-  }
   struct mcache *c = thread_mcache();
   if (!c) c = current_mcache_slow();
-  bool ok = c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c
-                ? mcache_free_local(c, s, idx)
-                : mcentral_free_remote(s, idx);
+  struct mthread *t = thread_current;
+  /* No mark may start or end between the barrier test and the free (both
+   * wait for in_mark_work): marking off at the test, the object is freed
+   * before any snapshot is taken. */
+  if (t) {
+    atomic_store_relaxed(&t->in_mark_work, 1);
+    __asm__ __volatile__("" ::: "memory");
+    if (gc_barrier_on && !spanclass_noscan(s->spanclass) && mcache_slot_is_allocated(c, s, idx)) {
+      shade_contents(&t->gcw, s, span_object_addr(s, idx));
+      gcwork_flush(&t->gcw);
+      mark_account_mutator(&t->gcw);
+    }
+  }
+  bool ok;
+  if (span_is_large(s)) ok = free_large(s);
+  else
+    ok = c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c ? mcache_free_local(c, s, idx)
+                                                                 : mcentral_free_remote(s, idx);
+  if (t) {
+    __asm__ __volatile__("" ::: "memory");
+    atomic_store_release(&t->in_mark_work, 0);
+  }
   if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
 }
 

@@ -453,6 +453,90 @@ START_TEST(test_object_deleted_by_exiting_thread_survives) {
 }
 END_TEST
 
+/* ---- gc_realloc and gc_free while marking ----------------------------------
+ * global_c -> C -> V -> X, with X reachable only through V.  While the
+ * collector is held after mark setup (C grey, V and X white), gc_realloc
+ * moves V: its copy W is allocated black and never scanned this cycle, V
+ * is freed, and C->f = W records V in the barrier buffer, too late: a freed
+ * object is no longer marked.  Unless gc_free greys what V held (its
+ * deletion barrier), X is freed while W points to it.  REALLOC_SIZE is far
+ * from V's class, so W is a new object; fillers move every cached word past
+ * V, X and W. */
+#define REALLOC_SIZE 4096
+#define V_BYTES 64
+
+static GCTEST_NOINLINE void build_v_and_x(void) {
+  struct obj *v = gc_alloc(V_BYTES);
+  unsigned char *x = gc_alloc_atomic(SMALL_B_BYTES);
+  ck_assert_ptr_nonnull(v);
+  ck_assert_ptr_nonnull(x);
+  struct obj *c = gc_alloc(sizeof(struct obj));
+  ck_assert_ptr_nonnull(c);
+  pattern_fill(x, SMALL_B_BYTES, B_SEED + 3);
+  GC_WRITE(&v->f, (struct obj *)x);
+  GC_WRITE(&c->f, v);
+  global_c = c;
+  hidden_b = hide(x);
+  for (int i = 0; i < FILLERS; i++) {
+    void *volatile filler = gc_alloc(V_BYTES);
+    filler = gc_alloc_atomic(SMALL_B_BYTES);
+    (void)filler;
+  }
+}
+
+static GCTEST_NOINLINE void move_v_now(void) {
+  struct obj *w = gc_realloc(global_c->f, REALLOC_SIZE);
+  ck_assert_ptr_nonnull(w);
+  GC_WRITE(&global_c->f, w);
+  for (int i = 0; i < 8; i++) {
+    void *volatile filler = gc_alloc(REALLOC_SIZE);
+    (void)filler;
+  }
+}
+
+static GCTEST_NOINLINE void held_cycle_moving(void) {
+  clobber_stack();
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  move_v_now();
+  clobber_stack();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+}
+
+static void check_realloc_during_mark(const struct conc_env *env, size_t nenv) {
+  conc_init(env, nenv);
+  build_v_and_x();
+  struct conc_capture cap;
+  conc_capture_begin(&cap);
+  held_cycle_moving();
+  char *err = conc_capture_end(&cap);
+  gc_collect(); /* sweeps the held cycle's garbage first */
+  unsigned char *x = unhide(hidden_b);
+  ck_assert_ptr_eq(global_c->f->f, (struct obj *)x);
+  ck_assert_msg(gc_base(x) == x, "object held by a block that gc_realloc moved during marking was freed");
+  for (int i = 0; i < REUSE_PROBES; i++) memset(gc_alloc_atomic(SMALL_B_BYTES), 0xEE, SMALL_B_BYTES);
+  ck_assert_uint_eq(pattern_check(x, SMALL_B_BYTES, B_SEED + 3), SMALL_B_BYTES);
+  uint64_t misses = stats_now().verify_misses;
+  ck_assert_msg(misses == 0, "verify counted %llu misses for gc_realloc during marking:\n%s",
+                (unsigned long long)misses, err);
+  free(err);
+}
+
+START_TEST(test_realloc_during_mark_keeps_what_the_old_block_held) {
+  check_realloc_during_mark(plain_env, CONC_LEN(plain_env));
+}
+END_TEST
+
+START_TEST(test_realloc_during_mark_is_not_a_verify_miss) {
+  check_realloc_during_mark(verify_env, CONC_LEN(verify_env));
+}
+END_TEST
+
 static Suite *verify_barrier_suite(void) {
   Suite *s = suite_create("verify_barrier");
   TCase *tc = tcase_create("missing_barrier");
@@ -475,6 +559,11 @@ static Suite *verify_barrier_suite(void) {
   tcase_add_test(exiting, test_barrier_buffer_of_exiting_thread_is_not_lost);
   tcase_add_test(exiting, test_object_deleted_by_exiting_thread_survives);
   suite_add_tcase(s, exiting);
+  TCase *moving = tcase_create("free_barrier");
+  tcase_set_timeout(moving, 60);
+  tcase_add_test(moving, test_realloc_during_mark_keeps_what_the_old_block_held);
+  tcase_add_test(moving, test_realloc_during_mark_is_not_a_verify_miss);
+  suite_add_tcase(s, moving);
   return s;
 }
 
