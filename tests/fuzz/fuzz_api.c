@@ -37,7 +37,8 @@
  * not checked.
  *
  * Settings (environment): MGC_FUZZ_TYPED=0 makes conservative objects
- * where the program asks for typed ones.
+ * where the program asks for typed ones; with MGC_VERIFY=1 any object the
+ * concurrent mark missed is a failure too.
  *
  * Between inputs.  libFuzzer runs many inputs in one process and mgc's
  * heap persists, so each input ends by joining its worker and clearing
@@ -858,5 +859,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_all(&main_ctx);
   ctx_clear(&main_ctx);
   gc_set_percent(100);
+  /* With MGC_VERIFY=1: no object may have been missed by a concurrent mark
+   * (the program stores every heap pointer with GC_WRITE). */
+  struct gc_stats st;
+  memset(&st, 0, sizeof(st));
+  st.size = sizeof(st);
+  if (gc_get_stats(&st) == 0 && st.verify_misses) fail("main", "MGC_VERIFY found missed objects", st.verify_misses, 0);
   return 0;
 }
