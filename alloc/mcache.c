@@ -160,7 +160,7 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     heap_before_slow_alloc();
     heap_check_trigger();
     s = mcentral_cache_span(c, spc);
-    if (!s) return NULL;
+    if (!s) return mcache_refill_failed(spc, zero);
     heap_after_slow_alloc((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
     if (span_needs_sweep(s)) mcentral_sweep_cached(s);
     sl->span = s;

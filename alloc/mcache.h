@@ -50,6 +50,10 @@ struct mcache {
 /* Implemented by runtime/thread.c: register the calling thread (its first
  * allocation) and allocate from its new mcache. */
 void *mcache_refill_unregistered(unsigned spc, bool zero);
+/* Implemented by runtime/oom.c: mcentral had no span for class spc (the
+ * heap cannot grow); collect, call the out-of-memory handler and retry.
+ * The object, or NULL with errno ENOMEM. */
+void *mcache_refill_failed(unsigned spc, bool zero);
 
 /* The owner's free bits of its current word of class spc, read by another
  * thread (remote gc_free validation): racy by nature, so the fast path
