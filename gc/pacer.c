@@ -119,9 +119,13 @@ void pacer_init(int gogc_setting, uint64_t limit) {
 
 void pacer_settings_changed(void) { compute_goal(); }
 
+/* The largest GOGC taken (MGC_GOGC's bound too): the goal stays far from
+ * overflow. */
+#define GOGC_MAX 1000000
+
 int pacer_set_gogc(int v) {
   int old = gogc;
-  gogc = v < 0 ? -1 : v;
+  gogc = v < 0 ? -1 : v > GOGC_MAX ? GOGC_MAX : v;
   compute_goal();
   return old;
 }

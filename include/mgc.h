@@ -60,7 +60,8 @@ GC_API void *gc_alloc_atomic(size_t n) GC_MALLOC_ATTR;
  * NULL and leaves p untouched. */
 GC_API void *gc_realloc(void *p, size_t n);
 
-/* A copy of the C string s in an atomic object. */
+/* A copy of the C string s in an atomic object.  NULL (with a report on
+ * stderr and errno EINVAL) for s == NULL, or with errno ENOMEM. */
 GC_API char *gc_strdup(const char *s) GC_MALLOC_ATTR;
 
 /* Release p now instead of waiting for the collector.  p must be the start
@@ -98,7 +99,9 @@ GC_API const gc_type *gc_type_new_traced(gc_trace_fn trace);
  * size, the object is an array of n / size elements (a vector of tagged
  * values, say), each scanned with the type's layout; a traced type's
  * callback gets the whole object.  gc_size, gc_base, gc_free and
- * gc_realloc work on it as on any object. */
+ * gc_realloc (which keeps the type) work on it as on any object.  Typed
+ * objects are 8-byte aligned.  NULL with errno EINVAL (and a report on
+ * stderr) for a type not made by gc_type_new*, or with errno ENOMEM. */
 GC_API void *gc_alloc_typed(size_t n, const gc_type *type) GC_MALLOC_ATTR;
 
 /* ---- ask ---------------------------------------------------------------- */
@@ -157,13 +160,15 @@ GC_API void gc_copy_pointers(void *dst, const void *src, size_t nwords);
 
 /* ---- collect ------------------------------------------------------------ */
 
-/* Run a full collection now and return when it is done (marking finished;
- * freed memory is handed back to the allocator as it is swept). */
+/* Run a full collection now and return when it is done: marked, and the
+ * whole heap swept, so everything found unreachable is free (and queued
+ * for its finalizer, see gc_wait_finalizers). */
 GC_API void gc_collect(void);
 
 /* GOGC: the heap may grow to live * (1 + percent / 100) before the next
- * collection.  Negative turns automatic collection off.  Returns the old
- * value.  MGC_GOGC sets it at start-up (default 100). */
+ * collection.  Negative turns automatic collection off; values over
+ * 1000000 are taken as 1000000.  Returns the old value.  MGC_GOGC sets it
+ * at start-up (default 100). */
 GC_API int gc_set_percent(int percent);
 
 /* Soft limit on the memory the heap holds (bytes; MGC_MEMLIMIT sets it at
@@ -182,7 +187,8 @@ GC_API void gc_enable(void);
 
 /* Scan [start, start + len) conservatively at every collection: memory the
  * collector would not otherwise see (malloc'd blocks, mmap'd regions)
- * holding pointers to heap objects.  Returns 0, or ENOMEM. */
+ * holding pointers to heap objects.  Returns 0, ENOMEM, or EINVAL (with a
+ * report on stderr) for a range that wraps around the address space. */
 GC_API int gc_add_roots(void *start, size_t len);
 /* Stop scanning every part of [start, start + len) added before. */
 GC_API void gc_remove_roots(void *start, size_t len);

@@ -330,6 +330,11 @@ GC_API void *gc_realloc(void *p, size_t n) {
 }
 
 GC_API char *gc_strdup(const char *str) {
+  if (!str) {
+    mgc_report("gc_strdup(NULL): no string to copy; returning NULL");
+    errno = EINVAL;
+    return NULL;
+  }
   size_t len = strlen(str);
   char *q = gc_alloc_atomic(len + 1);
   if (q) memcpy(q, str, len + 1);
