@@ -120,6 +120,7 @@ struct worker {
   uint64_t ops_left;      /* this thread's remaining mutations */
   atomic_bool done;       /* the thread finished; the main thread joins it */
   pthread_t thread;
+  bool running;           /* thread was started and not yet joined */
   uint64_t ops, checks, nodes_checked, threads;
 };
 
@@ -474,12 +475,9 @@ static void *worker_main(void *arg) {
 static void worker_start(struct worker *w) {
   w->ops_left = THREAD_OPS_MIN + below(&w->rng, THREAD_OPS_SPAN);
   atomic_store(&w->done, false);
-  w->threads++;
-  if (gc_pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-    fail("gc_pthread_create failed for slot %llu%llu%llu", (unsigned long long)w->index, 0, 0);
-    atomic_store(&w->done, true);
-    w->threads--;
-  }
+  w->running = gc_pthread_create(&w->thread, NULL, worker_main, w) == 0;
+  w->threads += w->running;
+  if (!w->running) fail("gc_pthread_create failed for slot %llu%llu%llu", (unsigned long long)w->index, 0, 0);
 }
 
 static void worker_setup(struct worker *w, int index, uint64_t seed) {
@@ -505,7 +503,7 @@ static void round_main_loop(struct worker *ws, int nworkers, double seconds, uin
   while (!atomic_load(&stop) && now_s() - t0 < seconds) {
     sleep_ms(MAIN_TICK_MS);
     for (int i = 0; i < nworkers; i++)
-      if (atomic_load(&ws[i].done)) {
+      if (ws[i].running && atomic_load(&ws[i].done)) {
         pthread_join(ws[i].thread, NULL);
         worker_start(&ws[i]);
       }
@@ -514,7 +512,8 @@ static void round_main_loop(struct worker *ws, int nworkers, double seconds, uin
     else if (r < 4 && !gogc_off) gc_set_percent(gogc_choices[below(rng, NCHOICES)]);
   }
   atomic_store(&stop, true);
-  for (int i = 0; i < nworkers; i++) pthread_join(ws[i].thread, NULL);
+  for (int i = 0; i < nworkers; i++)
+    if (ws[i].running) pthread_join(ws[i].thread, NULL);
 }
 
 /* Runs in the child; returns its exit status. */
