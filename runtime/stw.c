@@ -140,6 +140,12 @@ MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
   atomic_store_release(&t->blocking_sp, (uintptr_t)__builtin_frame_address(0));
   atomic_store_relaxed(&t->blocking, 1);
   atomic_fence();
+  /* A stopper that saw blocking == 0 has signalled us (or is about to)
+   * and waits for the handler: let the signal land in this wait, not in
+   * the call the region is for (nanosleep, poll, select: the kernel does
+   * not restart those after a handler, so they would fail with EINTR). */
+  uint32_t w;
+  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
 }
 
 MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
