@@ -2,9 +2,9 @@
  * config.h: settings read once from the environment by gc_init.
  *
  * Every MGC_* variable is described by one row of the table in config.c:
- * its name, how to parse it, its default and the accepted forms.  A bad
- * value is never taken and never crashes: one "mgc:" line names the
- * variable, the value and the accepted forms, and the default stays.
+ * its name, how to parse it and the accepted forms.  A bad value is never
+ * taken and never crashes: exactly one "mgc:" line names the variable, the
+ * value, the accepted forms and the default, which stays.
  */
 #ifndef MGC_CONFIG_H
 #define MGC_CONFIG_H
@@ -33,5 +33,8 @@ void config_load(void);
 bool config_parse_gogc(const char *s, int *out);
 bool config_parse_bytes(const char *s, uint64_t *out);
 bool config_parse_int(const char *s, long lo, long hi, long *out);
+bool config_parse_signal(const char *s, int *out);
+/* Can mgc stop threads with signal number sig? */
+bool config_signal_is_usable(long sig);
 
 #endif /* MGC_CONFIG_H */
