@@ -192,4 +192,10 @@ size_t roots_global_bytes(void) {
   return n;
 }
 
-void roots_after_fork_child(void) { lock_reinit_after_fork(&roots_lock); }
+/* The prepare handler took roots_lock through lock_acquire: drop it from
+ * the forking thread's held-lock record too, or the child's next
+ * lock_acquire of a lower rank (gc_lock, threads_lock) throws. */
+void roots_after_fork_child(void) {
+  lock_rank_release(&roots_lock);
+  lock_reinit_after_fork(&roots_lock);
+}
