@@ -85,7 +85,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   bool cached = atomic_load_relaxed(&s->cached_by) != 0;
   unsigned keep = cached ? (unsigned)atomic_load_acquire(&s->cur_word) : UINT32_MAX;
   finalizers_sweep_span(s, keep); /* may mark objects: before the bits are read */
-  unsigned freed = 0;
+  unsigned freed = 0, applied = 0; /* applied: remote frees, counted when made */
   bool freed_left = false;
   for (unsigned w = 0; w < s->nwords; w++) {
     uintptr_t m = atomic_load_relaxed(&s->markbits[w]);
@@ -102,6 +102,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     uintptr_t dead = a & ~m & ~f;
     if (dead | (a & f)) atomic_store_relaxed(&s->allocbits[w], a & m & ~f);
     freed += (unsigned)__builtin_popcountll(dead);
+    applied += (unsigned)__builtin_popcountll(a & f);
     if (a & f) s->needzero = 1;
   }
   if (atomic_load_relaxed(&s->has_freed) && !freed_left) atomic_store_relaxed(&s->has_freed, 0);
@@ -112,10 +113,13 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   atomic_store_release(&s->sweepgen, sg);
   atomic_fetch_sub(&sweeps_in_progress, 1);
   if (cached) {
-    /* Counted as full in heap_live while cached; the malloc count at
-     * uncache is taken relative to count_at_cache, which the sweep lowers. */
-    s->count_at_cache = (uint16_t)(s->count_at_cache > freed ? s->count_at_cache - freed : 0);
-    if (freed) atomic_fetch_add(&mc->counts.mallocs, freed); /* free again: counted as to be used */
+    /* Counted as full in heap_live while cached.  Uncaching takes back
+     * the slots then free from the malloc count; every slot this sweep
+     * freed (dead or freed remotely) was allocated, so it is counted
+     * again now, as a free slot to be used (gc/stats.c relies on it). */
+    unsigned reusable = freed + applied;
+    s->count_at_cache = (uint16_t)(s->count_at_cache > reusable ? s->count_at_cache - reusable : 0);
+    if (reusable) atomic_fetch_add(&mc->counts.mallocs, reusable);
     return true;
   }
   if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);

@@ -245,6 +245,7 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     arena_set_spans(s->base, s->npages, s);
     atomic_store_release(&s->state, MSPAN_IN_USE);
     stats.in_use += npages * PAGE_SIZE;
+    stats.spans_in_use++;
     if (spanclass_sizeclass(spc) == 0) stats.large_in_use += npages * PAGE_SIZE;
   }
   lock_release(&mheap_lock);
@@ -262,6 +263,7 @@ void mheap_free_span(struct mspan *s) {
   atomic_store_release(&s->sweepgen, SWEEPGEN_NONE);
   atomic_store_release(&s->state, MSPAN_FREE);
   stats.in_use -= s->npages * PAGE_SIZE;
+  stats.spans_in_use--;
   if (span_is_large(s)) stats.large_in_use -= s->npages * PAGE_SIZE;
   mspan_free_bitmaps_locked(s);
   /* Pages between the first and the last no longer map to anything. */

@@ -22,6 +22,7 @@ struct mheap_stats {
   size_t released;   /* free pages given back to the OS */
   size_t metadata;   /* span records, bitmaps, arena records */
   size_t large_in_use; /* pages in large-object spans */
+  size_t spans_in_use; /* number of in-use spans (small-object and large) */
 };
 
 int mheap_init(void);

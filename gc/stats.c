@@ -1,25 +1,39 @@
 /*
- * stats.c: cycle and pause history, gc_get_stats and the MGC_TRACE line.
+ * stats.c: cycle and pause history, gc_get_stats and the MGC_TRACE lines.
  *
  * Records are written by the collector thread; readers (gc_get_stats) take
  * stats_lock, a leaf mutex, for a consistent copy.  Pauses are recorded
  * while the world runs again (the lock may be held by a stopped reader).
- * Allocation counts come from the mcentral and large-object counters,
- * heap figures from the mheap.
+ * Heap figures come from the mheap, allocation counts from the per-class
+ * mcentral counters and the large-object counters.
+ *
+ * Allocation counts (read_alloc, under threads_lock).  mcentral counts a
+ * span's free slots as allocated when an mcache takes the span, and takes
+ * back the unused ones when it gives the span back; the owner's gc_free of
+ * an object in a span it caches (local_frees) reaches the free count only
+ * then.  read_alloc makes both exact for the moment of the call by
+ * correcting for every cached span:
+ *   allocated = mallocs - free slots - owner-freed slots of the current word
+ *               + local_frees
+ *   freed     = frees + local_frees
+ * (a slot the owner freed in a word it has left shows as a free slot; one
+ * in its current word does not, until it leaves the word).  Another
+ * thread's cache is read without its cooperation: exact when that thread
+ * is not inside an allocation slow path or gc_free at that instant, off by
+ * at most a span's slots otherwise.  Large objects: frees are counted by
+ * gc_free and the sweeper; freed bytes are allocated bytes less the pages
+ * of large spans in use.
  *
  * MGC_TRACE=1 prints one line per cycle, after it, with the world running:
  *   gc N @T s C%: A+B+C ms clock, X->Y->Z MB, G MB goal, W workers [flags]
- * N cycle number; T seconds since gc_init; C collector CPU (its threads
- * and assists) as a percentage of the process's CPU time since start;
- * A the mark-setup stop; B the concurrent phase (marking with the world
- * running); C the mark-termination stops, summed (with stopped-world
- * marking A is the whole mark and B and C are 0); X heap_live when the
- * cycle started, Y heap_live when marking ended, Z live bytes found by the
- * mark; G the goal for the next cycle; W mark workers.  Flags: (forced)
- * for gc_collect, (limit) when the memory limit set the goal, (stw) for
- * stopped-world marking, and "verify: M missed" with MGC_VERIFY=1.
- * MGC_TRACE=2 adds a second line with the CPU split and the termination
- * attempts.
+ * MGC_TRACE=2 adds a detail line:
+ *   gc N detail: stops A+C ms, S termination stops, longest stop wait L ms;
+ *   clock P+M+E ms; cpu U ms, assist V ms; heap H MB at mark start,
+ *   K ephemerons cleared; since gc N-1: a objects (x MB) allocated,
+ *   f objects (y MB) freed, o objects (h MB) in use; pages I MB in use,
+ *   D MB idle, R MB released, Q spans
+ * Every field is described in docs/trace.md; tools/mgc-plot parses the
+ * first line, so its shape stays.
  */
 #include "gc/stats.h"
 
@@ -44,8 +58,25 @@
 
 extern atomic_word large_mallocs, large_frees, large_bytes_allocated;
 
+_Static_assert(SIZECLASS_COUNT - 1 <= GC_SIZE_CLASSES, "gc_stats.by_size is too small for the size classes");
+
+/* Allocation counts at one moment (read_alloc); by size class, [0] unused. */
+struct alloc_snapshot {
+  uint64_t mallocs[SIZECLASS_COUNT], frees[SIZECLASS_COUNT];
+  uint64_t large_mallocs, large_bytes, large_frees, large_free_bytes;
+  uint64_t alloc_objects, alloc_bytes, free_objects, free_bytes;
+};
+
+/* What the cycle records keep for the detail line: the counts at the end
+ * of the previous cycle. */
+struct cycle_extra {
+  struct alloc_snapshot now, prev;
+  struct mheap_stats heap;
+};
+
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct gc_stats cur;   /* the cycle fields; under stats_lock */
+static struct gc_stats cur;        /* the cycle fields; under stats_lock */
+static struct cycle_extra extra;   /* collector thread only (gc lock) */
 static uint64_t start_ns;
 static uint64_t start_cpu_ns;
 
@@ -61,6 +92,63 @@ uint64_t stats_cycles(void) {
   return n;
 }
 
+/* The owner's frees in the spans c caches, per span class, not yet in the
+ * mcentral counts: all of them (local_frees), and those in the current
+ * word (not shown as free slots).  Racy on purpose, as
+ * mcache_add_unused_slots; the caller holds threads_lock. */
+MGC_NO_SANITIZE_SCAN static void add_owner_frees(const struct mcache *c, uint64_t local[SPANCLASS_COUNT],
+                                                 uint64_t in_word[SPANCLASS_COUNT]) {
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+    const struct mspan *s = c->slots[spc].span;
+    if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;
+    local[spc] += *(const volatile uint32_t *)&s->local_frees;
+    in_word[spc] += (uint64_t)__builtin_popcountll(atomic_load_relaxed(&s->cur_freed));
+  }
+}
+
+/* Exact allocation counts now (see the top of the file).  Takes
+ * threads_lock and the mheap lock. */
+static void read_alloc(struct alloc_snapshot *a, struct mheap_stats *h) {
+  static uint64_t unused[SPANCLASS_COUNT], local[SPANCLASS_COUNT], in_word[SPANCLASS_COUNT]; /* threads_lock */
+  memset(a, 0, sizeof(*a));
+  mheap_read_stats(h);
+  lock_acquire(&threads_lock);
+  memset(unused, 0, sizeof(unused));
+  memset(local, 0, sizeof(local));
+  memset(in_word, 0, sizeof(in_word));
+  for (struct mthread *t = threads_head; t; t = t->next) {
+    mcache_add_unused_slots(&t->mcache, unused);
+    add_owner_frees(&t->mcache, local, in_word);
+  }
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+    unsigned sc = spanclass_sizeclass(spc);
+    if (sc == 0) continue;
+    uint64_t m = atomic_load_relaxed(&mcentrals[spc].counts.mallocs) + local[spc];
+    uint64_t pending = unused[spc] + in_word[spc];
+    a->mallocs[sc] += m > pending ? m - pending : 0; /* below only in a race */
+    a->frees[sc] += atomic_load_relaxed(&mcentrals[spc].counts.frees) + local[spc];
+  }
+  lock_release(&threads_lock);
+  struct sweep_counts sc;
+  sweep_read_counts(&sc);
+  a->large_mallocs = atomic_load_relaxed(&large_mallocs);
+  a->large_bytes = atomic_load_relaxed(&large_bytes_allocated);
+  a->large_frees = atomic_load_relaxed(&large_frees) + sc.large_freed;
+  a->large_free_bytes = a->large_bytes > h->large_in_use ? a->large_bytes - h->large_in_use : 0;
+  a->alloc_objects = a->large_mallocs;
+  a->alloc_bytes = a->large_bytes;
+  a->free_objects = a->large_frees;
+  a->free_bytes = a->large_free_bytes;
+  for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
+    a->alloc_objects += a->mallocs[c];
+    a->alloc_bytes += a->mallocs[c] * sizeclass_size[c];
+    a->free_objects += a->frees[c];
+    a->free_bytes += a->frees[c] * sizeclass_size[c];
+  }
+}
+
+static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
 void stats_record_pause(uint64_t ns) {
   pthread_mutex_lock(&stats_lock);
   cur.pause_ns[cur.pauses % GC_PAUSE_HISTORY] = ns;
@@ -72,6 +160,10 @@ void stats_record_pause(uint64_t ns) {
 }
 
 void stats_record_cycle(const struct cycle_record *c) {
+  if (config.trace >= 2) {
+    extra.prev = extra.now;
+    read_alloc(&extra.now, &extra.heap);
+  }
   pthread_mutex_lock(&stats_lock);
   cur.cycles++;
   if (c->forced) cur.forced_cycles++;
@@ -102,6 +194,32 @@ static void pause_percentiles(const struct gc_stats *s, uint64_t *p50, uint64_t 
 }
 
 static double mb(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+static double ms(uint64_t ns) { return (double)ns / 1e6; }
+
+/* The MGC_TRACE=2 line (see docs/trace.md). */
+static void trace_detail(const struct cycle_record *c, uint64_t cycle) {
+  const struct alloc_snapshot *now = &extra.now, *prev = &extra.prev;
+  const struct mheap_stats *h = &extra.heap;
+  char line[640];
+  snprintf(line, sizeof(line),
+           "gc %llu detail: stops %.3f+%.3f ms, %u termination stops, longest stop wait %.3f ms; "
+           "clock %.3f+%.3f+%.3f ms; cpu %.3f ms, assist %.3f ms; heap %.1f MB at mark start, "
+           "%lu ephemerons cleared; since gc %llu: %llu objects (%.1f MB) allocated, "
+           "%llu objects (%.1f MB) freed, %llu objects (%.1f MB) in use; "
+           "pages %.1f MB in use, %.1f MB idle, %.1f MB released, %zu spans\n",
+           (unsigned long long)cycle, ms(c->pause_setup_ns), ms(c->pause_term_ns),
+           c->termination_attempts, ms(c->max_stop_latency_ns), ms(minus(c->mark_start_ns, c->start_ns)),
+           ms(minus(c->mark_end_ns, c->mark_start_ns)), ms(minus(c->end_ns, c->mark_end_ns)), ms(c->cpu_ns),
+           ms(c->assist_ns), mb(c->heap_at_mark_start), (unsigned long)c->ephemerons_cleared,
+           (unsigned long long)(cycle - 1), (unsigned long long)minus(now->alloc_objects, prev->alloc_objects),
+           mb(minus(now->alloc_bytes, prev->alloc_bytes)),
+           (unsigned long long)minus(now->free_objects, prev->free_objects),
+           mb(minus(now->free_bytes, prev->free_bytes)),
+           (unsigned long long)minus(now->alloc_objects, now->free_objects),
+           mb(minus(now->alloc_bytes, now->free_bytes)), mb(h->in_use), mb(minus(h->sys, h->in_use)),
+           mb(h->released), h->spans_in_use);
+  mgc_write_stderr(line);
+}
 
 void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle) {
   pthread_mutex_lock(&stats_lock);
@@ -119,20 +237,12 @@ void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle) {
            "gc %llu @%.3fs %.0f%%: %.3f+%.3f+%.3f ms clock, %.1f->%.1f->%.1f MB, %.1f MB goal, "
            "%u workers%s%s%s%s\n",
            (unsigned long long)cycle, (double)(c->end_ns - start_ns) / 1e9,
-           cpu ? 100.0 * (double)gc_cpu / (double)cpu : 0.0, (double)c->pause_setup_ns / 1e6,
-           (double)concurrent_ns / 1e6, (double)c->pause_term_ns / 1e6, mb(c->heap_before),
-           mb(c->heap_at_mark_end), mb(c->heap_marked), mb(c->heap_goal), c->workers,
-           c->forced ? " (forced)" : "", pacer_limit_bound() ? " (limit)" : "",
+           cpu ? 100.0 * (double)gc_cpu / (double)cpu : 0.0, ms(c->pause_setup_ns), ms(concurrent_ns),
+           ms(c->pause_term_ns), mb(c->heap_before), mb(c->heap_at_mark_end), mb(c->heap_marked),
+           mb(c->heap_goal), c->workers, c->forced ? " (forced)" : "", pacer_limit_bound() ? " (limit)" : "",
            c->concurrent ? "" : " (stw)", verify);
   mgc_write_stderr(line);
-  if (config.trace >= 2) {
-    snprintf(line, sizeof(line),
-             "gc %llu detail: cpu %.3f ms (assist %.3f ms), %u termination attempts, "
-             "longest stop wait %.3f ms, heap at mark start %.1f MB\n",
-             (unsigned long long)cycle, (double)c->cpu_ns / 1e6, (double)c->assist_ns / 1e6,
-             c->termination_attempts, (double)c->max_stop_latency_ns / 1e6, mb(c->heap_at_mark_start));
-    mgc_write_stderr(line);
-  }
+  if (config.trace >= 2) trace_detail(c, cycle);
 }
 
 GC_API int gc_get_stats(struct gc_stats *out) {
@@ -143,33 +253,37 @@ GC_API int gc_get_stats(struct gc_stats *out) {
   s = cur;
   pthread_mutex_unlock(&stats_lock);
   struct mheap_stats h;
-  mheap_read_stats(&h);
+  struct alloc_snapshot a;
+  read_alloc(&a, &h);
   s.heap_live = atomic_load_relaxed(&heap_live);
   s.heap_in_use = h.in_use;
   s.heap_sys = h.sys;
   s.heap_released = h.released;
   s.metadata_sys = h.metadata;
-  uint64_t objs = atomic_load_relaxed(&large_mallocs), bytes = atomic_load_relaxed(&large_bytes_allocated);
-  uint64_t frees = atomic_load_relaxed(&large_frees);
-  static uint64_t unused[SPANCLASS_COUNT]; /* under threads_lock */
-  lock_acquire(&threads_lock);
-  memset(unused, 0, sizeof(unused));
-  for (struct mthread *t = threads_head; t; t = t->next) mcache_add_unused_slots(&t->mcache, unused);
-  for (unsigned spc = 2; spc < SPANCLASS_COUNT; spc++) {
-    uint64_t n = atomic_load_relaxed(&mcentrals[spc].counts.mallocs) - unused[spc];
-    objs += n;
-    bytes += n * sizeclass_size[spanclass_sizeclass(spc)];
-    frees += atomic_load_relaxed(&mcentrals[spc].counts.frees);
-  }
-  lock_release(&threads_lock);
-  struct sweep_counts sc;
-  sweep_read_counts(&sc);
-  frees += sc.large_freed;
-  s.total_alloc_objects = objs;
-  s.total_alloc_bytes = bytes;
-  s.total_free_objects = frees;
   s.memory_limit = config.memlimit;
+  s.total_alloc_bytes = a.alloc_bytes;
+  s.total_alloc_objects = a.alloc_objects;
+  s.total_free_objects = a.free_objects;
   pause_percentiles(&s, &s.pause_p50_ns, &s.pause_p99_ns);
+  s.total_free_bytes = a.free_bytes;
+  s.heap_alloc = minus(a.alloc_bytes, a.free_bytes);
+  s.heap_objects = minus(a.alloc_objects, a.free_objects);
+  s.heap_idle = minus(h.sys, h.in_use);
+  s.heap_spans = h.spans_in_use;
+  s.large_alloc_objects = a.large_mallocs;
+  s.large_alloc_bytes = a.large_bytes;
+  s.large_free_objects = a.large_frees;
+  s.large_free_bytes = a.large_free_bytes;
+  s.uptime_ns = os_nanotime() - start_ns;
+  s.process_cpu_ns = os_process_cpu_ns() - start_cpu_ns;
+  s.gc_cpu_fraction = s.process_cpu_ns ? (double)s.gc_cpu_ns / (double)s.process_cpu_ns : 0.0;
+  s.size_classes = SIZECLASS_COUNT - 1;
+  for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
+    s.by_size[c - 1].size = sizeclass_size[c];
+    s.by_size[c - 1].alloc_objects = a.mallocs[c];
+    s.by_size[c - 1].free_objects = a.frees[c];
+  }
+  for (unsigned i = SIZECLASS_COUNT - 1; i < GC_SIZE_CLASSES; i++) s.by_size[i] = (struct gc_size_class_stats){0};
   size_t n = out->size < sizeof(s) ? out->size : sizeof(s);
   s.size = n;
   memcpy(out, &s, n);

@@ -258,6 +258,17 @@ GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
 /* ---- observe ------------------------------------------------------------ */
 
 #define GC_PAUSE_HISTORY 256
+/* Capacity of gc_stats.by_size: the small-object size classes (this
+ * version has 67; gc_stats.size_classes says how many entries are used). */
+#define GC_SIZE_CLASSES 68
+
+/* One size class of small objects (up to 32 KiB) in gc_stats.by_size.
+ * Scanned, atomic and typed objects of the class are counted together. */
+struct gc_size_class_stats {
+  uint64_t size;               /* object size in bytes (requests are rounded up to it) */
+  uint64_t alloc_objects;      /* objects of this size allocated since gc_init */
+  uint64_t free_objects;       /* of which freed (gc_free or the collector) */
+};
 
 struct gc_stats {
   size_t size;                 /* set to sizeof(struct gc_stats) before the call */
@@ -272,7 +283,7 @@ struct gc_stats {
   uint64_t heap_in_use;        /* pages in in-use spans */
   uint64_t heap_sys;           /* obtained from the OS */
   uint64_t heap_released;      /* free pages given back to the OS */
-  uint64_t metadata_sys;       /* span records, bitmaps, thread records */
+  uint64_t metadata_sys;       /* span records and their bitmaps */
   uint64_t memory_limit;       /* soft limit, UINT64_MAX if none */
   /* allocation, cumulative */
   uint64_t total_alloc_bytes;  /* bytes of objects allocated (size-class rounded) */
@@ -291,6 +302,25 @@ struct gc_stats {
   uint64_t assist_cpu_ns;      /* of which mark assists by allocating threads */
   /* MGC_VERIFY */
   uint64_t verify_misses;      /* objects the concurrent mark missed, in all cycles */
+  /* Appended after release 0.1.0, so that callers built against the
+   * older, smaller struct keep working.  Semantics: docs/api.md#observe. */
+  uint64_t total_free_bytes;   /* bytes of objects freed (size-class rounded) */
+  uint64_t heap_alloc;         /* bytes in allocated objects: total_alloc_bytes - total_free_bytes */
+  uint64_t heap_objects;       /* objects in use: total_alloc_objects - total_free_objects */
+  uint64_t heap_idle;          /* heap_sys - heap_in_use: pages in free spans, released ones too */
+  uint64_t heap_spans;         /* in-use spans: small-object spans, and one per large object */
+  /* large objects (over 32 KiB, a span each), included in the totals */
+  uint64_t large_alloc_objects;
+  uint64_t large_alloc_bytes;  /* whole pages */
+  uint64_t large_free_objects;
+  uint64_t large_free_bytes;
+  /* time */
+  uint64_t uptime_ns;          /* since gc_init */
+  uint64_t process_cpu_ns;     /* CPU time of the whole process since gc_init */
+  double gc_cpu_fraction;      /* gc_cpu_ns / process_cpu_ns (of finished cycles) */
+  /* small objects by size class, smallest first */
+  uint64_t size_classes;       /* entries of by_size in use */
+  struct gc_size_class_stats by_size[GC_SIZE_CLASSES];
 };
 
 /* Fill *stats (up to stats->size bytes, so a program built against an
