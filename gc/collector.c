@@ -75,7 +75,8 @@ static int disable_count;                /* under gc_lock */
 static uint64_t last_cycle_end_ns;       /* under gc_lock */
 static uintptr_t last_marked_live;       /* under gc_lock */
 
-/* Requests, under req_mutex. */
+/* Requests, under req_mutex (taken with lock_mutex: a registered thread
+ * waits for it parked, runtime/lock.h). */
 static pthread_mutex_t req_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t req_cond = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t done_cond = PTHREAD_COND_INITIALIZER;
@@ -311,7 +312,7 @@ static void run_cycle(bool forced) {
 
 static void *collector_main(void *arg) {
   (void)arg;
-  pthread_mutex_lock(&req_mutex);
+  lock_mutex(&req_mutex);
   for (;;) {
     while (!trigger_pending && forced_requested == forced_done) pthread_cond_wait(&req_cond, &req_mutex);
     uint64_t serving = forced_requested;
@@ -321,7 +322,7 @@ static void *collector_main(void *arg) {
 
     run_cycle(forced);
 
-    pthread_mutex_lock(&req_mutex);
+    lock_mutex(&req_mutex);
     forced_done = serving;
     cycles_done++;
     pthread_cond_broadcast(&done_cond);
@@ -335,7 +336,7 @@ static void *collector_main(void *arg) {
 static void wait_for(uint64_t ticket, uint64_t cycles_target) {
   struct mthread *t = thread_current;
   if (t) stw_blocking_begin(t);
-  pthread_mutex_lock(&req_mutex);
+  lock_mutex(&req_mutex);
   while (ticket ? forced_done < ticket : cycles_done < cycles_target)
     pthread_cond_wait(&done_cond, &req_mutex);
   pthread_mutex_unlock(&req_mutex);
@@ -343,7 +344,7 @@ static void wait_for(uint64_t ticket, uint64_t cycles_target) {
 }
 
 static void trigger_hook(void) {
-  pthread_mutex_lock(&req_mutex);
+  lock_mutex(&req_mutex);
   uint64_t target = cycles_done + 1;
   if (!trigger_pending) {
     trigger_pending = true;
@@ -369,7 +370,7 @@ int collector_init(void) {
 }
 
 void collector_fork_prepare(void) {
-  pthread_mutex_lock(&req_mutex);
+  lock_mutex(&req_mutex);
   lock_acquire(&gc_lock);
 }
 
@@ -393,7 +394,7 @@ void collector_after_fork_child(void) {
 
 GC_API void gc_collect(void) {
   init_once();
-  pthread_mutex_lock(&req_mutex);
+  lock_mutex(&req_mutex);
   uint64_t ticket = ++forced_requested;
   pthread_cond_signal(&req_cond);
   pthread_mutex_unlock(&req_mutex);

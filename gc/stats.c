@@ -74,6 +74,7 @@ struct cycle_extra {
   struct mheap_stats heap;
 };
 
+/* Taken with lock_mutex: a registered thread waits for it parked. */
 static pthread_mutex_t stats_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct gc_stats cur;        /* the cycle fields; under stats_lock */
 static struct cycle_extra extra;   /* collector thread only (gc lock) */
@@ -86,7 +87,7 @@ void stats_init(void) {
 }
 
 uint64_t stats_cycles(void) {
-  pthread_mutex_lock(&stats_lock);
+  lock_mutex(&stats_lock);
   uint64_t n = cur.cycles;
   pthread_mutex_unlock(&stats_lock);
   return n;
@@ -150,7 +151,7 @@ static void read_alloc(struct alloc_snapshot *a, struct mheap_stats *h) {
 static uint64_t minus(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
 
 void stats_record_pause(uint64_t ns) {
-  pthread_mutex_lock(&stats_lock);
+  lock_mutex(&stats_lock);
   cur.pause_ns[cur.pauses % GC_PAUSE_HISTORY] = ns;
   cur.pauses++;
   cur.last_pause_ns = ns;
@@ -164,7 +165,7 @@ void stats_record_cycle(const struct cycle_record *c) {
     extra.prev = extra.now;
     read_alloc(&extra.now, &extra.heap);
   }
-  pthread_mutex_lock(&stats_lock);
+  lock_mutex(&stats_lock);
   cur.cycles++;
   if (c->forced) cur.forced_cycles++;
   cur.last_gc_ns = c->end_ns - start_ns;
@@ -222,7 +223,7 @@ static void trace_detail(const struct cycle_record *c, uint64_t cycle) {
 }
 
 void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle) {
-  pthread_mutex_lock(&stats_lock);
+  lock_mutex(&stats_lock);
   uint64_t gc_cpu = cur.gc_cpu_ns;
   pthread_mutex_unlock(&stats_lock);
   uint64_t cpu = os_process_cpu_ns() - start_cpu_ns;
@@ -249,7 +250,7 @@ GC_API int gc_get_stats(struct gc_stats *out) {
   if (!out || out->size < offsetof(struct gc_stats, cycles)) return EINVAL;
   init_once();
   struct gc_stats s;
-  pthread_mutex_lock(&stats_lock);
+  lock_mutex(&stats_lock);
   s = cur;
   pthread_mutex_unlock(&stats_lock);
   struct mheap_stats h;

@@ -5,8 +5,31 @@
  * whose rank is not above the top of that stack throws: that is the order
  * violation that could deadlock against another thread taking the same two
  * locks the right way round.
+ *
+ * Contended locks.  A registered thread waiting for a lock enters a
+ * blocking region (runtime/stw.c) for the wait: it saves its registers and
+ * stack pointer, the stopper scans it like a stopped thread without
+ * signalling it, and if it gets the lock while the world is stopped it
+ * waits for the restart before running on.  The collector's stopped-world
+ * code takes no lock (gc/collector.c), so holding one there is harmless,
+ * as it is for a thread stopped inside a critical section.
  */
 #include "runtime/lock.h"
+
+#include "runtime/stw.h"
+#include "runtime/thread.h"
+
+void lock_mutex(pthread_mutex_t *m) {
+  if (pthread_mutex_trylock(m) == 0) return;
+  struct mthread *t = thread_current;
+  if (!t) {
+    pthread_mutex_lock(m);
+    return;
+  }
+  stw_blocking_begin(t);
+  pthread_mutex_lock(m);
+  stw_blocking_end(t);
+}
 
 void lock_init(struct mgc_lock *l, enum lock_rank rank) {
   pthread_mutex_init(&l->mutex, NULL);

@@ -1,6 +1,12 @@
 /*
  * lock.h: mgc's mutex, a pthread mutex carrying a rank from lockrank.h.
  *
+ * A registered thread waits for a contended lock inside a blocking region
+ * (lock.c): it cannot run mutator code while it waits, so a stop of the
+ * world need not signal it, and under ThreadSanitizer, which holds back a
+ * signal's handler while the thread sits in pthread_mutex_lock, it could
+ * not acknowledge one (runtime/stw.c).
+ *
  * Debug builds keep, per thread, the highest rank held (as a stack of up to
  * LOCK_MAX_HELD entries) and throw when a lock is taken out of order or
  * released by a thread that does not hold it.  Release builds compile to
@@ -36,9 +42,14 @@ bool lock_is_held(const struct mgc_lock *l);
 #define lock_assert_held(l) ((void)0)
 #endif
 
+/* Lock mutex m; if it is taken, wait parked in a blocking region when the
+ * caller is a registered thread.  Also for the plain pthread mutexes that
+ * registered threads take (request and statistics locks). */
+void lock_mutex(pthread_mutex_t *m);
+
 MGC_INLINE void lock_acquire(struct mgc_lock *l) {
   lock_rank_acquire(l);
-  pthread_mutex_lock(&l->mutex);
+  lock_mutex(&l->mutex);
 }
 
 MGC_INLINE void lock_release(struct mgc_lock *l) {

@@ -23,6 +23,20 @@
  *
  * Everything the handler calls is async-signal-safe: atomics, the futex
  * syscall, and errno is saved and restored.
+ *
+ * ThreadSanitizer.  TSan runs the handler of an asynchronous signal late:
+ * only when the thread next passes one of TSan's own points (an intercepted
+ * libc call returning, an atomic operation, or the start of a call TSan
+ * knows may block, such as nanosleep or pthread_cond_wait).  A thread
+ * waiting in pthread_mutex_lock or in a raw futex call passes none, so it
+ * never acknowledges and the stop never ends.  Hence: mgc's locks wait for
+ * a contended lock inside a blocking region (runtime/lock.c), so the
+ * stopper does not count on the waiter; and a TSan build waits for a
+ * restart on entering or leaving a blocking region with nanosleep rather
+ * than the futex, where a queued stop signal of a stopper that already
+ * counted the thread can run.  The handler itself is instrumented: its
+ * atomics are what tells TSan that the stop orders the thread's accesses
+ * before the collector's.
  */
 #include "runtime/stw.h"
 
@@ -31,6 +45,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -40,6 +55,8 @@
 
 #define WORLD_STOPPED 1u
 #define WORLD_EPOCH_STEP 2u
+/* TSan builds poll for the restart this often (short against a pause). */
+#define STW_TSAN_POLL_NS 20000
 
 /* Futex words must be 32-bit; these are only touched through the helpers. */
 static volatile uint32_t world;     /* epoch | WORLD_STOPPED */
@@ -58,7 +75,7 @@ static void wait_while_stopped(uint32_t stopped_value) {
     futex(&world, FUTEX_WAIT_PRIVATE, stopped_value);
 }
 
-MGC_NO_SANITIZE_SCAN static void stop_handler(int sig, siginfo_t *info, void *uctx) {
+static void stop_handler(int sig, siginfo_t *info, void *uctx) {
   (void)sig;
   (void)info;
   (void)uctx; /* the register file it points to lies on this stack, above sp */
@@ -88,6 +105,19 @@ int stw_init(void) {
   sigdelset(&sa.sa_mask, SIGFPE);
   if (sigaction(config.stop_signal, &sa, NULL) != 0) return errno;
   return 0;
+}
+
+/* Outside the handler: wait until no stop is in progress.  Under TSan a
+ * stop signal arriving during the futex wait would only be queued (see
+ * the top of the file); nanosleep is a call TSan delivers signals in. */
+static void wait_for_restart(void) {
+#if MGC_TSAN
+  const struct timespec poll = {0, STW_TSAN_POLL_NS};
+  while (stw_world_stopped()) nanosleep(&poll, NULL);
+#else
+  uint32_t w;
+  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
+#endif
 }
 
 uint64_t stw_last_stop_latency_ns;
@@ -138,14 +168,16 @@ MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
   if (t->blocking_depth++ > 0) return;
   getcontext(&t->saved_context);
   atomic_store_release(&t->blocking_sp, (uintptr_t)__builtin_frame_address(0));
-  atomic_store_relaxed(&t->blocking, 1);
+  /* Release: what the thread did before parking happens before whatever
+   * a stopper that acquire-loads blocking == 1 then reads or writes. */
+  atomic_store_release(&t->blocking, 1);
   atomic_fence();
   /* A stopper that saw blocking == 0 has signalled us (or is about to)
    * and waits for the handler: let the signal land in this wait, not in
    * the call the region is for (nanosleep, poll, select: the kernel does
-   * not restart those after a handler, so they would fail with EINTR). */
-  uint32_t w;
-  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
+   * not restart those after a handler, so they would fail with EINTR).
+   * Under TSan the handler runs only at a point like the nanosleep here. */
+  wait_for_restart();
 }
 
 MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
@@ -153,7 +185,6 @@ MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
   if (--t->blocking_depth > 0) return;
   atomic_store_relaxed(&t->blocking, 0);
   atomic_fence();
-  uint32_t w;
-  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
+  wait_for_restart();
   atomic_store_release(&t->blocking_sp, 0);
 }

@@ -20,6 +20,7 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,22 @@ GCTEST_UNUSED static size_t conc_rss_bytes(void) {
   int n = fscanf(f, "%lu %lu", &size, &resident);
   fclose(f);
   return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* Lock a mutex that registered threads share.  Under ThreadSanitizer the
+ * wait happens in a blocking region: TSan runs the stop signal's handler
+ * only when a thread leaves pthread_mutex_lock, so a thread waiting for a
+ * lock whose holder is stopped would hold up the stop for good
+ * (docs/internals.md). */
+GCTEST_UNUSED static void conc_mutex_lock(pthread_mutex_t *m) {
+#if defined(__SANITIZE_THREAD__)
+  if (pthread_mutex_trylock(m) == 0) return;
+  gc_blocking_begin();
+  pthread_mutex_lock(m);
+  gc_blocking_end();
+#else
+  pthread_mutex_lock(m);
+#endif
 }
 
 /* An unsigned value from the environment, or dflt. */

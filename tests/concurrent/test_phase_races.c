@@ -150,7 +150,7 @@ static void ephemeral_work(uint64_t seq) {
     }
     check_list(mine);
     unsigned b = (unsigned)conc_below(&rng, NBOXES);
-    pthread_mutex_lock(&box_lock[b]);
+    conc_mutex_lock(&box_lock[b]);
     check_list(boxes->head[b]);
     GC_WRITE(&boxes->head[b], mine);
     pthread_mutex_unlock(&box_lock[b]);
@@ -207,8 +207,8 @@ static void *shuffler_main(void *arg) {
       a = b;
       b = t;
     }
-    pthread_mutex_lock(&box_lock[a]);
-    pthread_mutex_lock(&box_lock[b]);
+    conc_mutex_lock(&box_lock[a]);
+    conc_mutex_lock(&box_lock[b]);
     struct lnode *x = boxes->head[a];
     GC_WRITE(&boxes->head[a], boxes->head[b]);
     GC_WRITE(&boxes->head[b], x);
@@ -220,7 +220,7 @@ static void *shuffler_main(void *arg) {
 
 static void check_all_boxes(void) {
   for (unsigned b = 0; b < NBOXES; b++) {
-    pthread_mutex_lock(&box_lock[b]);
+    conc_mutex_lock(&box_lock[b]);
     check_list(boxes->head[b]);
     pthread_mutex_unlock(&box_lock[b]);
   }
