@@ -19,7 +19,7 @@
 #define ARENA_HINT_START ((uintptr_t)0x00c0 << 32)
 
 struct heap_arena **arena_index;
-uintptr_t arena_lo = UINTPTR_MAX, arena_hi;
+atomic_word arena_lo = UINTPTR_MAX, arena_hi;
 
 /* Protected by the mheap lock. */
 static uintptr_t next_hint = ARENA_HINT_START;
@@ -46,8 +46,8 @@ void *arena_reserve_locked(size_t size) {
     if (!ha) return NULL;
     atomic_store_release((atomic_word *)&arena_index[a >> ARENA_SHIFT], (uintptr_t)ha);
   }
-  if (b < arena_lo) arena_lo = b;
-  if (b + size > arena_hi) arena_hi = b + size;
+  if (b < atomic_load_relaxed(&arena_lo)) atomic_store_relaxed(&arena_lo, b);
+  if (b + size > atomic_load_relaxed(&arena_hi)) atomic_store_relaxed(&arena_hi, b + size);
   next_hint = b + size;
   return base;
 }

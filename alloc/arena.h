@@ -72,8 +72,17 @@ int arena_index_init(void);
  * mheap lock held.  Returns NULL when address space or metadata runs out. */
 void *arena_reserve_locked(size_t size);
 /* Lowest and highest heap address reserved so far (for quick rejection of
- * words that cannot be heap pointers). */
-extern uintptr_t arena_lo, arena_hi;
+ * words that cannot be heap pointers).  Stored under the mheap lock, loaded
+ * without it (relaxed): the range only widens, and a thread holding an
+ * address in a new arena got it through some synchronisation that follows
+ * the reservation, so it sees the wider range as well. */
+extern atomic_word arena_lo, arena_hi;
+
+/* Is v inside [arena_lo, arena_hi)?  One compare (unsigned wrap). */
+MGC_INLINE bool arena_in_range(uintptr_t v) {
+  uintptr_t lo = atomic_load_relaxed(&arena_lo);
+  return v - lo < atomic_load_relaxed(&arena_hi) - lo;
+}
 
 /* Call fn(s, ctx) for every in-use span whose first page lies in
  * [lo, hi), in address order.  Lock-free: the span map may change under

@@ -1,10 +1,16 @@
 /*
  * fixalloc.c: fixed-size metadata records (see fixalloc.h).
+ *
+ * A reused record is zeroed a word at a time with relaxed atomic stores,
+ * not memset: lock-free readers holding a stale pointer to it (the span
+ * walk, the marker) may be loading its atomic fields (state, sweepgen,
+ * bitmap words) at that very moment.  They then see the old value or 0.
  */
 #include "alloc/fixalloc.h"
 
 #include <string.h>
 
+#include "runtime/atomics.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
@@ -22,7 +28,8 @@ void *fixalloc_alloc(struct fixalloc *f) {
   void *p = f->free_list;
   if (p) {
     f->free_list = *(void **)p;
-    memset(p, 0, f->size);
+    atomic_word *w = p;
+    for (size_t i = 0; i < f->size / sizeof(*w); i++) atomic_store_relaxed(&w[i], 0);
   } else {
     if (f->chunk_left < f->size) {
       void *chunk = os_alloc_metadata(FIXALLOC_CHUNK);

@@ -146,7 +146,7 @@ void mcentral_sweep_cached(struct mspan *s) {
 }
 
 bool mcentral_sweep_any(struct mspan *s) {
-  unsigned spc = s->spanclass;
+  unsigned spc = span_class_unlocked(s);
   if (spc >= SPANCLASS_COUNT) return false;
   struct mcentral *mc = &mcentrals[spc];
   bool swept = false;

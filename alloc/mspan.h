@@ -152,6 +152,13 @@ MGC_INLINE bool span_is_large(const struct mspan *s) {
   return spanclass_sizeclass(s->spanclass) == 0;
 }
 
+/* The class of a span found without a lock (the span walk): the record
+ * may be recycled meanwhile, so this is a guess the caller confirms by
+ * claiming the span's sweepgen or under the class's mcentral lock. */
+MGC_NO_SANITIZE_THREAD static inline unsigned span_class_unlocked(const struct mspan *s) {
+  return s->spanclass;
+}
+
 /* Bytes of one slot: the class size, or the whole span for a large object. */
 MGC_INLINE uintptr_t span_slot_size(const struct mspan *s) {
   return span_is_large(s) ? s->npages * PAGE_SIZE : s->elemsize;

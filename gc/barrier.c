@@ -60,7 +60,7 @@ void barrier_flush_all_stw(struct gcwork *w) {
 
 GC_API void gc_barrier_record(void *old_value) {
   uintptr_t old = (uintptr_t)old_value;
-  if (old - arena_lo >= arena_hi - arena_lo) return; /* NULL, or not a heap address */
+  if (!arena_in_range(old)) return; /* NULL, or not a heap address */
   struct mthread *t = thread_current;
   if (unlikely(!t)) {
     init_once();

@@ -72,19 +72,20 @@ void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, u
 
 static void mark_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
   (void)slot;
-  if (v - arena_lo < arena_hi - arena_lo) mark_pointer(w, v);
+  if (arena_in_range(v)) mark_pointer(w, v);
 }
 
 /* Reads arbitrary words of stacks, data segments and objects: a stopped
  * thread's stack below its frame pointer and an object's stale words are
  * read on purpose. */
 MGC_NO_SANITIZE_SCAN static void scan_conservative(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
-  uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
+  uintptr_t alo = atomic_load_relaxed(&arena_lo), span = atomic_load_relaxed(&arena_hi) - alo;
   const uintptr_t *p = (const uintptr_t *)MGC_ROUND_UP(lo, sizeof(uintptr_t));
   const uintptr_t *end = (const uintptr_t *)MGC_ROUND_DOWN(hi, sizeof(uintptr_t));
   w->scanned_bytes += hi - lo;
   for (; p < end; p++) {
     uintptr_t v = *p;
+    MGC_SCANNED_WORD(v);
     if (v - alo < span) mark_pointer(w, v);
   }
 }
@@ -123,11 +124,12 @@ static bool root_words_grow(void) {
 }
 
 MGC_NO_SANITIZE_SCAN void mark_record_root_range(struct gcwork *w, uintptr_t lo, uintptr_t hi) {
-  uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
+  uintptr_t alo = atomic_load_relaxed(&arena_lo), span = atomic_load_relaxed(&arena_hi) - alo;
   const uintptr_t *p = (const uintptr_t *)MGC_ROUND_UP(lo, sizeof(uintptr_t));
   const uintptr_t *end = (const uintptr_t *)MGC_ROUND_DOWN(hi, sizeof(uintptr_t));
   for (; p < end; p++) {
     uintptr_t v = *p;
+    MGC_SCANNED_WORD(v);
     if (v - alo >= span) continue;
     if (root_words_len == root_words_cap && !root_words_grow()) {
       mark_pointer(w, v); /* no memory for the copy: mark it now */

@@ -68,7 +68,7 @@ static void sweep_large(struct mspan *s) {
 void sweep_span(struct mspan *s) {
   if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
   if (atomic_load_relaxed(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen) - 2) return;
-  if (span_is_large(s)) sweep_large(s);
+  if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s);
   else mcentral_sweep_any(s);
 }
 
@@ -77,7 +77,7 @@ static void sweep_span_cb(struct mspan *s, void *ctx) {
   sweep_span(s);
 }
 
-void sweep_finish(void) { arena_walk_spans(arena_lo, arena_hi, sweep_span_cb, NULL); }
+void sweep_finish(void) { arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_cb, NULL); }
 
 /* Proportional sweeping.  Allocation slow paths sweep the next chunk of
  * the heap (SWEEP_CHUNK_PAGES pages, claimed from a shared cursor) before
@@ -97,7 +97,7 @@ static void sweep_assist(void) {
   uintptr_t lo = atomic_fetch_add(&sweep_cursor, SWEEP_CHUNK_PAGES * PAGE_SIZE);
   if (lo >= end) return;
   uintptr_t hi = lo + SWEEP_CHUNK_PAGES * PAGE_SIZE;
-  uintptr_t base = arena_lo;
+  uintptr_t base = atomic_load_relaxed(&arena_lo);
   arena_walk_spans(base + lo, base + (hi < end ? hi : end), sweep_span_cb, NULL);
 }
 
@@ -112,7 +112,7 @@ static void *sweeper_main(void *arg) {
     while (sweeper_requested == done) pthread_cond_wait(&sweeper_cond, &sweeper_mutex);
     done = sweeper_requested;
     pthread_mutex_unlock(&sweeper_mutex);
-    arena_walk_spans(arena_lo, arena_hi, sweep_span_cb, NULL);
+    arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_cb, NULL);
     scavenger_wake();
     pthread_mutex_lock(&sweeper_mutex);
   }
@@ -126,7 +126,7 @@ int sweep_init(void) {
 
 void sweep_start_cycle_stw(void) {
   atomic_store_release(&mheap_sweepgen, atomic_load_relaxed(&mheap_sweepgen) + 2);
-  atomic_store_relaxed(&sweep_end, arena_hi - arena_lo);
+  atomic_store_relaxed(&sweep_end, atomic_load_relaxed(&arena_hi) - atomic_load_relaxed(&arena_lo));
   atomic_store_relaxed(&sweep_cursor, 0);
 }
 

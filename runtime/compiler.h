@@ -18,6 +18,19 @@
 #define MGC_TLS         __thread __attribute__((tls_model("initial-exec")))
 #define MGC_EXPORT      __attribute__((visibility("default")))
 
+#ifdef __has_feature
+#define MGC_HAS_FEATURE(x) __has_feature(x)
+#else
+#define MGC_HAS_FEATURE(x) 0
+#endif
+
+/* 1 in a ThreadSanitizer build (GCC and clang spell it differently). */
+#if defined(__SANITIZE_THREAD__) || MGC_HAS_FEATURE(thread_sanitizer)
+#define MGC_TSAN 1
+#else
+#define MGC_TSAN 0
+#endif
+
 /* Scanning code reads other threads' stacks and arbitrary words on purpose;
  * these functions carry this attribute instead of silencing whole files. */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
@@ -31,6 +44,26 @@
 #endif
 #ifndef MGC_NO_SANITIZE_SCAN
 #define MGC_NO_SANITIZE_SCAN
+#endif
+
+/* One read racing with a writer on purpose, where the value is confirmed
+ * afterwards (a comment at each use says how): hidden from TSan only. */
+#if MGC_TSAN
+#define MGC_NO_SANITIZE_THREAD __attribute__((no_sanitize_thread))
+#else
+#define MGC_NO_SANITIZE_THREAD
+#endif
+
+/* The collector reads words of stacks and objects whatever their state,
+ * and memcheck would report every test on a word nobody initialised.  In
+ * a -Dvalgrind=true build MGC_SCANNED_WORD(v) marks the scanner's own copy
+ * v as defined; the memory it was read from keeps its state, so the
+ * program's own uses of uninitialised memory are still reported. */
+#if defined(MGC_VALGRIND) && MGC_VALGRIND
+#include <valgrind/memcheck.h>
+#define MGC_SCANNED_WORD(v) ((void)VALGRIND_MAKE_MEM_DEFINED(&(v), sizeof(v)))
+#else
+#define MGC_SCANNED_WORD(v) ((void)0)
 #endif
 
 #define MGC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
