@@ -47,6 +47,7 @@
 
 static void init_env(const char *trace, const char *concurrent) {
   setenv("MGC_GOGC", "off", 1);
+  unsetenv("MGC_MEMLIMIT"); /* a limit would start cycles of its own */
   setenv("MGC_TRACE", trace, 1);
   setenv("MGC_CONCURRENT", concurrent, 1);
   gc_init();
