@@ -130,9 +130,11 @@ int pacer_set_gogc(int v) {
   return old;
 }
 
+uint64_t pacer_memlimit(void) { return __atomic_load_n(&memlimit, __ATOMIC_RELAXED); }
+
 uint64_t pacer_set_memlimit(uint64_t v) {
   uint64_t old = memlimit;
-  memlimit = v;
+  __atomic_store_n(&memlimit, v, __ATOMIC_RELAXED); /* read by gc_get_stats */
   scavenger_set_retain_limit(v == UINT64_MAX ? UINT64_MAX : v / 100 * 95);
   compute_goal();
   return old;

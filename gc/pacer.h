@@ -30,6 +30,7 @@ void pacer_end_mark_stw(void);
 
 int pacer_set_gogc(int gogc);          /* returns the old value */
 uint64_t pacer_set_memlimit(uint64_t); /* returns the old value */
+uint64_t pacer_memlimit(void);          /* UINT64_MAX if none */
 void pacer_set_disabled(bool disabled);
 
 uintptr_t pacer_goal(void);

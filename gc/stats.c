@@ -261,7 +261,7 @@ GC_API int gc_get_stats(struct gc_stats *out) {
   s.heap_sys = h.sys;
   s.heap_released = h.released;
   s.metadata_sys = h.metadata;
-  s.memory_limit = config.memlimit;
+  s.memory_limit = pacer_memlimit(); /* gc_set_memory_limit's too */
   s.total_alloc_bytes = a.alloc_bytes;
   s.total_alloc_objects = a.alloc_objects;
   s.total_free_objects = a.free_objects;

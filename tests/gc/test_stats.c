@@ -290,6 +290,17 @@ START_TEST(test_stats_fill_only_an_old_smaller_struct) {
 }
 END_TEST
 
+/* memory_limit follows gc_set_memory_limit, not only MGC_MEMLIMIT. */
+START_TEST(test_stats_memory_limit_follows_the_setter) {
+  init_env("0", "1");
+  ck_assert_uint_eq(stats_now().memory_limit, UINT64_MAX);
+  ck_assert_uint_eq(gc_set_memory_limit((size_t)300 << 20), SIZE_MAX);
+  ck_assert_uint_eq(stats_now().memory_limit, (uint64_t)300 << 20);
+  gc_set_memory_limit(SIZE_MAX);
+  ck_assert_uint_eq(stats_now().memory_limit, UINT64_MAX);
+}
+END_TEST
+
 /* ---- trace lines ---- */
 
 struct capture {
@@ -510,6 +521,7 @@ static Suite *stats_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_stats_fields_agree_with_each_other);
   tcase_add_test(tc, test_stats_fill_only_an_old_smaller_struct);
+  tcase_add_test(tc, test_stats_memory_limit_follows_the_setter);
   suite_add_tcase(s, tc);
   tc = tcase_create("trace");
   tcase_set_timeout(tc, 60);
