@@ -250,8 +250,11 @@ GC_API void *gc_ephemeron_value(const gc_ephemeron *e);
 /* Called (on the allocating thread) when an allocation of `request` bytes
  * fails even after a full collection.  It may drop references to heap
  * data (clear a cache, say) and return: mgc then collects and retries the
- * allocation once more before returning NULL with errno ENOMEM.  Returns
- * the previous handler; NULL removes it. */
+ * allocation once more before returning NULL with errno ENOMEM.  It runs
+ * as a normal registered thread holding no mgc lock; an allocation it
+ * makes that fails returns NULL at once.  For objects of up to 32 KiB,
+ * request is rounded up to the size class.  Returns the previous handler;
+ * NULL removes it. */
 typedef void (*gc_oom_fn)(size_t request);
 GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
 
@@ -340,9 +343,11 @@ GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
                              void *(*start)(void *), void *arg);
 
 /* Bracket a call that may block for long (I/O, waiting on a lock or a
- * condition): the collector does not wait for the thread meanwhile.
- * Between the two, the thread must not touch heap objects or create heap
- * pointers.  Nests. */
+ * condition): the collector does not wait for the thread meanwhile, and
+ * does not send it the stop signal, so calls the kernel does not restart
+ * after a signal (nanosleep, poll, select) never fail with EINTR because
+ * of mgc there.  Between the two, the thread must not touch heap objects
+ * or create heap pointers.  Nests. */
 GC_API void gc_blocking_begin(void);
 GC_API void gc_blocking_end(void);
 
