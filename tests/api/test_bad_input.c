@@ -248,6 +248,26 @@ START_TEST(test_free_of_interior_pointer_of_freed_large_object_is_reported) {
 }
 END_TEST
 
+START_TEST(test_bad_frees_of_typed_objects_are_reported_and_ignored) {
+  static const size_t offsets[] = {0, 8};
+  const gc_type *t = gc_type_new(24, offsets, 2);
+  ck_assert(t != NULL);
+  static const size_t sizes[] = {24, 240, 48000};
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    char *p = gc_alloc_typed(sizes[i], t);
+    ck_assert(p != NULL);
+    fill(p + 16, 8, i);
+    expect_reported_free(p - sizeof(void *), "the header word before a typed object");
+    expect_reported_free(p + 8, "inside a typed object");
+    ck_assert_ptr_eq(gc_base(p), p);
+    ck_assert(intact(p + 16, 8, i));
+    gc_free(p);
+    expect_reported_free(p, "a freed typed object");
+  }
+  check_heap_works();
+}
+END_TEST
+
 /* ---- remote_free ---- */
 
 START_TEST(test_double_free_by_another_thread_is_reported_and_ignored) {
@@ -383,6 +403,7 @@ static Suite *bad_input_suite(void) {
   tcase_add_test(bad, test_free_of_wild_pointers_is_reported_and_ignored);
   tcase_add_test(bad, test_free_of_interior_pointer_is_reported_and_object_stays);
   tcase_add_test(bad, test_free_of_interior_pointer_of_freed_large_object_is_reported);
+  tcase_add_test(bad, test_bad_frees_of_typed_objects_are_reported_and_ignored);
   suite_add_tcase(s, bad);
 
   TCase *remote = tcase("remote_free");
