@@ -147,6 +147,7 @@ MGC_NO_SANITIZE_SCAN static void check_words(struct gcwork *w, uintptr_t lo, uin
   uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
   for (uintptr_t p = MGC_ROUND_UP(lo, sizeof(uintptr_t)); p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
     uintptr_t v = *(const uintptr_t *)p;
+    MGC_SCANNED_WORD(v);
     if (v - alo < span) check_word(w, p, v, from_black);
   }
 }

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +80,14 @@ int os_thread_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
   if (err) return err;
   *lo = (uintptr_t)addr;
   *hi = (uintptr_t)addr + size;
+  /* The main thread's stack grows on demand down to RLIMIT_STACK below its
+   * top; glibc reports less when another mapping lies close below the part
+   * mapped so far (as under Valgrind), and a deeper stopped frame would
+   * then look like no stack at all (runtime/roots.c, gc/verify.c). */
+  struct rlimit rl;
+  if ((pid_t)syscall(SYS_gettid) == getpid() && getrlimit(RLIMIT_STACK, &rl) == 0 &&
+      rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < *hi && *hi - rl.rlim_cur < *lo)
+    *lo = *hi - rl.rlim_cur;
   return 0;
 }
 
