@@ -89,7 +89,7 @@ static struct finalizer *span_list(const struct mspan *s) {
 
 static void mark_data(struct gcwork *w, const void *data) {
   uintptr_t v = (uintptr_t)data;
-  if (v - arena_lo < arena_hi - arena_lo) mark_pointer(w, v);
+  if (arena_in_range(v)) mark_pointer(w, v);
 }
 
 void finalizers_mark_roots(struct gcwork *w) {
@@ -110,7 +110,7 @@ void finalizers_mark_roots(struct gcwork *w) {
 }
 
 static void wake_thread(void) {
-  pthread_mutex_lock(&finq_mutex);
+  lock_mutex(&finq_mutex); /* parked if taken (runtime/lock.h) */
   finq_signalled = true;
   pthread_cond_signal(&finq_wake);
   pthread_mutex_unlock(&finq_mutex);
@@ -281,7 +281,7 @@ static void *finalizer_main(void *arg) {
       f.fn((void *)f.obj, f.data);
       f.obj = 0;
       f.data = NULL;
-      pthread_mutex_lock(&finq_mutex);
+      lock_mutex(&finq_mutex);
       run_total++;
       pthread_cond_broadcast(&finq_done);
       pthread_mutex_unlock(&finq_mutex);
