@@ -648,6 +648,7 @@ static Suite *collect_suite(void) {
 
   tc = tcase_create("trace");
   tcase_set_timeout(tc, 60);
+  tcase_set_tags(tc, "reexec"); /* runs /proc/self/exe: not under Valgrind (tools/memcheck) */
   tcase_add_test(tc, test_trace_prints_one_numbered_line_per_cycle);
   tcase_add_test(tc, test_no_trace_lines_without_mgc_trace);
   suite_add_tcase(s, tc);
