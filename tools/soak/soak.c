@@ -172,10 +172,23 @@ static struct gc_stats stats(void) {
 
 static uint64_t cycles(void) { return stats().cycles; }
 
+/* Payload bytes.  A conservatively scanned node's payload must never look
+ * like a heap address: the marker would keep garbage for it, and MGC_VERIFY
+ * reports such an integer as a miss when it appears during a mark in an
+ * object the mark never scans (a node allocated black, or a payload
+ * rewritten after the node was scanned; docs/internals.md).  A payload that
+ * ends inside a word leaves its last bytes under zero tail bytes: five
+ * random bytes there read as 0xc000xxxxxx, an interior pointer into the
+ * heap, once in 65536 such payloads.  With the top bit of every byte set, a
+ * whole word is above any user address and a partial last word of five
+ * bytes is at least 0x8080808080, beyond any heap under 2 GiB from the
+ * arena hint (four bytes or fewer stay below 4 GiB). */
+static unsigned char pattern_byte(uint64_t *x) { return (unsigned char)(rnd(x) | 0x80); }
+
 static void fill(void *p, size_t n, uint64_t seed) {
   unsigned char *b = p;
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; i++) b[i] = (unsigned char)rnd(&x);
+  for (size_t i = 0; i < n; i++) b[i] = pattern_byte(&x);
 }
 
 /* Index of the first byte that differs from the pattern, or n. */
@@ -183,7 +196,7 @@ static size_t fill_check(const void *p, size_t n, uint64_t seed) {
   const unsigned char *b = p;
   uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
   for (size_t i = 0; i < n; i++)
-    if (b[i] != (unsigned char)rnd(&x)) return i;
+    if (b[i] != pattern_byte(&x)) return i;
   return n;
 }
 
