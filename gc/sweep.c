@@ -49,6 +49,15 @@ static void sweep_large(struct mspan *s) {
     atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
+  /* The class was read before the claim, from a record the walk found
+   * without a lock: had the record been recycled as a small span since, it
+   * is not ours to sweep here.  Claimed, the record can change no more. */
+  if (!span_is_large(s)) {
+    atomic_store_release(&s->sweepgen, sg - 2);
+    atomic_fetch_sub(&sweeps_in_progress, 1);
+    mcentral_sweep_any(s);
+    return;
+  }
   finalizers_sweep_span(s, UINT32_MAX); /* may mark it */
   bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
   atomic_store_relaxed(&s->markbits[0], 0);
