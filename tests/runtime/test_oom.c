@@ -32,6 +32,7 @@
 #include "mgc.h"
 
 #include "gctest.h"
+#include "childtest.h"
 
 #define MIB ((size_t)1 << 20)
 /* Address space the child may map beyond what it has after start-up:
@@ -42,8 +43,6 @@
 #define KEEP_MAX ((size_t)4 << 20)
 #define CHUNK_BYTES (64 * 1024)       /* large objects that fill the heap */
 #define BIG_BYTES (200 * 1024)        /* a large request that cannot fit */
-#define CHILD_EXIT_OK 0
-#define CHILD_EXIT_FAILED 1
 
 static void **keep;       /* malloc'd, a root: everything kept reachable */
 static size_t nkeep;
@@ -54,16 +53,6 @@ static volatile size_t handler_request;
 static pthread_t handler_thread;
 static volatile int handler_nested_alloc_failed;
 
-/* A check in the child: say what failed and exit non-zero. */
-#define CHILD_REQUIRE(cond, ...)                                       \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "child: %s:%d: ", __FILE__, __LINE__);           \
-      fprintf(stderr, __VA_ARGS__);                                    \
-      fprintf(stderr, "\n");                                           \
-      _exit(CHILD_EXIT_FAILED);                                        \
-    }                                                                  \
-  } while (0)
 
 static size_t mapped_bytes(void) {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -166,19 +155,6 @@ static void *alloc_weak(size_t n) {
                   "%s: handler ran on another thread", what);                       \
   } while (0)
 
-static void run_in_child(void (*body)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    body();
-    _exit(CHILD_EXIT_OK);
-  }
-  int status = 0;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_OK,
-                "the child failed (status 0x%x; its stderr says why)", status);
-}
 
 /* ---- enomem ---- */
 
@@ -228,7 +204,7 @@ static void every_entry_point_fails_with_enomem(void) {
 }
 
 START_TEST(test_every_allocation_returns_null_with_enomem_after_calling_the_handler) {
-  run_in_child(every_entry_point_fails_with_enomem);
+  child_run(every_entry_point_fails_with_enomem, false);
 }
 END_TEST
 
@@ -271,7 +247,7 @@ static void handler_that_drops_data_lets_allocation_succeed(void) {
 }
 
 START_TEST(test_handler_that_drops_data_makes_the_allocation_succeed_and_the_program_goes_on) {
-  run_in_child(handler_that_drops_data_lets_allocation_succeed);
+  child_run(handler_that_drops_data_lets_allocation_succeed, false);
 }
 END_TEST
 
@@ -293,7 +269,7 @@ static void no_handler_then_program_drops_data(void) {
 }
 
 START_TEST(test_without_handler_allocation_fails_until_the_program_drops_data) {
-  run_in_child(no_handler_then_program_drops_data);
+  child_run(no_handler_then_program_drops_data, false);
 }
 END_TEST
 

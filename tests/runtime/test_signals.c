@@ -36,6 +36,7 @@
 #include "mgc.h"
 
 #include "gctest.h"
+#include "childtest.h"
 
 #define COLLECTIONS 300             /* stops of the world per test, at least */
 #define READ_ROUNDS 10              /* bytes the reader waits for */
@@ -46,18 +47,7 @@
 #define SLEEPER_ALLOCS 20           /* work between two naps */
 #define BLOCKING_COLLECTIONS 1500   /* the race it checks is rare: more stops */
 #define CHURN_BYTES 48
-#define CHILD_EXIT_OK 0
-#define CHILD_EXIT_FAILED 1
 
-#define CHILD_REQUIRE(cond, ...)                                       \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "child: %s:%d: ", __FILE__, __LINE__);           \
-      fprintf(stderr, __VA_ARGS__);                                    \
-      fprintf(stderr, "\n");                                           \
-      _exit(CHILD_EXIT_FAILED);                                        \
-    }                                                                  \
-  } while (0)
 
 static volatile int stop_threads;
 
@@ -67,20 +57,6 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void run_in_child(void (*body)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    gc_init();
-    body();
-    _exit(CHILD_EXIT_OK);
-  }
-  int status = 0;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_OK,
-                "the child failed (status 0x%x; its stderr says why)", status);
-}
 
 static void install(int sig, void (*fn)(int)) {
   struct sigaction sa;
@@ -161,7 +137,7 @@ static void program_handlers_keep_working(void) {
 }
 
 START_TEST(test_program_signal_handlers_keep_working_during_collections) {
-  run_in_child(program_handlers_keep_working);
+  child_run(program_handlers_keep_working, true);
 }
 END_TEST
 
@@ -238,7 +214,7 @@ static void blocked_read_and_waitpid_restart(void) {
 }
 
 START_TEST(test_blocked_read_and_waitpid_never_return_eintr_across_collections) {
-  run_in_child(blocked_read_and_waitpid_restart);
+  child_run(blocked_read_and_waitpid_restart, true);
 }
 END_TEST
 
@@ -286,7 +262,7 @@ static void nanosleep_in_blocking_region_is_not_interrupted(void) {
 }
 
 START_TEST(test_nanosleep_inside_blocking_region_is_never_interrupted) {
-  run_in_child(nanosleep_in_blocking_region_is_not_interrupted);
+  child_run(nanosleep_in_blocking_region_is_not_interrupted, true);
 }
 END_TEST
 

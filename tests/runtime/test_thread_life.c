@@ -36,6 +36,7 @@
 #include "runtime/thread.h"
 
 #include "../gc/gctest.h"
+#include "childtest.h"
 
 #define RACERS 8
 #define RACER_OBJECTS 100
@@ -43,32 +44,8 @@
 #define GARBAGE_ROUNDS 200000
 #define EXITERS 200
 #define EXITER_OBJECTS 1000
-#define CHILD_EXIT_OK 0
-#define CHILD_EXIT_FAILED 1
 
-#define CHILD_REQUIRE(cond, ...)                                       \
-  do {                                                                 \
-    if (!(cond)) {                                                     \
-      fprintf(stderr, "child: %s:%d: ", __FILE__, __LINE__);           \
-      fprintf(stderr, __VA_ARGS__);                                    \
-      fprintf(stderr, "\n");                                           \
-      _exit(CHILD_EXIT_FAILED);                                        \
-    }                                                                  \
-  } while (0)
 
-static void run_in_child(void (*body)(void)) {
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    body();
-    _exit(CHILD_EXIT_OK);
-  }
-  int status = 0;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == CHILD_EXIT_OK,
-                "the child failed (status 0x%x; its stderr says why)", status);
-}
 
 static int task_count(void) {
   DIR *d = opendir("/proc/self/task");
@@ -260,7 +237,7 @@ static void thread_exit_without_unregister(void) {
 }
 
 START_TEST(test_thread_exiting_without_unregistering_is_unregistered_and_released) {
-  run_in_child(thread_exit_without_unregister);
+  child_run(thread_exit_without_unregister, false);
 }
 END_TEST
 
@@ -300,7 +277,7 @@ static void many_threads_exit_during_collections(void) {
 }
 
 START_TEST(test_threads_exiting_without_unregistering_during_collections_are_never_signalled) {
-  run_in_child(many_threads_exit_during_collections);
+  child_run(many_threads_exit_during_collections, false);
 }
 END_TEST
 
