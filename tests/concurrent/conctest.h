@@ -7,10 +7,8 @@
  * which sets the variables the test needs and only then calls gc_init.
  * The parent process never touches the heap.
  *
- * Capturing stderr.  The collector writes its MGC_VERIFY and MGC_TRACE
- * lines to file descriptor 2; conc_capture_begin points it at an unlinked
- * temporary file, conc_capture_end restores it and returns what was
- * written (and copies it to the real stderr so a failing run shows it).
+ * Capturing stderr (MGC_VERIFY and MGC_TRACE lines): capture_text_begin
+ * and capture_text_end, from tests/capture.h.
  *
  * Also: process CPU time, resident set size, a small xorshift generator
  * and a seconds clock.  Public API only (mgc.h) beside gctest.h.
@@ -28,13 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "gctest.h"
 #include "mgc.h"
 
 #define CONC_MIB ((size_t)1 << 20)
 #define CONC_LEN(a) (sizeof(a) / sizeof((a)[0]))
-/* Captured stderr larger than this is cut (the tests look for a line). */
-#define CONC_CAPTURE_MAX (1u << 20)
 
 /* One environment setting for conc_init; overwrite = 0 lets the caller's
  * environment win (for sizes and GOGC a developer may want to change). */
@@ -47,40 +44,6 @@ struct conc_env {
 GCTEST_UNUSED static void conc_init(const struct conc_env *env, size_t n) {
   for (size_t i = 0; i < n; i++) setenv(env[i].name, env[i].value, env[i].overwrite);
   gc_init();
-}
-
-struct conc_capture {
-  int saved_fd;
-  int file_fd;
-};
-
-GCTEST_UNUSED static void conc_capture_begin(struct conc_capture *c) {
-  char path[] = "/tmp/mgc-conc-stderr-XXXXXX";
-  c->file_fd = mkstemp(path);
-  ck_assert_int_ge(c->file_fd, 0);
-  unlink(path);
-  fflush(stderr);
-  c->saved_fd = dup(2);
-  ck_assert_int_ge(c->saved_fd, 0);
-  ck_assert_int_eq(dup2(c->file_fd, 2), 2);
-}
-
-/* Returns the captured text (malloc'd, NUL-terminated). */
-GCTEST_UNUSED static char *conc_capture_end(struct conc_capture *c) {
-  fflush(stderr);
-  ck_assert_int_eq(dup2(c->saved_fd, 2), 2);
-  close(c->saved_fd);
-  off_t len = lseek(c->file_fd, 0, SEEK_END);
-  if (len < 0) len = 0;
-  if ((size_t)len > CONC_CAPTURE_MAX) len = CONC_CAPTURE_MAX;
-  char *text = malloc((size_t)len + 1);
-  ck_assert_ptr_nonnull(text);
-  ssize_t got = pread(c->file_fd, text, (size_t)len, 0);
-  text[got > 0 ? got : 0] = '\0';
-  close(c->file_fd);
-  if (got > 0 && write(2, text, (size_t)got) < 0) { /* best effort echo */
-  }
-  return text;
 }
 
 GCTEST_UNUSED static uint64_t conc_process_cpu_ns(void) {

@@ -60,10 +60,10 @@ END_TEST
 /* Collect `cycles` times with stderr captured; check every trace line. */
 static void check_trace_lines(int cycles, bool stw) {
   some_live_data();
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   for (int i = 0; i < cycles; i++) gc_collect();
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   regex_t re;
   ck_assert_int_eq(regcomp(&re, TRACE_RE, REG_EXTENDED | REG_NEWLINE), 0);
   int lines = 0;
@@ -105,10 +105,10 @@ START_TEST(test_trace_line_reports_verify_result) {
     {"MGC_CONCURRENT", "1", 1}, {"MGC_TRACE", "1", 1}, {"MGC_VERIFY", "1", 1}};
   conc_init(env, CONC_LEN(env));
   some_live_data();
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   gc_collect();
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   ck_assert_msg(strstr(err, ", verify: ") != NULL && strstr(err, " missed") != NULL,
                 "no verify result in the trace line: %s", err);
   free(err);

@@ -164,10 +164,10 @@ static void check_b_intact(void) {
 static void run_missing_barrier_case(size_t bytes) {
   conc_init(verify_env, CONC_LEN(verify_env));
   build_c_and_b(bytes);
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   uint64_t misses = held_cycle_with_move(false);
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   ck_assert_msg(misses >= 1, "verify counted %llu misses for a store without GC_WRITE",
                 (unsigned long long)misses);
   ck_assert_msg(strstr(err, "mgc: verify:") != NULL, "no \"mgc: verify:\" line on stderr");
@@ -181,10 +181,10 @@ static void run_missing_barrier_case(size_t bytes) {
 static void run_with_barrier_case(size_t bytes) {
   conc_init(verify_env, CONC_LEN(verify_env));
   build_c_and_b(bytes);
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   uint64_t misses = held_cycle_with_move(true);
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   ck_assert_msg(misses == 0, "verify counted %llu misses though every store used GC_WRITE",
                 (unsigned long long)misses);
   ck_assert_msg(strstr(err, "mgc: verify:") == NULL, "unexpected verify report:\n%s", err);
@@ -285,10 +285,10 @@ END_TEST
  * snapshot's sense), so no report blaming a missing GC_WRITE. */
 START_TEST(test_large_object_allocated_during_mark_is_not_a_verify_miss) {
   conc_init(verify_env, CONC_LEN(verify_env));
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   held_cycle_allocating(LARGE_B_BYTES);
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   uint64_t misses = stats_now().verify_misses;
   ck_assert_msg(misses == 0, "verify counted %llu misses for a large object allocated during "
                 "marking:\n%s", (unsigned long long)misses, err);
@@ -431,10 +431,10 @@ static GCTEST_NOINLINE void held_cycle_with_exiting_mover(void) {
 START_TEST(test_barrier_buffer_of_exiting_thread_is_not_lost) {
   conc_init(verify_env, CONC_LEN(verify_env));
   build_c_and_b(SMALL_B_BYTES);
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   held_cycle_with_exiting_mover();
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   uint64_t misses = stats_now().verify_misses;
   ck_assert_msg(misses == 0, "verify counted %llu misses: the exiting thread's GC_WRITE record "
                 "was lost:\n%s", (unsigned long long)misses, err);
@@ -511,10 +511,10 @@ static GCTEST_NOINLINE void held_cycle_moving(void) {
 static void check_realloc_during_mark(const struct conc_env *env, size_t nenv) {
   conc_init(env, nenv);
   build_v_and_x();
-  struct conc_capture cap;
-  conc_capture_begin(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   held_cycle_moving();
-  char *err = conc_capture_end(&cap);
+  char *err = capture_text_end(&cap);
   gc_collect(); /* sweeps the held cycle's garbage first */
   unsigned char *x = unhide(hidden_b);
   ck_assert_ptr_eq(global_c->f->f, (struct obj *)x);

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "gctest.h"
 #include "mgc.h"
 
@@ -43,7 +44,6 @@
 #define PAGE 8192
 #define KEEP 30000
 #define KEEP_SIZE 200          /* the 208-byte class */
-#define CAPTURE_MAX (1u << 20)
 
 static void init_env(const char *trace, const char *concurrent) {
   setenv("MGC_GOGC", "off", 1);
@@ -303,39 +303,6 @@ END_TEST
 
 /* ---- trace lines ---- */
 
-struct capture {
-  int saved, fd;
-};
-
-static void capture_start(struct capture *c) {
-  char path[] = "/tmp/mgc-test-stats-XXXXXX";
-  c->fd = mkstemp(path);
-  ck_assert_int_ge(c->fd, 0);
-  unlink(path);
-  fflush(stderr);
-  c->saved = dup(2);
-  ck_assert_int_ge(c->saved, 0);
-  ck_assert_int_eq(dup2(c->fd, 2), 2);
-}
-
-/* The captured text, malloc'd; also echoed to the real stderr. */
-static char *capture_stop(struct capture *c) {
-  fflush(stderr);
-  ck_assert_int_eq(dup2(c->saved, 2), 2);
-  close(c->saved);
-  off_t len = lseek(c->fd, 0, SEEK_END);
-  if (len < 0) len = 0;
-  if ((size_t)len > CAPTURE_MAX) len = CAPTURE_MAX;
-  char *text = malloc((size_t)len + 1);
-  ck_assert_ptr_nonnull(text);
-  ssize_t got = pread(c->fd, text, (size_t)len, 0);
-  text[got > 0 ? got : 0] = '\0';
-  close(c->fd);
-  if (got > 0 && write(2, text, (size_t)got) < 0) { /* best effort */
-  }
-  return text;
-}
-
 /* The line starting with prefix, copied into out. */
 static bool find_line(const char *text, const char *prefix, char *out, size_t cap) {
   size_t n = strlen(prefix);
@@ -434,8 +401,8 @@ static struct detail parse_detail(const char *text, uint64_t n) {
 static void check_trace(bool concurrent) {
   uintptr_t *hidden = malloc(NOBJ * sizeof(uintptr_t));
   ck_assert_ptr_nonnull(hidden);
-  struct capture cap;
-  capture_start(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   struct gc_stats sa = stats_now();
   gc_collect();                                   /* cycle 1 */
   struct gc_stats s0 = stats_now();
@@ -446,7 +413,7 @@ static void check_trace(bool concurrent) {
   struct gc_stats s2 = stats_now();
   gc_collect();                                   /* cycle 3: counts their frees */
   struct gc_stats s3 = stats_now();
-  char *text = capture_stop(&cap);
+  char *text = capture_text_end(&cap);
   ck_assert_uint_eq(s3.cycles, 3);
 
   check_trace_line(text, 1, &sa, &s0, concurrent);
@@ -497,10 +464,10 @@ END_TEST
 
 START_TEST(test_trace_level_one_prints_no_detail) {
   init_env("1", "1");
-  struct capture cap;
-  capture_start(&cap);
+  struct capture_text cap;
+  capture_text_begin(&cap);
   gc_collect();
-  char *text = capture_stop(&cap);
+  char *text = capture_text_end(&cap);
   char line[512];
   ck_assert(find_line(text, "gc 1 @", line, sizeof(line)));
   ck_assert_msg(strstr(text, "detail") == NULL, "MGC_TRACE=1 printed a detail line:\n%s", text);
