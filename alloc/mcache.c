@@ -206,6 +206,21 @@ bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uin
   return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
 }
 
+enum word_coverage mcache_current_word_coverage_stw(const struct mspan *s, uintptr_t idx) {
+  const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return WORD_WHITE;
+  uintptr_t visit = atomic_load_relaxed(&s->visit);
+  if ((visit & 1) || owner->slots[s->spanclass].span != s) return WORD_UNSURE;
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
+    return WORD_UNSURE;
+  /* Black only if allocated since marking started (the test leave_word
+   * applies); an older object had to be marked. */
+  uint64_t since = atomic_load_relaxed(&s->snap_visit) == visit ? atomic_load_relaxed(&s->snap_free)
+                                                                : atomic_load_relaxed(&s->enter_free);
+  return (since & bit) ? WORD_BLACK : WORD_WHITE;
+}
+
 void mcache_release_all(struct mcache *c) {
   for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++)
     if (c->slots[spc].span) uncache_slot(&c->slots[spc]);

@@ -110,6 +110,20 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
  * for another thread's cached span, slots of its current word count as
  * allocated. */
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
+/* World stopped, marking on: an unmarked slot idx of s in the word its
+ * owner allocates from, read from the owner's own (stopped, so exact) view.
+ * The marker's view of such a word is "all allocated"; this tells apart
+ * what the owner allocated since marking started (black, though marked only
+ * when it leaves the word) from older objects. */
+enum word_coverage {
+  WORD_WHITE,   /* not in a cached span's current word, or allocated before
+                   the mark: alive only if marked */
+  WORD_BLACK,   /* allocated black since the mark started */
+  WORD_UNSURE,  /* a free slot there (stale contents), or a word its owner
+                   was leaving or entering (its black objects are marked
+                   already), or a span it had just cached */
+};
+enum word_coverage mcache_current_word_coverage_stw(const struct mspan *s, uintptr_t idx);
 /* Add, per span class, the free slots of c's cached spans: allocation
  * statistics count them as allocated from caching on, and subtract these
  * for an exact figure.  Another thread's mcache may be read (racily, so

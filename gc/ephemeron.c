@@ -92,29 +92,10 @@ static bool pending_grow_locked(void) {
   return true;
 }
 
-/* World stopped: was slot idx of s allocated black, in the word its owner
- * is allocating from?  Such an object is alive, but its mark bit is set
- * only when the owner leaves the word (alloc/mcache.c).  The owner's own
- * view of the word is exact only between words (visit even); while it is
- * leaving or entering one (odd), the objects it allocated are marked
- * already.  Same reading as MGC_VERIFY's (gc/verify.c). */
-static bool allocated_black_stw(const struct mspan *s, uintptr_t idx) {
-  const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
-  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return false;
-  uintptr_t visit = atomic_load_relaxed(&s->visit);
-  if ((visit & 1) || owner->slots[s->spanclass].span != s) return false;
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
-    return false;
-  uint64_t since = atomic_load_relaxed(&s->snap_visit) == visit ? atomic_load_relaxed(&s->snap_free)
-                                                                : atomic_load_relaxed(&s->enter_free);
-  return (since & bit) != 0;
-}
-
 /* Is the object holding `key` alive for this cycle?  Outside any in-use
  * span: yes (not the heap's to free).  Marked: yes.  Allocated black in a
  * word some thread allocates from: only the final answer, at termination
- * with the world stopped, can tell (allocated_black_stw).  Anything else
+ * with the world stopped, can tell (from the owner's view, alloc/mcache.h).  Anything else
  * is dead: an old unmarked object in such a word is not freed by this
  * cycle's sweep (which keeps the word whole), but clearing references to
  * it is right all the same, and it cannot leave them dangling whichever
@@ -124,7 +105,7 @@ static bool key_alive(uintptr_t key, bool final) {
   if (!s) return true;
   uintptr_t idx = span_object_index(s, key);
   if (span_is_marked(s, idx)) return true;
-  return final && allocated_black_stw(s, idx);
+  return final && mcache_current_word_coverage_stw(s, idx) == WORD_BLACK;
 }
 
 void ephemeron_scan(struct gcwork *w, uintptr_t obj, types_mark_fn mark) {

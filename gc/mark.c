@@ -90,6 +90,12 @@ MGC_NO_SANITIZE_SCAN static void scan_conservative(struct gcwork *w, uintptr_t l
   }
 }
 
+void mark_object_words_now(struct gcwork *w, const struct mspan *s, uintptr_t base) {
+  uintptr_t size = span_slot_size(s);
+  if (spanclass_typed(s->spanclass)) types_scan_object(w, base, size, mark_value, NULL);
+  else if (!spanclass_noscan(s->spanclass)) scan_conservative(w, base, base + size);
+}
+
 static atomic_word mutator_marked_bytes, mutator_scanned_bytes;
 
 void mark_account_mutator(struct gcwork *w) {

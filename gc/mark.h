@@ -26,6 +26,11 @@ void mark_pointer(struct gcwork *w, uintptr_t v);
 struct mspan;
 void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, uintptr_t size);
 
+/* Grey now what the object in slot `base` of s points to, as its kind is
+ * scanned (an ephemeron's key and value both, as plain words): gc_free's
+ * deletion barrier, before the slot is freed. */
+void mark_object_words_now(struct gcwork *w, const struct mspan *s, uintptr_t base);
+
 /* Drain all grey work with `nworkers` threads (the caller and nworkers-1
  * helpers), starting from what is in the pool and in w.  Returns the bytes
  * of objects greyed, by all workers (w's count included and reset).  The

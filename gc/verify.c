@@ -42,37 +42,14 @@ static void clear_check_bits_cb(struct mspan *s, void *ctx) {
   for (unsigned w = 0; w < s->nwords; w++) atomic_store_relaxed(&s->checkbits[w], 0);
 }
 
-/* Allocated in the current word of a cached span, by the owner's own
- * (stopped, so exact) view; free slots there hold stale data. */
-enum coverage {
-  WHITE,        /* allocated before the mark, unmarked: a miss if reachable */
-  BLACK,        /* marked, or allocated black since the mark started */
-  UNSURE,       /* in a word its owner was switching when the world stopped,
-                   or in a span it had just cached: its state cannot be
-                   read exactly, so it is neither reported nor trusted */
-};
-
-/* Coverage of an unmarked slot in the current word of a cached span, from
- * the owner's own (stopped, so exact) view. */
-static enum coverage current_word_coverage(const struct mspan *s, uintptr_t idx) {
-  const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
-  if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return WHITE;
-  uintptr_t visit = atomic_load_relaxed(&s->visit);
-  if ((visit & 1) || owner->slots[s->spanclass].span != s) return UNSURE;
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  if ((mcache_slot_free_bits(owner, s->spanclass) & bit) || (atomic_load_relaxed(&s->cur_freed) & bit))
-    return UNSURE; /* a free slot: stale contents, nothing to check */
-  /* Black only if allocated since marking started (the test leave_word
-   * applies); an older object had to be marked. */
-  uint64_t since = atomic_load_relaxed(&s->snap_visit) == visit ? atomic_load_relaxed(&s->snap_free)
-                                                                : atomic_load_relaxed(&s->enter_free);
-  return (since & bit) ? BLACK : WHITE;
-}
-
-static enum coverage coverage_of(const struct mspan *s, uintptr_t idx) {
-  if (span_is_marked(s, idx)) return BLACK;
-  if (!config.concurrent) return WHITE; /* nothing is allocated during a stopped-world mark */
-  return current_word_coverage(s, idx);
+/* Coverage of slot idx: marked or allocated black (WORD_BLACK), an older
+ * unmarked object (WORD_WHITE: a miss if reachable), or a state that cannot
+ * be read exactly (WORD_UNSURE: neither reported nor trusted; see
+ * alloc/mcache.h). */
+static enum word_coverage coverage_of(const struct mspan *s, uintptr_t idx) {
+  if (span_is_marked(s, idx)) return WORD_BLACK;
+  if (!config.concurrent) return WORD_WHITE; /* nothing is allocated during a stopped-world mark */
+  return mcache_current_word_coverage_stw(s, idx);
 }
 
 
@@ -118,9 +95,9 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
   uintptr_t bit = (uintptr_t)1 << (idx & 63);
   if (atomic_load_relaxed(cw) & bit) return;
   atomic_store_relaxed(cw, atomic_load_relaxed(cw) | bit);
-  enum coverage c = coverage_of(s, idx);
-  bool black = span_is_marked(s, idx) || (c == BLACK && from_black);
-  if (c == WHITE) {
+  enum word_coverage c = coverage_of(s, idx);
+  bool black = span_is_marked(s, idx) || (c == WORD_BLACK && from_black);
+  if (c == WORD_WHITE) {
     if (from_black) report_miss(s, idx, slot);
     span_try_mark(s, idx); /* keep it, reported or not */
   }

@@ -224,26 +224,6 @@ static bool free_large(struct mspan *s) {
   return true;
 }
 
-/* The deletion barrier for gc_free.  Freeing an object deletes every
- * pointer it holds; while the collector marks, the snapshot may need them
- * (gc_realloc copies an object into a new, black one and frees the old:
- * the copies are never scanned), so the freed object's words are greyed
- * first, as GC_WRITE would grey each overwritten value. */
-static void shade_value(struct gcwork *w, uintptr_t v, uintptr_t slot) {
-  (void)slot;
-  mark_pointer(w, v);
-}
-
-MGC_NO_SANITIZE_SCAN static void shade_contents(struct gcwork *w, const struct mspan *s, uintptr_t base) {
-  uintptr_t size = span_slot_size(s);
-  if (spanclass_typed(s->spanclass)) {
-    types_scan_object(w, base, size, shade_value, NULL); /* an ephemeron's key too */
-    return;
-  }
-  for (const uintptr_t *q = (const uintptr_t *)base; q < (const uintptr_t *)(base + size); q++)
-    mark_pointer(w, *q);
-}
-
 GC_API void gc_free(void *p) {
   if (!p) return;
   struct mspan *s = span_of_heap((uintptr_t)p);
@@ -265,14 +245,19 @@ GC_API void gc_free(void *p) {
   struct mcache *c = thread_mcache();
   if (!c) c = current_mcache_slow();
   struct mthread *t = thread_current;
-  /* No mark may start or end between the barrier test and the free (both
-   * wait for in_mark_work): marking off at the test, the object is freed
-   * before any snapshot is taken. */
+  /* The deletion barrier for gc_free.  Freeing an object deletes every
+   * pointer it holds; while the collector marks, the snapshot may need them
+   * (gc_realloc copies an object into a new, black one and frees the old:
+   * the copies are never scanned), so the freed object's words are greyed
+   * first, as GC_WRITE would grey each overwritten value.  No mark may
+   * start or end between the barrier test and the free (both wait for
+   * in_mark_work): marking off at the test, the object is freed before any
+   * snapshot is taken. */
   if (t) {
     atomic_store_relaxed(&t->in_mark_work, 1);
     __asm__ __volatile__("" ::: "memory");
     if (gc_barrier_on && !spanclass_noscan(s->spanclass) && mcache_slot_is_allocated(c, s, idx)) {
-      shade_contents(&t->gcw, s, span_object_addr(s, idx));
+      mark_object_words_now(&t->gcw, s, span_object_addr(s, idx));
       gcwork_flush(&t->gcw);
       mark_account_mutator(&t->gcw);
     }
