@@ -116,6 +116,15 @@ static void wake_thread(void) {
   pthread_mutex_unlock(&finq_mutex);
 }
 
+/* Take *link's record off its span's list and the global list. */
+static void unlink_locked(struct finalizer **link) {
+  struct finalizer *f = *link;
+  *link = f->span_next;
+  if (f->all_prev) f->all_prev->all_next = f->all_next;
+  else all_head = f->all_next;
+  if (f->all_next) f->all_next->all_prev = f->all_prev;
+}
+
 void finalizers_sweep_span(struct mspan *s, unsigned keep_word) {
   if (!span_list(s)) return;
   unsigned queued = 0;
@@ -129,10 +138,7 @@ void finalizers_sweep_span(struct mspan *s, unsigned keep_word) {
       continue;
     }
     span_try_mark(s, idx); /* kept by this sweep: it waits for fn */
-    *link = f->span_next;
-    if (f->all_prev) f->all_prev->all_next = f->all_next;
-    else all_head = f->all_next;
-    if (f->all_next) f->all_next->all_prev = f->all_prev;
+    unlink_locked(link);
     f->all_prev = f->all_next = f->span_next = NULL;
     if (queue_tail) queue_tail->span_next = f;
     else queue_head = f;
@@ -173,14 +179,6 @@ static struct finalizer **find_locked(struct mspan *s, uintptr_t obj) {
   struct finalizer **link = (struct finalizer **)&s->finalizers;
   while (*link && (*link)->obj != obj) link = &(*link)->span_next;
   return link;
-}
-
-static void unlink_locked(struct finalizer **link) {
-  struct finalizer *f = *link;
-  *link = f->span_next;
-  if (f->all_prev) f->all_prev->all_next = f->all_next;
-  else all_head = f->all_next;
-  if (f->all_next) f->all_next->all_prev = f->all_prev;
 }
 
 void finalizers_forget(struct mspan *s, uintptr_t obj) {
