@@ -25,10 +25,13 @@
  */
 #include "alloc/mcentral.h"
 
+#include "mgc.h"
+
 #include "alloc/heaplive.h"
 #include "alloc/mcache.h"
 #include "alloc/mheap.h"
 #include "gc/finalizer.h"
+#include "runtime/thread.h"
 #include "runtime/throw.h"
 
 #define LIST_PARTIAL 2u
@@ -204,6 +207,19 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   return s;
 }
 
+/* An empty span goes back to the heap, unless the collector is marking:
+ * grey work may still name an object that was freed in it after being
+ * greyed, and the marker scans that entry with the class's layout (and,
+ * for a typed class, reads the object's type header).  Were the pages
+ * reused by another class meanwhile, it would read another object's words
+ * as a type.  So while marking the span stays on the list, usable by its
+ * own class, and the sweep after the mark frees it.  The caller keeps the
+ * mark phase from changing (thread_mark_phase_enter). */
+static void release_empty_locked(struct mcentral *mc, struct mspan *s) {
+  if (gc_barrier_on) list_insert_locked(mc, s);
+  else mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
+}
+
 /* Apply remote frees to allocbits; lock held, span not being allocated
  * from. */
 static void fold_freed_locked(struct mspan *s) {
@@ -228,6 +244,8 @@ static void fold_freed_locked(struct mspan *s) {
 
 void mcentral_uncache_span(struct mspan *s) {
   struct mcentral *mc = &mcentrals[s->spanclass];
+  struct mthread *t = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(t);
   lock_acquire(&mc->lock);
   unsigned count = mspan_count_allocated(s);
   /* Counted at cache time: nelems - count_at_cache slots.  Used: count -
@@ -241,13 +259,10 @@ void mcentral_uncache_span(struct mspan *s) {
   atomic_store_relaxed(&s->cur_word, 0);
   atomic_store_relaxed(&s->snap_visit, SNAP_NONE);
   heap_live_sub((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
-  if (s->alloccount == 0) {
-    mheap_free_span(s);
-    lock_release(&mc->lock);
-    return;
-  }
-  list_insert_locked(mc, s);
+  if (s->alloccount == 0) release_empty_locked(mc, s);
+  else list_insert_locked(mc, s);
   lock_release(&mc->lock);
+  thread_mark_phase_leave(t, phase);
 }
 
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
@@ -296,7 +311,7 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
   s->needzero = 1;
   list_remove_locked(mc, s);
   s->alloccount--;
-  if (s->alloccount == 0) mheap_free_span(s);
+  if (s->alloccount == 0) release_empty_locked(mc, s);
   else list_insert_locked(mc, s);
   lock_release(&mc->lock);
   return true;

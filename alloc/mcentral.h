@@ -41,10 +41,12 @@ void mcentral_init(void);
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc);
 /* Take back a span from its owning mcache, whose allocbits[cur_word] the
  * caller has written back.  Folds remote frees, files the span as partial
- * or full, or returns it to the mheap when empty. */
+ * or full, or returns it to the mheap when empty (kept on the list while
+ * the collector marks: see release_empty_locked). */
 void mcentral_uncache_span(struct mspan *s);
 /* gc_free of slot idx of small span s by a thread that does not cache s.
- * Returns false when the slot is not allocated. */
+ * Returns false when the slot is not allocated.  The caller keeps the mark
+ * phase from changing (thread_mark_phase_enter). */
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx);
 
 /* Sweep s if it still needs it.  For a span cached by the calling thread

@@ -126,7 +126,8 @@ struct mspan {
   atomic_word *markbits;
   atomic_word *freedbits;
   atomic_word *checkbits;   /* MGC_VERIFY's second mark (gc/verify.c) */
-  atomic_word has_freed;    /* freedbits may be nonzero */
+  atomic_word has_freed;    /* small: freedbits may be nonzero; large:
+                               LARGE_FREED* below */
   atomic_word sweepgen;     /* see gc/sweep.c */
   atomic_word finalizers;   /* struct finalizer * list of its objects'
                                finalizers (gc/finalizer.c, fin_lock) */
@@ -158,6 +159,12 @@ MGC_INLINE bool span_is_large(const struct mspan *s) {
 MGC_NO_SANITIZE_THREAD static inline unsigned span_class_unlocked(const struct mspan *s) {
   return s->spanclass;
 }
+
+/* has_freed of a large span: the object was freed by gc_free, and the
+ * span is either released by it or, when it was freed while the collector
+ * marked, left for the sweep to release (runtime/api.c, gc/sweep.c). */
+#define LARGE_FREED 1
+#define LARGE_FREED_RELEASE_AT_SWEEP 2
 
 /* Bytes of one slot: the class size, or the whole span for a large object. */
 MGC_INLINE uintptr_t span_slot_size(const struct mspan *s) {

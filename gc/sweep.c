@@ -61,9 +61,17 @@ static void sweep_large(struct mspan *s) {
   finalizers_sweep_span(s, UINT32_MAX); /* may mark it */
   bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
   atomic_store_relaxed(&s->markbits[0], 0);
+  /* Freed by gc_free during the mark: counted as freed then, released now. */
+  if (atomic_load_acquire(&s->has_freed) == LARGE_FREED_RELEASE_AT_SWEEP) {
+    atomic_store_relaxed(&s->has_freed, LARGE_FREED);
+    atomic_store_release(&s->sweepgen, sg);
+    atomic_fetch_sub(&sweeps_in_progress, 1);
+    mheap_free_span(s);
+    return;
+  }
   /* Dead.  gc_free may race to free it too: one exchange wins, and gc_free
    * waits while the span is claimed, so the record is still ours here. */
-  bool ours = !marked && atomic_cas(&s->has_freed, 0, 1);
+  bool ours = !marked && atomic_cas(&s->has_freed, 0, LARGE_FREED);
   atomic_store_release(&s->sweepgen, sg);
   atomic_fetch_sub(&sweeps_in_progress, 1);
   if (!ours) return;

@@ -185,6 +185,7 @@ static struct mspan *find_object(const void *p, uintptr_t *idx) {
   struct mspan *s = span_of_heap((uintptr_t)p);
   if (!s) return NULL;
   *idx = span_object_index(s, (uintptr_t)p);
+  if (span_is_large(s) && atomic_load_relaxed(&s->has_freed)) return NULL; /* freed, not yet released */
   if (!mcache_slot_is_allocated(thread_mcache(), s, *idx)) return NULL;
   return s;
 }
@@ -210,17 +211,23 @@ GC_API size_t gc_size(const void *p) {
   return start == (uintptr_t)p ? object_size(s) : 0;
 }
 
-/* Returns false when the object was already freed. */
+/* Returns false when the object was already freed.  The caller keeps the
+ * mark phase from changing (thread_mark_phase_enter). */
 static bool free_large(struct mspan *s) {
   /* has_freed doubles as "freed" for a large span: a second gc_free racing
    * with the first loses the exchange. */
-  if (!atomic_cas(&s->has_freed, 0, 1)) return false;
+  if (!atomic_cas(&s->has_freed, 0, LARGE_FREED)) return false;
   /* A sweeper may have claimed the span just before: let it finish with
    * the record before it is freed (and perhaps reused). */
   while (atomic_load_acquire(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 1) cpu_relax();
   heap_live_sub(s->npages * PAGE_SIZE);
   atomic_fetch_add(&large_frees, 1);
-  mheap_free_span(s);
+  /* While the collector marks, grey work may name the object; the pages
+   * must not hold another object before it is scanned (the marker would
+   * read them with this one's layout and type header): the sweep after the
+   * mark frees the span (gc/sweep.c). */
+  if (gc_barrier_on) atomic_store_release(&s->has_freed, LARGE_FREED_RELEASE_AT_SWEEP);
+  else mheap_free_span(s);
   return true;
 }
 
@@ -253,24 +260,18 @@ GC_API void gc_free(void *p) {
    * start or end between the barrier test and the free (both wait for
    * in_mark_work): marking off at the test, the object is freed before any
    * snapshot is taken. */
-  if (t) {
-    atomic_store_relaxed(&t->in_mark_work, 1);
-    __asm__ __volatile__("" ::: "memory");
-    if (gc_barrier_on && !spanclass_noscan(s->spanclass) && mcache_slot_is_allocated(c, s, idx)) {
-      mark_object_words_now(&t->gcw, s, span_object_addr(s, idx));
-      gcwork_flush(&t->gcw);
-      mark_account_mutator(&t->gcw);
-    }
+  uintptr_t phase = thread_mark_phase_enter(t);
+  if (t && gc_barrier_on && !spanclass_noscan(s->spanclass) && mcache_slot_is_allocated(c, s, idx)) {
+    mark_object_words_now(&t->gcw, s, span_object_addr(s, idx));
+    gcwork_flush(&t->gcw);
+    mark_account_mutator(&t->gcw);
   }
   bool ok;
   if (span_is_large(s)) ok = free_large(s);
   else
     ok = c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c ? mcache_free_local(c, s, idx)
                                                                  : mcentral_free_remote(s, idx);
-  if (t) {
-    __asm__ __volatile__("" ::: "memory");
-    atomic_store_release(&t->in_mark_work, 0);
-  }
+  thread_mark_phase_leave(t, phase);
   if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
 }
 
@@ -309,6 +310,9 @@ GC_API void *gc_realloc(void *p, size_t n) {
   else
     q = noscan ? gc_alloc_atomic(n) : gc_alloc(n);
   if (!q) return NULL;
+  /* A tiny object's room may hold the new object, packed after it in the
+   * same block; the old object ends before it. */
+  if (tiny && (uintptr_t)q > (uintptr_t)p && (uintptr_t)q < (uintptr_t)p + old) old = (uintptr_t)q - (uintptr_t)p;
   memcpy(q, p, n < old ? n : old);
   gc_free(p);
   return q;

@@ -74,6 +74,26 @@ int thread_registry_init(void);
 /* Every record but the caller's after fork(): the child has one thread. */
 void thread_registry_after_fork_child(void);
 
+/* A section in which no mark can start or end.  Mark setup and mark
+ * termination stop the world and retry while any thread has in_mark_work
+ * set (gc/collector.c), so gc_barrier_on read inside the section stays
+ * what it was for the whole section.  Sections nest: enter returns what
+ * leave restores.  t may be NULL (an unregistered thread), which protects
+ * nothing. */
+MGC_INLINE uintptr_t thread_mark_phase_enter(struct mthread *t) {
+  if (!t) return 0;
+  uintptr_t was = atomic_load_relaxed(&t->in_mark_work);
+  atomic_store_relaxed(&t->in_mark_work, 1);
+  __asm__ __volatile__("" ::: "memory"); /* a stop landing after here sees the flag */
+  return was;
+}
+
+MGC_INLINE void thread_mark_phase_leave(struct mthread *t, uintptr_t was) {
+  if (!t) return;
+  __asm__ __volatile__("" ::: "memory");
+  atomic_store_release(&t->in_mark_work, was);
+}
+
 /* The calling thread's own mcache, or NULL when it is not registered. */
 MGC_INLINE struct mcache *thread_mcache(void) {
   struct mthread *t = thread_current;

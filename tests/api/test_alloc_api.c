@@ -346,6 +346,21 @@ START_TEST(test_realloc_of_tiny_object_does_not_overlap_its_neighbour) {
 }
 END_TEST
 
+/* The new object of a moved tiny one may be packed into the same block,
+ * right after it: the copy must stop where the new object starts (ASan
+ * reports an overlapping memcpy otherwise) and keep the old bytes. */
+START_TEST(test_realloc_of_tiny_object_into_its_own_block_keeps_contents) {
+  char *a;
+  do a = gc_alloc_atomic(1);
+  while (gc_base(a) != a);
+  *a = 0x3C;
+  char *a2 = gc_realloc(a, 9);
+  ck_assert(a2 != NULL);
+  ck_assert_ptr_eq(a2, a + 1); /* the case under test: packed after the old one */
+  ck_assert_int_eq(*a2, 0x3C);
+}
+END_TEST
+
 START_TEST(test_strdup_copies_string) {
   static char longer[50000];
   memset(longer, 'x', sizeof(longer) - 1);
@@ -396,6 +411,7 @@ static Suite *alloc_api_suite(void) {
   tcase_add_test(realloc_tc, test_realloc_keeps_kind);
   tcase_add_test(realloc_tc, test_realloc_to_zero_frees);
   tcase_add_test(realloc_tc, test_realloc_of_tiny_object_does_not_overlap_its_neighbour);
+  tcase_add_test(realloc_tc, test_realloc_of_tiny_object_into_its_own_block_keeps_contents);
   tcase_add_test(realloc_tc, test_strdup_copies_string);
   suite_add_tcase(s, realloc_tc);
 

@@ -494,18 +494,21 @@ static GCTEST_NOINLINE void move_v_now(void) {
   }
 }
 
-static GCTEST_NOINLINE void held_cycle_moving(void) {
+/* One cycle held after mark setup while `during` runs. */
+static GCTEST_NOINLINE void held_cycle_running(void (*during)(void)) {
+  uint64_t cycles0 = cycles_now();
   clobber_stack();
   collector_test_hold_after_setup(true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
   while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
-  move_v_now();
+  during();
   clobber_stack();
   collector_test_hold_after_setup(false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
+  ck_assert_uint_eq(cycles_now(), cycles0 + 1);
 }
 
 static void check_realloc_during_mark(const struct conc_env *env, size_t nenv) {
@@ -513,7 +516,7 @@ static void check_realloc_during_mark(const struct conc_env *env, size_t nenv) {
   build_v_and_x();
   struct capture_text cap;
   capture_text_begin(&cap);
-  held_cycle_moving();
+  held_cycle_running(move_v_now);
   char *err = capture_text_end(&cap);
   gc_collect(); /* sweeps the held cycle's garbage first */
   unsigned char *x = unhide(hidden_b);
@@ -534,6 +537,70 @@ END_TEST
 
 START_TEST(test_realloc_during_mark_is_not_a_verify_miss) {
   check_realloc_during_mark(verify_env, CONC_LEN(verify_env));
+}
+END_TEST
+
+/* ---- spans emptied by gc_free while marking -------------------------------
+ * Typed objects named by roots are grey after mark setup: their entries
+ * (address, size, "typed") wait in the collector's work buffer.  While it
+ * is held, the program frees every one of them, emptying their spans, and
+ * allocates pointer-free junk of other sizes, every word a small integer.
+ * Had the emptied spans gone back to the heap, the junk would take their
+ * pages and the marker would read a junk word as the type header of a
+ * grey entry (a crash, or "header overwritten").  They must stay with
+ * their class until the sweep. */
+#define FREED_TYPED_OBJECTS 2048        /* 48-byte slots: several spans */
+#define FREED_TYPED_BYTES 40
+#define FREED_LARGE_BYTES (64 * 1024)
+#define JUNK_WORD ((uintptr_t)0xb6)     /* an address in page 0 */
+#define JUNK_SMALL_BYTES 1024
+#define JUNK_SMALL_COUNT 512
+#define JUNK_LARGE_COUNT 16
+
+static void *freed_typed[FREED_TYPED_OBJECTS];  /* roots: the data segment */
+static void *freed_large;
+static const gc_type *freed_type;
+
+static GCTEST_NOINLINE void build_typed_roots(void) {
+  static const size_t offsets[] = {0, 16};
+  freed_type = gc_type_new(FREED_TYPED_BYTES, offsets, 2);
+  ck_assert_ptr_nonnull(freed_type);
+  for (int i = 0; i < FREED_TYPED_OBJECTS; i++) {
+    freed_typed[i] = gc_alloc_typed(FREED_TYPED_BYTES, freed_type);
+    ck_assert_ptr_nonnull(freed_typed[i]);
+    if (i) GC_WRITE((void **)freed_typed[i], freed_typed[i - 1]);
+  }
+  freed_large = gc_alloc_typed(FREED_LARGE_BYTES, freed_type);
+  ck_assert_ptr_nonnull(freed_large);
+}
+
+static void fill_junk(void *p, size_t bytes) {
+  for (size_t i = 0; i < bytes / sizeof(uintptr_t); i++) ((uintptr_t *)p)[i] = JUNK_WORD;
+}
+
+static GCTEST_NOINLINE void free_typed_roots_and_allocate_junk(void) {
+  for (int i = 0; i < FREED_TYPED_OBJECTS; i++) {
+    gc_free(freed_typed[i]);
+    freed_typed[i] = NULL;
+  }
+  void *large = freed_large;
+  freed_large = NULL;
+  gc_free(large);
+  ck_assert_ptr_null(gc_base(large)); /* freed, whenever its pages go back */
+  for (int i = 0; i < JUNK_SMALL_COUNT; i++) fill_junk(gc_alloc_atomic(JUNK_SMALL_BYTES), JUNK_SMALL_BYTES);
+  for (int i = 0; i < JUNK_LARGE_COUNT; i++) fill_junk(gc_alloc_atomic(FREED_LARGE_BYTES), FREED_LARGE_BYTES);
+}
+
+START_TEST(test_spans_emptied_during_mark_are_not_reused_by_other_classes) {
+  conc_init(plain_env, CONC_LEN(plain_env));
+  build_typed_roots();
+  uint64_t before = stats_now().heap_in_use;
+  held_cycle_running(free_typed_roots_and_allocate_junk);
+  /* The sweeps give the spans back after all (the junk is garbage too). */
+  gc_collect();
+  gc_collect();
+  uint64_t after = stats_now().heap_in_use;
+  ck_assert_uint_le(after + FREED_LARGE_BYTES, before);
 }
 END_TEST
 
@@ -563,6 +630,7 @@ static Suite *verify_barrier_suite(void) {
   tcase_set_timeout(moving, 60);
   tcase_add_test(moving, test_realloc_during_mark_keeps_what_the_old_block_held);
   tcase_add_test(moving, test_realloc_during_mark_is_not_a_verify_miss);
+  tcase_add_test(moving, test_spans_emptied_during_mark_are_not_reused_by_other_classes);
   suite_add_tcase(s, moving);
   return s;
 }
