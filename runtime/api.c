@@ -299,7 +299,7 @@ GC_API void *gc_realloc(void *p, size_t n) {
      * later finds zeroes and stale pointers keep nothing. */
     if (!noscan) {
       size_t first = MGC_ROUND_UP(n, sizeof(void *));
-      if (first < old) memset((char *)p + n, 0, first - n);
+      memset((char *)p + n, 0, first - n); /* the rest of the last word kept */
       for (void **w = (void **)((char *)p + first); w < (void **)((char *)p + old); w++) GC_WRITE(w, NULL);
     }
     return p;

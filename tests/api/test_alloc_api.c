@@ -287,6 +287,22 @@ START_TEST(test_realloc_shrink_keeps_contents) {
 }
 END_TEST
 
+/* Shrinking in place to a size inside the last word, then growing: the
+ * bytes past the smaller size read as zeroes (64 -> 61 stays in the 64-byte
+ * slot; 61 -> 4000 copies the slot). */
+START_TEST(test_realloc_shrink_within_a_word_then_grow_zeroes_the_dropped_bytes) {
+  char *p = gc_alloc(64);
+  memset(p, 0x77, 64);
+  char *q = gc_realloc(p, 61);
+  ck_assert_ptr_eq(q, p);
+  q = gc_realloc(q, 4000);
+  ck_assert(q != NULL);
+  ck_assert_msg(is_all(q, 61, 0x77), "contents lost");
+  ck_assert_msg(is_all(q + 61, 4000 - 61, 0), "bytes dropped by the shrink came back");
+  keep(q);
+}
+END_TEST
+
 START_TEST(test_realloc_of_atomic_object_keeps_contents) {
   static const size_t steps[] = {40, 500, 70000, 300, 17};
   char *p = gc_alloc_atomic(steps[0]);
@@ -407,6 +423,7 @@ static Suite *alloc_api_suite(void) {
   tcase_add_test(realloc_tc, test_realloc_of_null_allocates);
   tcase_add_test(realloc_tc, test_realloc_grow_keeps_contents_and_zeroes_new_tail);
   tcase_add_test(realloc_tc, test_realloc_shrink_keeps_contents);
+  tcase_add_test(realloc_tc, test_realloc_shrink_within_a_word_then_grow_zeroes_the_dropped_bytes);
   tcase_add_test(realloc_tc, test_realloc_of_atomic_object_keeps_contents);
   tcase_add_test(realloc_tc, test_realloc_keeps_kind);
   tcase_add_test(realloc_tc, test_realloc_to_zero_frees);
