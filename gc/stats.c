@@ -38,6 +38,7 @@
 #include "gc/stats.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,7 +241,7 @@ void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle) {
            (unsigned long long)cycle, (double)(c->end_ns - start_ns) / 1e9,
            cpu ? 100.0 * (double)gc_cpu / (double)cpu : 0.0, ms(c->pause_setup_ns), ms(concurrent_ns),
            ms(c->pause_term_ns), mb(c->heap_before), mb(c->heap_at_mark_end), mb(c->heap_marked),
-           mb(c->heap_goal), c->workers, c->forced ? " (forced)" : "", pacer_limit_bound() ? " (limit)" : "",
+           c->heap_goal == UINTPTR_MAX ? INFINITY : mb(c->heap_goal), c->workers, c->forced ? " (forced)" : "", pacer_limit_bound() ? " (limit)" : "",
            c->concurrent ? "" : " (stw)", verify);
   mgc_write_stderr(line);
   if (config.trace >= 2) trace_detail(c, cycle);

@@ -9,6 +9,8 @@ The recorded logs (tests/tools/*.log) are real output of build/tools/mgc-demo:
                         (so non-trace lines and detail lines are mixed in)
   trace-stw-limit.log   MGC_TRACE=1 MGC_CONCURRENT=0 MGC_MEMLIMIT=64MiB
                         (flags "(stw)" and "(limit)"), first 40 lines
+  trace-gogc-off.log    MGC_GOGC=off, three gc_collect calls of a small
+                        program: no goal, printed "inf MB goal"
 mgc-plot needs python3-matplotlib; without it this test fails (CI installs
 it with tools/setup-deps), it does not skip.
 """
