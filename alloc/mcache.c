@@ -26,6 +26,15 @@
  * after the snapshot indistinguishable from the one freed.  Leaving the
  * word frees it and sets has_holes, so the walk comes back.
  *
+ * Sweeping before entering.  Words other than the current one may hold
+ * objects the last mark found dead, so a span the last mark termination
+ * left unswept is swept before the owner enters another of its words.  The
+ * test and the entry happen with the mark phase held still
+ * (thread_mark_phase_enter): were a termination to fall between them, the
+ * owner would enter a word of a span it just took for swept while a
+ * sweeper frees slots in it, and could hand out a freed slot without the
+ * zeroing that sweeper asked for.
+ *
  * visit is odd from the moment a thread starts leaving a word until it has
  * entered the next one, and even while (cur_word, free bits) describe the
  * word it allocates from.  Entering records enter_free, sets the free bits,
@@ -39,6 +48,7 @@
 
 #include "alloc/heaplive.h"
 #include "alloc/mcentral.h"
+#include "runtime/thread.h"
 #include "runtime/throw.h"
 
 void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
@@ -124,9 +134,9 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   return true;
 }
 
-/* Move slot sl to the next word of its span with a free slot. */
+/* Move slot sl to the next word of its span with a free slot.  The caller
+ * holds the mark phase still (see the top). */
 static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
-  /* Words not yet used since the last mark may hold dead objects. */
   if (span_needs_sweep(s)) mcentral_sweep_cached(s);
   unsigned cur = (unsigned)atomic_load_relaxed(&s->cur_word);
   leave_word(sl, s);
@@ -140,6 +150,19 @@ static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
   return false;
 }
 
+/* Start allocating from s, just taken from mcentral.  The caller holds the
+ * mark phase still (see the top). */
+static void enter_first_word(struct mcache_slot *sl, struct mspan *s) {
+  if (span_needs_sweep(s)) mcentral_sweep_cached(s);
+  sl->span = s;
+  sl->elemsize = s->elemsize;
+  unsigned w = 0;
+  while (!enter_word(sl, s, w)) {
+    w++;
+    mgc_assert(w < s->nwords);
+  }
+}
+
 static void uncache_slot(struct mcache_slot *sl) {
   struct mspan *s = sl->span;
   leave_word(sl, s);
@@ -151,10 +174,16 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
-  if (s && !advance_word(sl, s)) {
-    sl->span = NULL;
-    mcentral_uncache_span(s); /* current word already written back */
-    s = NULL;
+  struct mthread *t = thread_current;
+  if (s) {
+    uintptr_t phase = thread_mark_phase_enter(t);
+    bool advanced = advance_word(sl, s);
+    thread_mark_phase_leave(t, phase);
+    if (!advanced) {
+      sl->span = NULL;
+      mcentral_uncache_span(s); /* current word already written back */
+      s = NULL;
+    }
   }
   if (!s) {
     heap_before_slow_alloc();
@@ -162,14 +191,9 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     s = mcentral_cache_span(c, spc);
     if (!s) return mcache_refill_failed(spc, zero);
     heap_after_slow_alloc((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
-    if (span_needs_sweep(s)) mcentral_sweep_cached(s);
-    sl->span = s;
-    sl->elemsize = s->elemsize;
-    unsigned w = 0;
-    while (!enter_word(sl, s, w)) {
-      w++;
-      mgc_assert(w < s->nwords);
-    }
+    uintptr_t phase = thread_mark_phase_enter(t);
+    enter_first_word(sl, s);
+    thread_mark_phase_leave(t, phase);
   }
   return mcache_alloc(c, spc, zero);
 }

@@ -114,7 +114,9 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     atomic_fetch_add(&mc->counts.frees, freed);
   }
   atomic_store_release(&s->sweepgen, sg);
-  atomic_fetch_sub(&sweeps_in_progress, 1);
+  /* sweeps_in_progress stays raised until the span is re-filed or freed:
+   * a mark must not start while its bitmaps go back (gc/collector.c). */
+  bool kept = true;
   if (cached) {
     /* Counted as full in heap_live while cached.  Uncaching takes back
      * the slots then free from the malloc count; every slot this sweep
@@ -123,18 +125,20 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     unsigned reusable = freed + applied;
     s->count_at_cache = (uint16_t)(s->count_at_cache > reusable ? s->count_at_cache - reusable : 0);
     if (reusable) atomic_fetch_add(&mc->counts.mallocs, reusable);
-    return true;
+  } else {
+    if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
+    s->alloccount = (uint16_t)(s->alloccount - freed);
+    mgc_assert(s->alloccount == mspan_count_allocated(s));
+    if (s->in_list) list_remove_locked(mc, s);
+    if (s->alloccount == 0) {
+      mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
+      kept = false;
+    } else {
+      list_insert_locked(mc, s);
+    }
   }
-  if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
-  s->alloccount = (uint16_t)(s->alloccount - freed);
-  mgc_assert(s->alloccount == mspan_count_allocated(s));
-  if (s->in_list) list_remove_locked(mc, s);
-  if (s->alloccount == 0) {
-    mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
-    return false;
-  }
-  list_insert_locked(mc, s);
-  return true;
+  atomic_fetch_sub(&sweeps_in_progress, 1);
+  return kept;
 }
 
 static bool needs_sweep_now(const struct mspan *s) {

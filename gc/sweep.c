@@ -62,24 +62,27 @@ static void sweep_large(struct mspan *s) {
   bool marked = atomic_load_relaxed(&s->markbits[0]) & 1;
   atomic_store_relaxed(&s->markbits[0], 0);
   /* Freed by gc_free during the mark: counted as freed then, released now. */
+  /* sweeps_in_progress stays raised until the span is freed: a mark must
+   * not start while its record and bitmaps go back (gc/collector.c). */
   if (atomic_load_acquire(&s->has_freed) == LARGE_FREED_RELEASE_AT_SWEEP) {
     atomic_store_relaxed(&s->has_freed, LARGE_FREED);
     atomic_store_release(&s->sweepgen, sg);
-    atomic_fetch_sub(&sweeps_in_progress, 1);
     mheap_free_span(s);
+    atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
   /* Dead.  gc_free may race to free it too: one exchange wins, and gc_free
    * waits while the span is claimed, so the record is still ours here. */
   bool ours = !marked && atomic_cas(&s->has_freed, 0, LARGE_FREED);
   atomic_store_release(&s->sweepgen, sg);
+  if (ours) {
+    uintptr_t bytes = s->npages * PAGE_SIZE;
+    heap_live_sub(bytes);
+    atomic_fetch_add(&large_freed, 1);
+    atomic_fetch_add(&large_freed_bytes, bytes);
+    mheap_free_span(s);
+  }
   atomic_fetch_sub(&sweeps_in_progress, 1);
-  if (!ours) return;
-  uintptr_t bytes = s->npages * PAGE_SIZE;
-  heap_live_sub(bytes);
-  atomic_fetch_add(&large_freed, 1);
-  atomic_fetch_add(&large_freed_bytes, bytes);
-  mheap_free_span(s);
 }
 
 void sweep_span(struct mspan *s) {

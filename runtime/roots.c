@@ -141,9 +141,8 @@ void roots_enumerate_stw(roots_visit_fn visit, void *ctx) {
       mgc_throw("stopped thread without a saved stack pointer");
     }
     visit(lo, t->stack_hi, ctx);
-    /* Not stopped by the signal: parked in, or just leaving, a blocking
-     * region (blocking_end waits while the world is stopped, its
-     * registers still those saved on entry). */
+    /* Not parked (no stopped_sp): inside a blocking region, its
+     * registers those saved on entry. */
     if (!atomic_load_acquire(&t->stopped_sp)) {
       uintptr_t regs = (uintptr_t)&t->saved_context;
       visit(regs, regs + sizeof(t->saved_context), ctx);

@@ -5,18 +5,30 @@
  * a STOPPED flag in bit 0.  To stop:
  *   1. world = epoch | STOPPED (sequentially consistent);
  *   2. for each registered thread other than the caller that is not parked
- *      in a blocking region, pthread_kill(stop signal) and count it;
- *   3. wait until that many handlers have acknowledged (acks counter,
+ *      in a blocking region: t->stop_signalled = this stop's number,
+ *      pthread_kill(stop signal), and count it;
+ *   3. wait until that many threads have acknowledged (acks counter,
  *      futex).
- * The handler stores its stack pointer in the thread's record, increments
- * acks (waking the stopper), and futex-waits while world still reads
- * epoch | STOPPED.  stw_start clears STOPPED (with a new epoch) and wakes
- * every waiter.
+ * A thread acknowledges a stop when it parks for it: it stores its stack
+ * pointer in its record (its registers lie above it: the signal frame, or
+ * a context saved in the parking frame), then, if stop_signalled is newer
+ * than stop_acked, moves stop_acked up to it and increments acks, waking
+ * the stopper.  It futex-waits while world still reads epoch | STOPPED;
+ * stw_start clears STOPPED (with a new epoch) and wakes every waiter.
+ *
+ * Parking happens in the stop handler, and also in the restart wait of a
+ * thread entering or leaving a blocking region: such a thread may have
+ * been signalled just before it set (or just after it cleared) `blocking`,
+ * and it acknowledges the stop there rather than leave the stopper
+ * waiting for the handler.  The per-thread numbers make every signalled
+ * stop acknowledged exactly once, whichever of the two parks first, and a
+ * late handler (whose stop was acknowledged already) acknowledge nothing.
+ * A stop ends only after all its acknowledgements, so at most one stop is
+ * ever outstanding for a thread, and it is the stop in progress.
  *
  * Blocking regions.  Entering sets t->blocking = 1 after saving the
  * registers and the stack pointer; leaving sets it to 0 and then, if the
- * world is stopped, waits like a handler (without acknowledging: the
- * stopper did not count it).  Both sides use full fences between their
+ * world is stopped, waits.  Both sides use full fences between their
  * store and their load (store blocking / load world versus store world /
  * load blocking), so either the stopper sees blocking == 0 and signals the
  * thread, or the thread sees STOPPED and waits.
@@ -34,9 +46,11 @@
  * stopper does not count on the waiter; and a TSan build waits for a
  * restart on entering or leaving a blocking region with nanosleep rather
  * than the futex, where a queued stop signal of a stopper that already
- * counted the thread can run.  The handler itself is instrumented: its
- * atomics are what tells TSan that the stop orders the thread's accesses
- * before the collector's.
+ * counted the thread can run.  Even there TSan may not run it (seen as a
+ * rare hang: the thread polled on and the stopper waited); the thread
+ * acknowledges the stop itself while it polls (see Parking above).  The
+ * handler itself is instrumented: its atomics are what tells TSan that the
+ * stop orders the thread's accesses before the collector's.
  */
 #include "runtime/stw.h"
 
@@ -75,6 +89,33 @@ static void wait_while_stopped(uint32_t stopped_value) {
     futex(&world, FUTEX_WAIT_PRIVATE, stopped_value);
 }
 
+/* Acknowledge the stop t was signalled for, unless that is done already.
+ * The handler may interrupt this (on the same thread, outside a handler)
+ * anywhere; t->acking tells it to return at once and leave the rest to
+ * the code it interrupted: had it parked, a claim made here but not yet
+ * counted would never be counted (TSan runs handlers inside atomic
+ * operations, the count's included). */
+static void acknowledge_stop(struct mthread *t) {
+  atomic_store_relaxed(&t->acking, 1);
+  __asm__ __volatile__("" ::: "memory");
+  uintptr_t signalled = atomic_load_acquire(&t->stop_signalled);
+  uintptr_t acked = atomic_load_relaxed(&t->stop_acked);
+  if (signalled != acked && atomic_cas(&t->stop_acked, acked, signalled)) {
+    __atomic_add_fetch(&acks, 1, __ATOMIC_SEQ_CST);
+    futex(&acks, FUTEX_WAKE_PRIVATE, 1);
+  }
+  __asm__ __volatile__("" ::: "memory");
+  atomic_store_relaxed(&t->acking, 0);
+}
+
+/* Park for the stop `w` with the stack scanned from sp up. */
+static void park(struct mthread *t, uint32_t w, uintptr_t sp) {
+  atomic_store_release(&t->stopped_sp, sp);
+  acknowledge_stop(t);
+  wait_while_stopped(w);
+  atomic_store_release(&t->stopped_sp, 0);
+}
+
 static void stop_handler(int sig, siginfo_t *info, void *uctx) {
   (void)sig;
   (void)info;
@@ -82,14 +123,8 @@ static void stop_handler(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
   struct mthread *t = thread_current;
   uint32_t w = load32(&world);
-  if (t && (w & WORLD_STOPPED)) {
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    atomic_store_release(&t->stopped_sp, sp);
-    __atomic_add_fetch(&acks, 1, __ATOMIC_SEQ_CST);
-    futex(&acks, FUTEX_WAKE_PRIVATE, 1);
-    wait_while_stopped(w);
-    atomic_store_release(&t->stopped_sp, 0);
-  }
+  if (t && (w & WORLD_STOPPED) && !atomic_load_relaxed(&t->acking))
+    park(t, w, (uintptr_t)__builtin_frame_address(0));
   errno = saved_errno;
 }
 
@@ -107,20 +142,36 @@ int stw_init(void) {
   return 0;
 }
 
-/* Outside the handler: wait until no stop is in progress.  Under TSan a
- * stop signal arriving during the futex wait would only be queued (see
- * the top of the file); nanosleep is a call TSan delivers signals in. */
-static void wait_for_restart(void) {
+/* Park for one stop outside the handler, as the handler would: the
+ * registers spilled into this frame, the stack scanned from them up. */
+MGC_NOINLINE static void park_here(struct mthread *t, uint32_t w) {
+  ucontext_t regs;
+  getcontext(&regs);
 #if MGC_TSAN
+  /* A futex wait would hold a stop signal TSan queued (see the top):
+   * poll instead, acknowledging each time in case a stopper counted us. */
+  atomic_store_release(&t->stopped_sp, (uintptr_t)&regs);
   const struct timespec poll = {0, STW_TSAN_POLL_NS};
-  while (stw_world_stopped()) nanosleep(&poll, NULL);
+  while (load32(&world) == w) {
+    acknowledge_stop(t);
+    nanosleep(&poll, NULL);
+  }
+  atomic_store_release(&t->stopped_sp, 0);
 #else
-  uint32_t w;
-  while ((w = load32(&world)) & WORLD_STOPPED) wait_while_stopped(w);
+  park(t, w, (uintptr_t)&regs);
 #endif
+  __asm__ __volatile__("" : : "r"(&regs) : "memory"); /* regs lives until here */
+}
+
+/* On entering or leaving a blocking region: wait until no stop is in
+ * progress, acknowledging one this thread was signalled for. */
+static void wait_for_restart(struct mthread *t) {
+  uint32_t w;
+  while ((w = load32(&world)) & WORLD_STOPPED) park_here(t, w);
 }
 
 uint64_t stw_last_stop_latency_ns;
+static uintptr_t stops_started;   /* under threads_lock; numbers the stops */
 
 void stw_stop(void) {
   lock_assert_held(&threads_lock);
@@ -131,10 +182,12 @@ void stw_stop(void) {
   __atomic_store_n(&world, stopped, __ATOMIC_SEQ_CST);
   struct mthread *self = thread_current;
   uint32_t signalled = 0;
+  stops_started++;
   for (struct mthread *t = threads_head; t; t = t->next) {
     if (t == self) continue;
     atomic_fence();
     if (atomic_load_acquire(&t->blocking)) continue;
+    atomic_store_release(&t->stop_signalled, stops_started);
     int err = pthread_kill(t->pthread, config.stop_signal);
     if (err == 0) signalled++;
     else mgc_throw("cannot signal a registered thread (did it exit without gc_thread_unregister?)");
@@ -177,7 +230,7 @@ MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
    * the call the region is for (nanosleep, poll, select: the kernel does
    * not restart those after a handler, so they would fail with EINTR).
    * Under TSan the handler runs only at a point like the nanosleep here. */
-  wait_for_restart();
+  wait_for_restart(t);
 }
 
 MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
@@ -185,6 +238,6 @@ MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
   if (--t->blocking_depth > 0) return;
   atomic_store_relaxed(&t->blocking, 0);
   atomic_fence();
-  wait_for_restart();
+  wait_for_restart(t);
   atomic_store_release(&t->blocking_sp, 0);
 }

@@ -37,7 +37,10 @@ struct mthread {
   uintptr_t stack_lo;             /* lowest address of the stack mapping */
   uintptr_t stack_hi;             /* one past the highest (stack base) */
   /* Stop-the-world state (runtime/stw.c). */
-  atomic_word stopped_sp;         /* stack pointer saved by the handler */
+  atomic_word stopped_sp;         /* stack pointer saved on parking for a stop */
+  atomic_word stop_signalled;     /* the last stop that signalled us (its number) */
+  atomic_word stop_acked;         /* the last stop we acknowledged */
+  atomic_word acking;             /* inside acknowledge_stop (runtime/stw.c) */
   atomic_word blocking;           /* inside gc_blocking_begin/end */
   atomic_word blocking_sp;        /* stack pointer published on entry */
   /* Registers saved on entering a blocking region; scanned as roots.
