@@ -35,6 +35,13 @@
  * sweeper frees slots in it, and could hand out a freed slot without the
  * zeroing that sweeper asked for.
  *
+ * Zeroing.  A scanned span that may hold old data (needzero) has the free
+ * slots of a word zeroed when the word is entered, except those the last
+ * visit of that same word left free (clean_slots): they were zeroed then
+ * and nobody has used them since.  Without that, a thread coming back to
+ * one word over and over (a ring of frees and allocations) zeroed every
+ * free slot of it at each visit.
+ *
  * visit is odd from the moment a thread starts leaving a word until it has
  * entered the next one, and even while (cur_word, free bits) describe the
  * word it allocates from.  Entering records enter_free, sets the free bits,
@@ -97,6 +104,9 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
     s->has_holes = 1;
     drop_double_frees(s, w, own_freed);
   }
+  /* Slots never handed out during this visit are still zero. */
+  s->clean_word = (uint16_t)w;
+  s->clean_slots = sl->freebits;
   /* Atomic like the fast path's store: other threads read the free bits
    * (remote gc_free, statistics; mcache_slot_free_bits). */
   atomic_store_relaxed((atomic_word *)&sl->freebits, 0);
@@ -121,7 +131,8 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
   drop_double_frees(s, w, free_bits);
-  if (s->needzero && !spanclass_noscan(s->spanclass)) zero_free_slots(s, w, free_bits);
+  if (s->needzero && !spanclass_noscan(s->spanclass))
+    zero_free_slots(s, w, free_bits & ~(s->clean_word == w ? s->clean_slots : 0));
   uintptr_t visit = atomic_load_relaxed(&s->visit) | 1;
   atomic_store_relaxed(&s->visit, visit);     /* odd: entering */
   __asm__ __volatile__("" ::: "memory");      /* a stop sees the steps in order */

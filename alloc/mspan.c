@@ -72,6 +72,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   atomic_store_relaxed(&s->snap_visit, SNAP_NONE);
   s->local_frees = 0;
   s->has_holes = 0;
+  s->clean_slots = 0;
   s->in_list = 0;
   atomic_store_relaxed(&s->cached_by, 0);
   atomic_store_relaxed(&s->finalizers, 0);

@@ -103,6 +103,9 @@ struct mspan {
   uint8_t needzero;         /* free slots may hold old data */
   uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
   uint8_t has_holes;        /* owner freed slots behind cur_word */
+  uint16_t clean_word;      /* clean_slots are slots of this word ... */
+  uint64_t clean_slots;     /* ... left free, and zero, by the last visit
+                               (alloc/mcache.c); owner or mcentral lock */
   uint16_t alloccount;      /* allocated slots; exact when uncached */
   uint16_t count_at_cache;  /* alloccount when the mcache took it */
   uint32_t local_frees;     /* gc_free by the owner while cached */
