@@ -177,7 +177,7 @@ void mark_snapshot_cached_words_stw(void) {
  * scan each object right after greying it, with its line still cold). */
 #define PREFETCH_DEPTH 8
 
-static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned nworkers) {
+static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget) {
   struct grey ring[PREFETCH_DEPTH];
   unsigned head = 0, count = 0, n = 0;
   uintptr_t start = w->scanned_bytes;
@@ -193,7 +193,7 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned 
     count--;
     if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value, ephemeron_scan);
     else scan_conservative(w, g.addr, g.addr + g.len);
-    if (nworkers > 1 && (++n & 31) == 0) gcwork_balance(w);
+    if ((++n & 31) == 0) gcwork_balance(w); /* for waiting workers and assists */
     if (w->scanned_bytes - start >= budget) break;
   }
   /* Entries still in the ring go back to the work buffers. */
@@ -206,12 +206,12 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget, unsigned 
 }
 
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget) {
-  return drain_prefetching(w, budget, 1);
+  return drain_prefetching(w, budget);
 }
 
 static void drain_until_all_idle(struct gcwork *w, unsigned nworkers) {
   for (;;) {
-    drain_prefetching(w, UINTPTR_MAX, nworkers);
+    drain_prefetching(w, UINTPTR_MAX);
     if (nworkers == 1) return;
     atomic_fetch_add(&workpool_waiting, 1);
     for (unsigned spins = 0;; spins++) {

@@ -19,7 +19,13 @@
  * object) owes assist_ratio scan bytes per byte; once its debt passes
  * ASSIST_MIN_WORK it scans that much grey work itself.  assist_ratio =
  * expected scan work / bytes left to the goal, recomputed at mark start,
- * so the heap cannot run past the goal while grey work remains.
+ * so the heap cannot run past the goal while grey work remains.  Grey work
+ * an assist can take must be in the shared pool: an assist that finds it
+ * empty asks the workers to share (workpool_assist_wanted, read by
+ * gcwork_balance), and past the goal it waits a little for work instead of
+ * allocating on (park_assist).  Without both, a single mark worker kept
+ * every grey object in its own buffers and the heap reached twice the goal
+ * at every mark (tests/concurrent/test_pacer.c).
  *
  * CPU cap near the limit: a leaky bucket fills with collector CPU time and
  * drains at half the machine's CPU.  While it holds more than one second per
@@ -32,12 +38,16 @@
  */
 #include "gc/pacer.h"
 
+#include <time.h>
+
 #include "alloc/heaplive.h"
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
 #include "gc/barrier.h"
 #include "gc/mark.h"
+#include "gc/workbuf.h"
 #include "runtime/os.h"
+#include "runtime/stw.h"
 #include "runtime/thread.h"
 
 #define HEAP_GOAL_MIN ((uintptr_t)4 << 20)
@@ -48,6 +58,10 @@
  * for the next slow path, so no single allocation stalls for long. */
 #define ASSIST_MAX_WORK ((uintptr_t)512 << 10)
 #define ASSIST_MIN_WORK ((intptr_t)64 << 10)
+/* An assist past the goal that finds no grey work waits for some, in
+ * polls of this length, at most this many times (10 ms). */
+#define ASSIST_PARK_POLL_NS 50000
+#define ASSIST_PARK_POLLS 200
 /* Fixed point for assist_ratio: scan bytes per allocated byte << 16. */
 #define ASSIST_SHIFT 16
 
@@ -187,6 +201,22 @@ void pacer_start_mark_stw(uintptr_t live_now) {
 
 void pacer_end_mark_stw(void) { atomic_store_relaxed(&assist_ratio, 0); }
 
+/* Past the goal, an assist found no grey work to take: the workers hold
+ * it in their own buffers, and one of them may not even be running (two
+ * CPUs, busy mutators).  Give them the CPU: sleep in short polls until the
+ * pool has work, the mark ends or ASSIST_PARK_POLLS polls pass.  Inside a
+ * blocking region, so that a stop of the world does not wait for us. */
+static void park_assist(struct mthread *t) {
+  const struct timespec poll = {0, ASSIST_PARK_POLL_NS};
+  for (int i = 0; i < ASSIST_PARK_POLLS; i++) {
+    if (!atomic_load_relaxed(&alloc_black) || workpool_has_work()) return;
+    if (atomic_load_relaxed(&heap_live) <= atomic_load_relaxed(&goal)) return;
+    stw_blocking_begin(t);
+    nanosleep(&poll, NULL);
+    stw_blocking_end(t);
+  }
+}
+
 void pacer_assist(uintptr_t bytes) {
   uintptr_t ratio = atomic_load_relaxed(&assist_ratio);
   struct mthread *t = thread_current;
@@ -194,12 +224,20 @@ void pacer_assist(uintptr_t bytes) {
   t->assist_debt += (intptr_t)((bytes * (uint64_t)ratio) >> ASSIST_SHIFT);
   if (t->assist_debt < ASSIST_MIN_WORK) return;
   uint64_t t0 = os_thread_cpu_ns();
+  bool starved = false;
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
   if (atomic_load_relaxed(&alloc_black)) {
     uintptr_t want = (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
     uintptr_t done = mark_drain_budget(&t->gcw, want);
-    /* No grey work left: nothing to pay with, so the debt is forgiven. */
+    /* The pool ran dry: the debt is forgiven, and the workers are asked
+     * to share what they hold (gcwork_balance), so that the next assist
+     * finds work; else a single busy worker keeps all the grey work and
+     * the program allocates on unchecked, far past the goal. */
+    if (done < want) {
+      atomic_store_relaxed(&workpool_assist_wanted, 1);
+      starved = atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal);
+    }
     t->assist_debt = done < want ? 0 : t->assist_debt - (intptr_t)done;
     gcwork_flush(&t->gcw);
     mark_account_mutator(&t->gcw);
@@ -207,6 +245,7 @@ void pacer_assist(uintptr_t bytes) {
     t->assist_debt = 0;
   }
   atomic_store_release(&t->in_mark_work, 0);
+  if (starved) park_assist(t);
   atomic_fetch_add(&assist_ns, os_thread_cpu_ns() - t0);
 }
 

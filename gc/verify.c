@@ -114,14 +114,14 @@ MGC_NO_SANITIZE_SCAN static void check_word(struct gcwork *w, uintptr_t slot, ui
 }
 
 static void check_typed_value_black(struct gcwork *w, uintptr_t v, uintptr_t slot) {
-  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v, true);
+  if (arena_in_range(v)) check_word(w, slot, v, true);
 }
 static void check_typed_value_grey(struct gcwork *w, uintptr_t v, uintptr_t slot) {
-  if (v - arena_lo < arena_hi - arena_lo) check_word(w, slot, v, false);
+  if (arena_in_range(v)) check_word(w, slot, v, false);
 }
 
 MGC_NO_SANITIZE_SCAN static void check_words(struct gcwork *w, uintptr_t lo, uintptr_t hi, bool from_black) {
-  uintptr_t alo = arena_lo, span = arena_hi - arena_lo;
+  uintptr_t alo = atomic_load_relaxed(&arena_lo), span = atomic_load_relaxed(&arena_hi) - alo;
   for (uintptr_t p = MGC_ROUND_UP(lo, sizeof(uintptr_t)); p + sizeof(uintptr_t) <= hi; p += sizeof(uintptr_t)) {
     uintptr_t v = *(const uintptr_t *)p;
     MGC_SCANNED_WORD(v);
@@ -161,7 +161,7 @@ static void drain_checks(struct gcwork *w) {
 
 uintptr_t verify_mark_stw(void) {
   misses = 0;
-  arena_walk_spans(arena_lo, arena_hi, clear_check_bits_cb, NULL);
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), clear_check_bits_cb, NULL);
   struct gcwork w = {0};
   struct root_pass pass = {&w, false};
   roots_enumerate_stw(check_root_range, &pass);
@@ -195,6 +195,6 @@ static void stale_marks_cb(struct mspan *s, void *ctx) {
 
 uintptr_t verify_no_marks_stw(void) {
   uintptr_t bad = 0;
-  arena_walk_spans(arena_lo, arena_hi, stale_marks_cb, &bad);
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), stale_marks_cb, &bad);
   return bad;
 }

@@ -21,6 +21,7 @@ static struct workbuf *pool_full;    /* under pool_lock */
 static struct workbuf *pool_empty;   /* under pool_lock */
 static atomic_word pool_full_count;  /* written under pool_lock, read freely */
 atomic_word workpool_waiting;
+atomic_word workpool_assist_wanted;
 
 static void pool_acquire(void) {
   while (!atomic_cas(&pool_lock, 0, 1)) cpu_relax();
@@ -131,7 +132,9 @@ bool gcwork_get_from_pool(struct gcwork *w) {
 
 void gcwork_balance(struct gcwork *w) {
   struct workbuf *b = w->cur;
-  if (!b || b->n < 8 || !atomic_load_relaxed(&workpool_waiting) || workpool_has_work()) return;
+  if (!b || b->n < 8 || workpool_has_work()) return;
+  if (!atomic_load_relaxed(&workpool_waiting) && !atomic_load_relaxed(&workpool_assist_wanted)) return;
+  atomic_store_relaxed(&workpool_assist_wanted, 0);
   struct workbuf *half = new_empty_buffer();
   uintptr_t move = b->n / 2;
   for (uintptr_t i = 0; i < move; i++) half->entries[i] = b->entries[b->n - move + i];
@@ -163,4 +166,5 @@ void workpool_after_fork_child(void) {
   /* A parent thread may have held the spin lock at the fork. */
   atomic_store_relaxed(&pool_lock, 0);
   atomic_store_relaxed(&workpool_waiting, 0);
+  atomic_store_relaxed(&workpool_assist_wanted, 0);
 }
