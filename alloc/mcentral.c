@@ -83,7 +83,7 @@ static void list_insert_locked(struct mcentral *mc, struct mspan *s) {
  * the function returns false and s must not be touched). */
 static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   atomic_fetch_add(&sweeps_in_progress, 1);
-  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
   atomic_store_relaxed(&s->sweepgen, sg - 1);
   bool cached = atomic_load_relaxed(&s->cached_by) != 0;
   unsigned keep = cached ? (unsigned)atomic_load_acquire(&s->cur_word) : UINT32_MAX;
@@ -142,7 +142,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
 }
 
 static bool needs_sweep_now(const struct mspan *s) {
-  return atomic_load_relaxed(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 2;
+  return atomic_load_relaxed(&s->sweepgen) == atomic_load_acquire(&mheap_sweepgen) - 2;
 }
 
 void mcentral_sweep_cached(struct mspan *s) {

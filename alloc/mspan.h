@@ -211,7 +211,7 @@ extern atomic_word mheap_sweepgen;
 extern atomic_word sweeps_in_progress;
 
 MGC_INLINE bool span_needs_sweep(const struct mspan *s) {
-  return atomic_load_acquire(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen);
+  return atomic_load_acquire(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen);
 }
 
 /* Set up a span record for `npages` pages at `base` as a span of class

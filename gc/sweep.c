@@ -43,7 +43,7 @@ static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t sweeper_requested;   /* under sweeper_mutex */
 
 static void sweep_large(struct mspan *s) {
-  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
   atomic_fetch_add(&sweeps_in_progress, 1);
   if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) {
     atomic_fetch_sub(&sweeps_in_progress, 1);
@@ -87,7 +87,7 @@ static void sweep_large(struct mspan *s) {
 
 void sweep_span(struct mspan *s) {
   if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
-  if (atomic_load_relaxed(&s->sweepgen) != atomic_load_relaxed(&mheap_sweepgen) - 2) return;
+  if (atomic_load_relaxed(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen) - 2) return;
   if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s);
   else mcentral_sweep_any(s);
 }
