@@ -7,10 +7,22 @@
  *   partial    uncached, alloccount < nelems    (in_list = LIST_PARTIAL | gen)
  *   full       uncached, alloccount == nelems   (in_list = LIST_FULL | gen)
  * where gen is the list generation (sweepgen / 2 % 2) it was filed under.
- * An uncached span that becomes empty goes back to the mheap at once.
+ * An uncached span that becomes empty (alloccount == 0) stays on the
+ * partial list, flagged LIST_EMPTY, while the class keeps fewer than
+ * mcentral_empty_keep() of them (so a ring or a batch of frees and
+ * allocations does not take spans apart and build them again at every
+ * turn), or while the collector marks (release_empty_locked); otherwise
+ * it goes back to the mheap at once.  The sweep after the next mark gives
+ * every kept empty span back (sweep_locked): outside a mark a class holds
+ * at most mcentral_empty_keep() empty spans, and only until the next
+ * collection (they are in use, so the scavenger does not see them).
+ *   nempty == number of listed spans flagged LIST_EMPTY
+ *   a listed span is flagged LIST_EMPTY <=> its alloccount == 0
  *
- * Lock: mcentral.lock guards the lists and the fields of its uncached
- * spans; caching, uncaching and sweeping happen under it, so a thread that
+ * Lock: mcentral.lock guards the lists, nempty, the fields of its
+ * uncached spans, and every write to counts (plain adds, not locked
+ * read-modify-writes; statistics read them without the lock).  Caching,
+ * uncaching and sweeping happen under it, so a thread that
  * holds it sees cached_by stable and no span of the class half-swept.  The
  * owning mcache changes a cached span's words without the lock (see
  * mspan.h): sweeping a cached span skips its current word, and the owner
@@ -37,6 +49,13 @@
 #define LIST_PARTIAL 2u
 #define LIST_FULL 4u
 #define LIST_GEN 1u
+#define LIST_EMPTY 8u  /* on the partial list with no slot allocated */
+/* Bytes of empty spans a class keeps outside a mark (at least one span):
+ * enough to catch the churn of a ring or a batch of frees and
+ * allocations without taking pages from the mheap each time, little
+ * enough to be nothing next to the 4 MiB minimum heap goal, summed over
+ * the classes that churn. */
+#define EMPTY_KEEP_BYTES (64 * 1024)
 /* cache_span sweeps at most this many unswept spans looking for room before
  * it grows the heap instead, bounding its latency. */
 #define CACHE_SWEEP_BUDGET 100
@@ -52,6 +71,16 @@ void mcentral_init(void) {
 
 static unsigned swept_gen(void) { return (unsigned)(atomic_load_relaxed(&mheap_sweepgen) / 2 % 2); }
 
+/* counts are written only under the class's lock (and read without it). */
+static void count_add_locked(atomic_word *count, uintptr_t n) {
+  atomic_store_relaxed(count, atomic_load_relaxed(count) + n);
+}
+
+unsigned mcentral_empty_keep(unsigned spc) {
+  uintptr_t span_bytes = (uintptr_t)sizeclass_npages[spanclass_sizeclass(spc)] * PAGE_SIZE;
+  return span_bytes >= EMPTY_KEEP_BYTES ? 1 : (unsigned)(EMPTY_KEEP_BYTES / span_bytes);
+}
+
 static struct mspan **list_head(struct mcentral *mc, unsigned in_list) {
   unsigned gen = in_list & LIST_GEN;
   return (in_list & LIST_FULL) ? &mc->full[gen] : &mc->partial[gen];
@@ -62,6 +91,7 @@ static void list_remove_locked(struct mcentral *mc, struct mspan *s) {
   if (s->prev) s->prev->next = s->next;
   else *list_head(mc, s->in_list) = s->next;
   if (s->next) s->next->prev = s->prev;
+  if (s->in_list & LIST_EMPTY) mc->nempty--;
   s->next = s->prev = NULL;
   s->in_list = 0;
 }
@@ -75,6 +105,10 @@ static void list_insert_locked(struct mcentral *mc, struct mspan *s) {
   s->next = *head;
   if (*head) (*head)->prev = s;
   *head = s;
+  if (s->alloccount == 0) {
+    which |= LIST_EMPTY;
+    mc->nempty++;
+  }
   s->in_list = (uint8_t)which;
 }
 
@@ -111,7 +145,7 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
   if (atomic_load_relaxed(&s->has_freed) && !freed_left) atomic_store_relaxed(&s->has_freed, 0);
   if (freed) {
     s->needzero = 1;
-    atomic_fetch_add(&mc->counts.frees, freed);
+    count_add_locked(&mc->counts.frees, freed);
   }
   atomic_store_release(&s->sweepgen, sg);
   /* sweeps_in_progress stays raised until the span is re-filed or freed:
@@ -124,13 +158,14 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
      * again now, as a free slot to be used (gc/stats.c relies on it). */
     unsigned reusable = freed + applied;
     s->count_at_cache = (uint16_t)(s->count_at_cache > reusable ? s->count_at_cache - reusable : 0);
-    if (reusable) atomic_fetch_add(&mc->counts.mallocs, reusable);
+    if (reusable) count_add_locked(&mc->counts.mallocs, reusable);
   } else {
     if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
     s->alloccount = (uint16_t)(s->alloccount - freed);
     mgc_assert(s->alloccount == mspan_count_allocated(s));
     if (s->in_list) list_remove_locked(mc, s);
     if (s->alloccount == 0) {
+      /* Kept empty spans go back here too: the surplus of the cycle. */
       mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
       kept = false;
     } else {
@@ -205,22 +240,24 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   atomic_store_relaxed(&s->cached_by, (uintptr_t)c);
   /* Count every free slot as allocated now (statistics stay current while
    * the span is cached); uncaching takes back what was not used. */
-  atomic_fetch_add(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));
+  count_add_locked(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));
   lock_release(&mc->lock);
   heap_live_add((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   return s;
 }
 
-/* An empty span goes back to the heap, unless the collector is marking:
- * grey work may still name an object that was freed in it after being
- * greyed, and the marker scans that entry with the class's layout (and,
- * for a typed class, reads the object's type header).  Were the pages
- * reused by another class meanwhile, it would read another object's words
- * as a type.  So while marking the span stays on the list, usable by its
- * own class, and the sweep after the mark frees it.  The caller keeps the
- * mark phase from changing (thread_mark_phase_enter). */
+/* An uncached span just emptied (in no list): kept on the partial list
+ * while the class holds fewer than mcentral_empty_keep() empty spans,
+ * else given back to the heap, unless the collector is marking: grey work may still
+ * name an object that was freed in it after being greyed, and the marker
+ * scans that entry with the class's layout (and, for a typed class, reads
+ * the object's type header).  Were the pages reused by another class
+ * meanwhile, it would read another object's words as a type.  So while
+ * marking the span stays on the list, usable by its own class, and the
+ * sweep after the mark frees it.  The caller keeps the mark phase from
+ * changing (thread_mark_phase_enter). */
 static void release_empty_locked(struct mcentral *mc, struct mspan *s) {
-  if (gc_barrier_on) list_insert_locked(mc, s);
+  if (gc_barrier_on || mc->nempty < mcentral_empty_keep(mc->spanclass)) list_insert_locked(mc, s);
   else mheap_free_span(s); /* LOCK_MHEAP ranks above LOCK_MCENTRAL */
 }
 
@@ -238,8 +275,7 @@ static void fold_freed_locked(struct mspan *s) {
        * could only be seen now. */
       mgc_report("gc_free: double free of an object of %u bytes in span %p, found late; ignored",
                  s->elemsize, (void *)s->base);
-      atomic_fetch_sub(&mcentrals[s->spanclass].counts.frees,
-                       (uintptr_t)__builtin_popcountll(f & ~a));
+      count_add_locked(&mcentrals[s->spanclass].counts.frees, -(uintptr_t)__builtin_popcountll(f & ~a));
     }
     atomic_store_relaxed(&s->allocbits[w], a & ~f);
     if (a & f) s->needzero = 1;
@@ -254,8 +290,8 @@ void mcentral_uncache_span(struct mspan *s) {
   unsigned count = mspan_count_allocated(s);
   /* Counted at cache time: nelems - count_at_cache slots.  Used: count -
    * count_at_cache + local_frees (freed slots may be used twice). */
-  atomic_fetch_sub(&mc->counts.mallocs, (uintptr_t)s->nelems - count - s->local_frees);
-  atomic_fetch_add(&mc->counts.frees, s->local_frees);
+  count_add_locked(&mc->counts.mallocs, -((uintptr_t)s->nelems - count - s->local_frees));
+  count_add_locked(&mc->counts.frees, s->local_frees);
   fold_freed_locked(s);
   s->alloccount = (uint16_t)mspan_count_allocated(s);
   s->local_frees = 0;
@@ -299,7 +335,7 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
     if (ok) {
       atomic_or(&s->freedbits[w], bit);
       atomic_store_relaxed(&s->has_freed, 1);
-      atomic_fetch_add(&mc->counts.frees, 1);
+      count_add_locked(&mc->counts.frees, 1);
     }
     lock_release(&mc->lock);
     return ok;
@@ -310,32 +346,41 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
     return false;
   }
   atomic_store_relaxed(&s->allocbits[w], a & ~bit);
-  atomic_fetch_add(&mc->counts.frees, 1);
+  count_add_locked(&mc->counts.frees, 1);
   heap_live_sub(s->elemsize);
   s->needzero = 1;
-  list_remove_locked(mc, s);
+  /* A partial span that stays partial keeps its place in the list. */
+  bool was_full = s->alloccount == s->nelems;
   s->alloccount--;
-  if (s->alloccount == 0) release_empty_locked(mc, s);
-  else list_insert_locked(mc, s);
+  if (s->alloccount == 0) {
+    list_remove_locked(mc, s);
+    release_empty_locked(mc, s);
+  } else if (was_full) {
+    list_remove_locked(mc, s);
+    list_insert_locked(mc, s);
+  }
   lock_release(&mc->lock);
   return true;
 }
 
 bool mcentral_is_valid(struct mcentral *mc) {
   bool ok = true;
+  unsigned empty = 0;
   lock_acquire(&mc->lock);
   for (unsigned which = LIST_PARTIAL; which <= (LIST_FULL | LIST_GEN); which++) {
     if (!(which & (LIST_PARTIAL | LIST_FULL)) || (which & LIST_PARTIAL && which & LIST_FULL)) continue;
     for (struct mspan *s = *list_head(mc, which); s && ok; s = s->next) {
-      if (s->in_list != which || s->spanclass != mc->spanclass) ok = false;
+      if ((s->in_list & ~LIST_EMPTY) != which || s->spanclass != mc->spanclass) ok = false;
       if (atomic_load_relaxed(&s->cached_by)) ok = false;
       if (!mspan_is_valid(s)) ok = false;
       if (!!(which & LIST_FULL) != (s->alloccount == s->nelems)) ok = false;
-      if (s->alloccount == 0) ok = false;
+      if (!!(s->in_list & LIST_EMPTY) != (s->alloccount == 0)) ok = false;
+      empty += !!(s->in_list & LIST_EMPTY);
       /* a span filed as swept must be swept */
       if ((which & LIST_GEN) == swept_gen() && span_needs_sweep(s)) ok = false;
     }
   }
+  if (ok && empty != mc->nempty) ok = false;
   lock_release(&mc->lock);
   return ok;
 }

@@ -29,8 +29,10 @@ struct mcentral {
   struct mgc_lock lock;        /* rank LOCK_MCENTRAL */
   struct mspan *partial[2];    /* uncached spans with a free slot */
   struct mspan *full[2];       /* uncached spans without one */
-  struct mcentral_counts counts;
+  struct mcentral_counts counts;  /* written under lock, read without */
   unsigned spanclass;
+  unsigned nempty;             /* listed spans with no slot allocated
+                                  (mcentral.c: kept empty spans) */
 } MGC_ALIGNED(MGC_CACHELINE);
 
 extern struct mcentral mcentrals[SPANCLASS_COUNT];
@@ -41,8 +43,9 @@ void mcentral_init(void);
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc);
 /* Take back a span from its owning mcache, whose allocbits[cur_word] the
  * caller has written back.  Folds remote frees, files the span as partial
- * or full, or returns it to the mheap when empty (kept on the list while
- * the collector marks: see release_empty_locked). */
+ * or full, or, when empty, keeps it on the partial list (a few per class,
+ * any number while the collector marks) or returns it to the mheap: see
+ * release_empty_locked. */
 void mcentral_uncache_span(struct mspan *s);
 /* gc_free of slot idx of small span s by a thread that does not cache s.
  * Returns false when the slot is not allocated.  The caller keeps the mark
@@ -55,6 +58,10 @@ void mcentral_sweep_cached(struct mspan *s);
 /* Same for any small span found by a heap walk: checks under the lock that
  * s is still an in-use span of its class.  Returns true if it swept. */
 bool mcentral_sweep_any(struct mspan *s);
+
+/* Empty spans class spc keeps on its partial list outside a mark, for
+ * reuse without the mheap (mcentral.c). */
+unsigned mcentral_empty_keep(unsigned spc);
 
 /* Checker: list membership agrees with counts; takes the lock. */
 bool mcentral_is_valid(struct mcentral *mc);

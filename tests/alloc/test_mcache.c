@@ -13,6 +13,8 @@
  *                folded in when the owner gives the span back, of an
  *                uncached one it takes effect at once; either way the span
  *                and its mcentral stay valid and the slot comes back zeroed;
+ *                an emptied span stays with its class up to a quota, until
+ *                the next sweep;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -301,14 +303,81 @@ START_TEST(test_remote_free_of_uncached_span_takes_effect_at_once) {
 }
 END_TEST
 
-START_TEST(test_remote_free_of_last_object_returns_span_to_page_heap) {
+/* Frees all objects of the n-byte class held in objs[0..count) from
+ * another thread (registered, caching nothing of the class). */
+static void *free_objs_main(void *arg) {
+  size_t count = *(const size_t *)arg;
+  gc_thread_register();
+  for (size_t i = 0; i < count; i++) gc_free(objs[i]);
+  gc_thread_unregister();
+  return NULL;
+}
+
+static void free_objs_from_other_thread(size_t count) {
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, free_objs_main, &count), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  memset(objs, 0, count * sizeof(objs[0]));
+}
+
+/* An emptied span stays with its class (while the class keeps fewer than
+ * its quota of empty spans), and the class's next refill takes it: no
+ * round trip through the page heap. */
+START_TEST(test_remote_free_of_last_object_keeps_span_for_its_class) {
   const size_t n = 144;
+  unsigned spc = spanclass_for(n, false);
+  gc_collect(); /* the sweep gives back the empty spans earlier tests left */
+  ck_assert_uint_eq(mcentrals[spc].nempty, 0);
   objs[0] = fresh_span_first(n, false);
   uintptr_t base = (uintptr_t)objs[0];
+  struct mspan *s = span_at(objs[0]);
   mcache_release_all(my_mcache());
   free_from_other_thread(objs[0]);
   objs[0] = NULL;
-  ck_assert_ptr_null(span_of_heap(base));
+  ck_assert_ptr_eq(span_of_heap(base), s);
+  ck_assert_uint_eq(s->alloccount, 0);
+  ck_assert_uint_eq(mcentrals[spc].nempty, 1);
+  check_span_and_mcentral(s);
+
+  objs[0] = gc_alloc(n);
+  ck_assert_ptr_eq(objs[0], (void *)base);
+  ck_assert_uint_eq(mcentrals[spc].nempty, 0);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* Beyond the quota, an emptied span goes back to the page heap at once;
+ * and the sweep after a collection gives back the empty spans kept. */
+START_TEST(test_emptied_spans_beyond_the_quota_return_to_page_heap) {
+  const size_t n = 4096; /* two objects per span */
+  unsigned spc = spanclass_for(n, false);
+  unsigned keep = mcentral_empty_keep(spc);
+  size_t count = 2 * ((size_t)keep + 4);
+  ck_assert_uint_le(count, MAX_OBJS);
+  gc_collect();
+  objs[0] = fresh_span_first(n, false);
+  for (size_t i = 1; i < count; i++) objs[i] = gc_alloc(n);
+  uintptr_t bases[MAX_OBJS / 2];
+  size_t nspans = 0;
+  for (size_t i = 0; i < count; i += 2) bases[nspans++] = span_at(objs[i])->base;
+  mcache_release_all(my_mcache());
+  free_objs_from_other_thread(count);
+
+  size_t kept = 0;
+  for (size_t i = 0; i < nspans; i++) kept += span_of_heap(bases[i]) != NULL;
+  ck_assert_uint_eq(kept, keep);
+  ck_assert_uint_eq(mcentrals[spc].nempty, keep);
+  ck_assert(mcentral_is_valid(&mcentrals[spc]));
+  ck_assert(mheap_is_valid());
+
+  gc_collect();
+  ck_assert_uint_eq(mcentrals[spc].nempty, 0);
+  for (size_t i = 0; i < nspans; i++) {
+    struct mspan *s = span_of_heap(bases[i]);
+    ck_assert_msg(s == NULL || s->alloccount != 0 || atomic_load_relaxed(&s->cached_by),
+                  "the sweep kept the empty span at %p", (void *)bases[i]);
+  }
+  ck_assert(mcentral_is_valid(&mcentrals[spc]));
   ck_assert(mheap_is_valid());
 }
 END_TEST
@@ -540,7 +609,8 @@ static Suite *mcache_suite(void) {
   TCase *remote = tcase("remote_free");
   tcase_add_test(remote, test_remote_free_of_cached_span_is_folded_when_span_is_given_back);
   tcase_add_test(remote, test_remote_free_of_uncached_span_takes_effect_at_once);
-  tcase_add_test(remote, test_remote_free_of_last_object_returns_span_to_page_heap);
+  tcase_add_test(remote, test_remote_free_of_last_object_keeps_span_for_its_class);
+  tcase_add_test(remote, test_emptied_spans_beyond_the_quota_return_to_page_heap);
   tcase_add_test(remote, test_remote_double_free_of_cached_span_is_refused);
   tcase_add_test(remote, test_remotely_freed_slot_is_zeroed_when_reused);
   tcase_add_test(remote, test_owner_sees_remote_free_in_its_current_word);
