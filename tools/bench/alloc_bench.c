@@ -42,7 +42,12 @@
  * The same arrays also keep the compiler from eliding malloc/free pairs, and
  * every result is finally folded into a volatile sink.
  *
- * Usage: alloc_bench [-r reps] [-t target_ms] [-l] [workload...]
+ * With -n ops, each workload instead runs once, exactly ops operations
+ * (batch: rounded down to whole rounds), without calibration: for
+ * instruction counts under callgrind (tools/bench/callgrind_alloc.sh),
+ * where wall time means nothing.
+ *
+ * Usage: alloc_bench [-r reps] [-t target_ms] [-n ops] [-l] [workload...]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -291,10 +296,15 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static void run_workload(const struct workload *w, int reps, double target_ns) {
+/* fixed_ops: 0, or the -n count (one run, no calibration). */
+static void run_workload(const struct workload *w, int reps, double target_ns, uint64_t fixed_ops) {
   double ns_per_op[MAX_REPS];
   size_table_fill(w->size);
-  uint64_t ops = calibrate(w, target_ns);
+  uint64_t ops = fixed_ops ? fixed_ops : calibrate(w, target_ns);
+  if (fixed_ops) {
+    if (w->pattern == PATTERN_BATCH) ops = ops / BATCH_LEN * BATCH_LEN;
+    reps = 1;
+  }
   for (int r = 0; r < reps; r++)
     ns_per_op[r] = time_ops(w, ops) / (double)ops;
   qsort(ns_per_op, (size_t)reps, sizeof ns_per_op[0], cmp_double);
@@ -307,10 +317,11 @@ static void run_workload(const struct workload *w, int reps, double target_ns) {
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: alloc_bench [-r reps] [-t target_ms] [-l] [workload...]\n"
+          "usage: alloc_bench [-r reps] [-t target_ms] [-n ops] [-l] [workload...]\n"
           "  -r reps       measurements per workload, median reported "
           "(default %d, max %d)\n"
           "  -t target_ms  duration of one measurement (default %d)\n"
+          "  -n ops        run each workload once, exactly ops operations (for callgrind)\n"
           "  -l            list the workloads and exit\n"
           "output: <allocator> <workload> <median_ns_per_op> <min_ns_per_op>\n",
           DEFAULT_REPS, MAX_REPS, DEFAULT_TARGET_MS);
@@ -337,11 +348,12 @@ static const struct workload *workload_find(const char *name) {
 
 int main(int argc, char **argv) {
   int reps = DEFAULT_REPS, opt;
-  long target_ms = DEFAULT_TARGET_MS;
-  while ((opt = getopt(argc, argv, "r:t:lh")) != -1) {
+  long target_ms = DEFAULT_TARGET_MS, fixed_ops = 0;
+  while ((opt = getopt(argc, argv, "r:t:n:lh")) != -1) {
     switch (opt) {
     case 'r': reps = (int)parse_positive(optarg, "-r", MAX_REPS); break;
     case 't': target_ms = parse_positive(optarg, "-t", 60000); break;
+    case 'n': fixed_ops = parse_positive(optarg, "-n", 1000000000); break;
     case 'l':
       for (size_t i = 0; i < WORKLOAD_COUNT; i++) puts(workloads[i].name);
       return 0;
@@ -354,8 +366,8 @@ int main(int argc, char **argv) {
   double target_ns = (double)target_ms * 1e6;
   if (optind == argc)
     for (size_t i = 0; i < WORKLOAD_COUNT; i++)
-      run_workload(&workloads[i], reps, target_ns);
+      run_workload(&workloads[i], reps, target_ns, (uint64_t)fixed_ops);
   for (int i = optind; i < argc; i++)
-    run_workload(workload_find(argv[i]), reps, target_ns);
+    run_workload(workload_find(argv[i]), reps, target_ns, (uint64_t)fixed_ops);
   return 0;
 }
