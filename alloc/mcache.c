@@ -42,6 +42,27 @@
  * one word over and over (a ring of frees and allocations) zeroed every
  * free slot of it at each visit.
  *
+ * Held frees.  gc_free of an object in a span the thread does not cache
+ * (a ring or a batch of frees reaches spans the thread has given back)
+ * would take the class's mcentral lock once per object.  Instead, while
+ * the barrier is off, the thread holds such frees back, one span at a
+ * time, in held (a bitmap of slots): the slots stay allocated in the span
+ * meanwhile, but gc_free, gc_base and gc_size of this thread see them
+ * free (mcache_slot_is_allocated), so a second free is reported at once.
+ * The held frees are applied under one lock hold (mcentral_free_held) when
+ * the thread frees into another span, when a new sweep generation has
+ * started, on every refill (so its next span sees them) and when it gives
+ * its spans back; the sweep generation and the span's incarnation they
+ * were held under are checked then, and if either moved, or the collector
+ * marks, they are dropped: a mark has taken the objects as allocated, and
+ * the sweep after it frees them unless something still points to them.
+ * A thread holds at most one span's worth of frees, so statistics (which
+ * count them as frees, gc/stats.c) and heap_live (which drops when they
+ * are applied) lag by at most that.
+ * Invariants: held.count == popcount(held.bits[0 .. held.nwords));
+ * held.count > 0 => held.span != NULL; held.span is never cached by this
+ * thread (a refill flushes before it takes a span).
+ *
  * visit is odd from the moment a thread starts leaving a word until it has
  * entered the next one, and even while (cur_word, free bits) describe the
  * word it allocates from.  Entering records enter_free, sets the free bits,
@@ -181,8 +202,40 @@ static void uncache_slot(struct mcache_slot *sl) {
   mcentral_uncache_span(s);
 }
 
+bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  struct held_frees *h = &c->held;
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  if (h->span != s || h->sweepgen != sg) {
+    if (h->span) mcache_flush_held(c);
+    h->span = s;
+    h->sweepgen = sg;
+    h->incarnation = atomic_load_relaxed(&s->incarnation);
+    h->spanclass = s->spanclass;
+    h->nwords = s->nwords;
+  }
+  if (!mcache_slot_is_allocated(c, s, idx)) return false; /* also when held */
+  h->bits[idx >> 6] |= (uint64_t)1 << (idx & 63);
+  h->count++;
+  return true;
+}
+
+void mcache_flush_held(struct mcache *c) {
+  struct held_frees *h = &c->held;
+  if (!h->span) return;
+  if (h->count) {
+    struct mthread *t = thread_current;
+    uintptr_t phase = thread_mark_phase_enter(t);
+    mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, h->bits);
+    thread_mark_phase_leave(t, phase);
+    memset(h->bits, 0, h->nwords * sizeof(h->bits[0]));
+    h->count = 0;
+  }
+  h->span = NULL;
+}
+
 MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
+  if (c->held.span) mcache_flush_held(c);
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;
@@ -233,6 +286,7 @@ bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uin
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
+  if (c && mcache_holds_free(c, s, idx)) return false;
   struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
   if (owner && w == atomic_load_acquire(&s->cur_word)) {
     if (owner != c) return true; /* another thread's word in use */
@@ -257,6 +311,7 @@ enum word_coverage mcache_current_word_coverage_stw(const struct mspan *s, uintp
 }
 
 void mcache_release_all(struct mcache *c) {
+  mcache_flush_held(c);
   for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++)
     if (c->slots[spc].span) uncache_slot(&c->slots[spc]);
   c->tiny = 0;

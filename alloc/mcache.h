@@ -37,10 +37,24 @@ struct mcache_slot {
 };
 _Static_assert(sizeof(struct mcache_slot) == 32, "mcache_slot should stay 32 bytes");
 
+/* Remote frees held back (alloc/mcache.c): gc_free of objects in one span
+ * the thread does not cache, applied together under one lock hold. */
+#define HELD_WORDS ((SIZECLASS_MAX_NELEMS + 63) / 64)
+struct held_frees {
+  struct mspan *span;      /* NULL: nothing held */
+  uintptr_t sweepgen;      /* mheap_sweepgen when the first was held */
+  uintptr_t incarnation;   /* span->incarnation then */
+  unsigned spanclass;
+  unsigned nwords;         /* words of bits in use (the span's nwords) */
+  unsigned count;          /* bits set in bits */
+  uint64_t bits[HELD_WORDS];
+};
+
 struct mcache {
   struct mcache_slot slots[SPANCLASS_COUNT];
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
+  struct held_frees held;
   /* The placeholder a thread uses before it is registered: every slot is
    * empty, so its first allocation reaches mcache_refill, which registers
    * the thread instead. */
@@ -106,9 +120,26 @@ void mcache_init(struct mcache *c);
 /* gc_free of slot idx of span s, cached by c (the calling thread's).
  * Returns false when the slot is already free. */
 bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
-/* Is slot idx of s allocated?  Exact for c's own spans and uncached spans;
- * for another thread's cached span, slots of its current word count as
- * allocated. */
+/* gc_free of slot idx of small span s, which c does not cache, by c's
+ * thread while the barrier is off: held back in c->held, applied with the
+ * other frees held for s when the thread frees into another span, refills
+ * or gives its spans back.  Returns false when the slot is already free
+ * (or held).  The caller keeps the mark phase from changing
+ * (thread_mark_phase_enter). */
+bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
+/* Apply the frees c holds back (mcentral_free_held). */
+void mcache_flush_held(struct mcache *c);
+/* Does c hold back a free of slot idx of s (that will still be applied:
+ * same sweep generation, same use of the record)? */
+MGC_INLINE bool mcache_holds_free(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+  const struct held_frees *h = &c->held;
+  return h->span == s && (h->bits[idx >> 6] >> (idx & 63) & 1) &&
+         h->sweepgen == atomic_load_relaxed(&mheap_sweepgen) &&
+         h->incarnation == atomic_load_relaxed(&s->incarnation);
+}
+/* Is slot idx of s allocated?  Exact for c's own spans and uncached spans
+ * (a slot whose free c holds back is free); for another thread's cached
+ * span, slots of its current word count as allocated. */
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
 /* World stopped, marking on: an unmarked slot idx of s in the word its
  * owner allocates from, read from the owner's own (stopped, so exact) view.

@@ -305,6 +305,60 @@ void mcentral_uncache_span(struct mspan *s) {
   thread_mark_phase_leave(t, phase);
 }
 
+/* Remote free of slot w:bit of s, cached by owner: recorded in freedbits
+ * if the slot is allocated.  Lock held. */
+static bool free_cached_locked(struct mcentral *mc, struct mspan *s, struct mcache *owner, unsigned w, uintptr_t bit) {
+  /* The slot must be allocated: by allocbits for a word the owner is not
+   * in, by the owner's free bits (and own frees) for the one it is in.
+   * cur_word is re-read: if the owner moved on meanwhile, allocbits of
+   * the old word is exact by then. */
+  bool allocated;
+  for (;;) {
+    uintptr_t cw = atomic_load_acquire(&s->cur_word);
+    if (cw == w) {
+      allocated = !(mcache_slot_free_bits(owner, s->spanclass) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
+    } else {
+      allocated = (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
+    }
+    if (atomic_load_acquire(&s->cur_word) == cw) break;
+  }
+  bool ok = allocated && !(atomic_load_relaxed(&s->freedbits[w]) & bit);
+  if (ok) {
+    atomic_or(&s->freedbits[w], bit);
+    atomic_store_relaxed(&s->has_freed, 1);
+    count_add_locked(&mc->counts.frees, 1);
+  }
+  return ok;
+}
+
+/* Remote frees of the slots `bits` of word w of uncached s; returns the
+ * slots that were not allocated (left alone).  The caller finishes with
+ * finish_uncached_frees_locked.  Lock held. */
+static uint64_t free_uncached_locked(struct mspan *s, unsigned w, uint64_t bits, unsigned *freed) {
+  uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+  if (a & bits) atomic_store_relaxed(&s->allocbits[w], a & ~bits);
+  *freed += (unsigned)__builtin_popcountll(a & bits);
+  return bits & ~a;
+}
+
+/* Account for `freed` slots just freed in uncached s, and move it between
+ * lists (or out of them) as it became partial or empty.  Lock held. */
+static void finish_uncached_frees_locked(struct mcentral *mc, struct mspan *s, unsigned freed) {
+  count_add_locked(&mc->counts.frees, freed);
+  heap_live_sub((uintptr_t)freed * s->elemsize);
+  s->needzero = 1;
+  /* A partial span that stays partial keeps its place in the list. */
+  bool was_full = s->alloccount == s->nelems;
+  s->alloccount = (uint16_t)(s->alloccount - freed);
+  if (s->alloccount == 0) {
+    list_remove_locked(mc, s);
+    release_empty_locked(mc, s);
+  } else if (was_full) {
+    list_remove_locked(mc, s);
+    list_insert_locked(mc, s);
+  }
+}
+
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
   unsigned spc = s->spanclass;
   struct mcentral *mc = &mcentrals[spc];
@@ -316,51 +370,43 @@ bool mcentral_free_remote(struct mspan *s, uintptr_t idx) {
     return false;
   }
   struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
+  bool ok;
   if (owner) {
-    /* The slot must be allocated: by allocbits for a word the owner is not
-     * in, by the owner's free bits (and own frees) for the one it is in.
-     * cur_word is re-read: if the owner moved on meanwhile, allocbits of
-     * the old word is exact by then. */
-    bool allocated;
-    for (;;) {
-      uintptr_t cw = atomic_load_acquire(&s->cur_word);
-      if (cw == w) {
-        allocated = !(mcache_slot_free_bits(owner, spc) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
-      } else {
-        allocated = (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
-      }
-      if (atomic_load_acquire(&s->cur_word) == cw) break;
-    }
-    bool ok = allocated && !(atomic_load_relaxed(&s->freedbits[w]) & bit);
-    if (ok) {
-      atomic_or(&s->freedbits[w], bit);
-      atomic_store_relaxed(&s->has_freed, 1);
-      count_add_locked(&mc->counts.frees, 1);
-    }
-    lock_release(&mc->lock);
-    return ok;
-  }
-  uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
-  if (!(a & bit)) {
-    lock_release(&mc->lock);
-    return false;
-  }
-  atomic_store_relaxed(&s->allocbits[w], a & ~bit);
-  count_add_locked(&mc->counts.frees, 1);
-  heap_live_sub(s->elemsize);
-  s->needzero = 1;
-  /* A partial span that stays partial keeps its place in the list. */
-  bool was_full = s->alloccount == s->nelems;
-  s->alloccount--;
-  if (s->alloccount == 0) {
-    list_remove_locked(mc, s);
-    release_empty_locked(mc, s);
-  } else if (was_full) {
-    list_remove_locked(mc, s);
-    list_insert_locked(mc, s);
+    ok = free_cached_locked(mc, s, owner, w, bit);
+  } else {
+    unsigned freed = 0;
+    ok = !free_uncached_locked(s, w, bit, &freed);
+    if (ok) finish_uncached_frees_locked(mc, s, freed);
   }
   lock_release(&mc->lock);
-  return true;
+  return ok;
+}
+
+void mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintptr_t incarnation, uint64_t *bits) {
+  struct mcentral *mc = &mcentrals[spc];
+  lock_acquire(&mc->lock);
+  /* Under the mark-phase bracket neither the sweep generation nor the
+   * barrier can change; a sweep of s needs this lock. */
+  bool same = atomic_load_relaxed(&s->state) == MSPAN_IN_USE && s->spanclass == spc &&
+              atomic_load_relaxed(&s->incarnation) == incarnation &&
+              atomic_load_relaxed(&mheap_sweepgen) == sweepgen && !gc_barrier_on;
+  struct mcache *owner = same ? (struct mcache *)atomic_load_relaxed(&s->cached_by) : NULL;
+  unsigned freed = 0;
+  for (unsigned w = 0; same && w < s->nwords; w++) {
+    uint64_t held = bits[w], refused = 0;
+    if (!held) continue;
+    if (owner) {
+      for (uint64_t b = held; b; b &= b - 1)
+        if (!free_cached_locked(mc, s, owner, w, b & -b)) refused |= b & -b;
+    } else {
+      refused = free_uncached_locked(s, w, held, &freed);
+    }
+    if (refused)
+      mgc_report("gc_free: object of %u bytes at %p freed twice (by two threads), found late; ignored",
+                 s->elemsize, (void *)span_object_addr(s, (uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(refused)));
+  }
+  if (freed) finish_uncached_frees_locked(mc, s, freed);
+  lock_release(&mc->lock);
 }
 
 bool mcentral_is_valid(struct mcentral *mc) {

@@ -52,6 +52,16 @@ void mcentral_uncache_span(struct mspan *s);
  * phase from changing (thread_mark_phase_enter). */
 bool mcentral_free_remote(struct mspan *s, uintptr_t idx);
 
+/* Apply the frees a thread held back for s (alloc/mcache.c): the slots
+ * set in bits[0 .. s->nwords), of span class spc, held while
+ * mheap_sweepgen was sweepgen and s->incarnation was incarnation.  If
+ * either has changed since, or the collector now marks, they are dropped
+ * (a sweep may have freed and reused the slots; a mark has taken them as
+ * allocated): the objects are garbage, and the sweep frees them.  Frees of
+ * slots already free are reported.  The caller keeps the mark phase from
+ * changing (thread_mark_phase_enter). */
+void mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintptr_t incarnation, uint64_t *bits);
+
 /* Sweep s if it still needs it.  For a span cached by the calling thread
  * (its current word is left alone) or an uncached one; takes the lock. */
 void mcentral_sweep_cached(struct mspan *s);

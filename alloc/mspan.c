@@ -78,6 +78,8 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   atomic_store_relaxed(&s->finalizers, 0);
   atomic_store_relaxed(&s->has_freed, 0);
   atomic_store_relaxed(&s->sweepgen, atomic_load_relaxed(&mheap_sweepgen));
+  /* The record is never memset (fixalloc.c), so the count carries on. */
+  atomic_store_relaxed(&s->incarnation, atomic_load_relaxed(&s->incarnation) + 1);
   if (sc == 0) {
     /* A large span is its object: allocated from birth. */
     atomic_store_relaxed(&s->allocbits[0], 1);

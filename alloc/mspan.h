@@ -132,6 +132,10 @@ struct mspan {
   atomic_word has_freed;    /* small: freedbits may be nonzero; large:
                                LARGE_FREED* below */
   atomic_word sweepgen;     /* see gc/sweep.c */
+  atomic_word incarnation;  /* counts the record's uses as an in-use span
+                               (mspan_init_in_use_locked): a thread that
+                               held frees for it tells a reuse of the
+                               record (alloc/mcache.c, held frees) */
   atomic_word finalizers;   /* struct finalizer * list of its objects'
                                finalizers (gc/finalizer.c, fin_lock) */
 

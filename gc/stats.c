@@ -96,31 +96,37 @@ uint64_t stats_cycles(void) {
 
 /* The owner's frees in the spans c caches, per span class, not yet in the
  * mcentral counts: all of them (local_frees), and those in the current
- * word (not shown as free slots).  Racy on purpose, as
- * mcache_add_unused_slots; the caller holds threads_lock. */
+ * word (not shown as free slots); and the frees c holds back for a span it
+ * does not cache (alloc/mcache.c), in held: frees whose slots are still
+ * allocated in the span.  Racy on purpose, as mcache_add_unused_slots;
+ * the caller holds threads_lock. */
 MGC_NO_SANITIZE_SCAN static void add_owner_frees(const struct mcache *c, uint64_t local[SPANCLASS_COUNT],
-                                                 uint64_t in_word[SPANCLASS_COUNT]) {
+                                                 uint64_t in_word[SPANCLASS_COUNT], uint64_t held[SPANCLASS_COUNT]) {
   for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
     const struct mspan *s = c->slots[spc].span;
     if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;
     local[spc] += *(const volatile uint32_t *)&s->local_frees;
     in_word[spc] += (uint64_t)__builtin_popcountll(atomic_load_relaxed(&s->cur_freed));
   }
+  unsigned held_spc = *(const volatile unsigned *)&c->held.spanclass;
+  if (held_spc < SPANCLASS_COUNT) held[held_spc] += *(const volatile unsigned *)&c->held.count;
 }
 
 /* Exact allocation counts now (see the top of the file).  Takes
  * threads_lock and the mheap lock. */
 static void read_alloc(struct alloc_snapshot *a, struct mheap_stats *h) {
-  static uint64_t unused[SPANCLASS_COUNT], local[SPANCLASS_COUNT], in_word[SPANCLASS_COUNT]; /* threads_lock */
+  static uint64_t unused[SPANCLASS_COUNT], local[SPANCLASS_COUNT], in_word[SPANCLASS_COUNT],
+      held[SPANCLASS_COUNT]; /* threads_lock */
   memset(a, 0, sizeof(*a));
   mheap_read_stats(h);
   lock_acquire(&threads_lock);
   memset(unused, 0, sizeof(unused));
   memset(local, 0, sizeof(local));
   memset(in_word, 0, sizeof(in_word));
+  memset(held, 0, sizeof(held));
   for (struct mthread *t = threads_head; t; t = t->next) {
     mcache_add_unused_slots(&t->mcache, unused);
-    add_owner_frees(&t->mcache, local, in_word);
+    add_owner_frees(&t->mcache, local, in_word, held);
   }
   for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
     unsigned sc = spanclass_sizeclass(spc);
@@ -128,7 +134,7 @@ static void read_alloc(struct alloc_snapshot *a, struct mheap_stats *h) {
     uint64_t m = atomic_load_relaxed(&mcentrals[spc].counts.mallocs) + local[spc];
     uint64_t pending = unused[spc] + in_word[spc];
     a->mallocs[sc] += m > pending ? m - pending : 0; /* below only in a race */
-    a->frees[sc] += atomic_load_relaxed(&mcentrals[spc].counts.frees) + local[spc];
+    a->frees[sc] += atomic_load_relaxed(&mcentrals[spc].counts.frees) + local[spc] + held[spc];
   }
   lock_release(&threads_lock);
   struct sweep_counts sc;
@@ -250,6 +256,9 @@ void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle) {
 GC_API int gc_get_stats(struct gc_stats *out) {
   if (!out || out->size < offsetof(struct gc_stats, cycles)) return EINVAL;
   init_once();
+  /* The caller's own frees count at once, held back or not. */
+  struct mcache *own = thread_mcache();
+  if (own) mcache_flush_held(own);
   struct gc_stats s;
   lock_mutex(&stats_lock);
   s = cur;

@@ -12,7 +12,11 @@
  *
  * gc_free validates before it touches anything: the pointer must be the
  * start of a live object in an mgc span; otherwise one "mgc:" line says
- * what was wrong and the heap is left as it was.
+ * what was wrong and the heap is left as it was.  A free into a span the
+ * thread caches is the owner's (mcache_free_local); into another span,
+ * while the collector is not marking, it is held back and applied with
+ * the thread's next frees into that span (mcache_free_held), so a ring or
+ * a batch of frees takes the class's lock once per span, not per object.
  */
 #include <errno.h>
 #include <string.h>
@@ -248,7 +252,7 @@ GC_API void gc_free(void *p) {
                p, object_size(s), (void *)start);
     return;
   }
-  finalizers_forget(s, start);
+  if (atomic_load_relaxed(&s->finalizers)) finalizers_forget(s, start);
   struct mcache *c = thread_mcache();
   if (!c) c = current_mcache_slow();
   struct mthread *t = thread_current;
@@ -268,9 +272,9 @@ GC_API void gc_free(void *p) {
   }
   bool ok;
   if (span_is_large(s)) ok = free_large(s);
-  else
-    ok = c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c ? mcache_free_local(c, s, idx)
-                                                                 : mcentral_free_remote(s, idx);
+  else if (c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c) ok = mcache_free_local(c, s, idx);
+  else if (c && !gc_barrier_on) ok = mcache_free_held(c, s, idx); /* applied in batches */
+  else ok = !(c && mcache_holds_free(c, s, idx)) && mcentral_free_remote(s, idx);
   thread_mark_phase_leave(t, phase);
   if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
 }

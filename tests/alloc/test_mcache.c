@@ -15,6 +15,9 @@
  *                and its mcentral stay valid and the slot comes back zeroed;
  *                an emptied span stays with its class up to a quota, until
  *                the next sweep;
+ *   held_frees   gc_free into a span the thread does not cache is held
+ *                back and applied at the next refill or free into another
+ *                span, and dropped if a collection came between;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -495,6 +498,139 @@ START_TEST(test_fold_after_sweep_never_frees_slot_handed_out_again) {
 }
 END_TEST
 
+/* ---- held frees ---- */
+
+/* gc_free into a span the thread does not cache is held back: the slot
+ * stays allocated in the span, but the thread sees it free at once (a
+ * second free is reported now), and the thread's next refill applies it. */
+START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
+  const size_t n = 208;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  struct mspan *s = span_at(objs[0]);
+  mcache_release_all(my_mcache());
+  void *x = objs[0];
+  objs[0] = NULL;
+  gc_free(x);
+  struct mcache *c = my_mcache();
+  ck_assert_ptr_eq(c->held.span, s);
+  ck_assert_uint_eq(c->held.count, 1);
+  ck_assert(span_holds_slot(s, 0));
+  ck_assert_uint_eq(s->alloccount, 2);
+  ck_assert_ptr_null(gc_base(x));
+  capture_begin();
+  gc_free(x);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a second free of a held object was not reported");
+  ck_assert_uint_eq(c->held.count, 1);
+
+  objs[0] = gc_alloc(n); /* the refill applies the held free, then takes s */
+  ck_assert_ptr_null(c->held.span);
+  ck_assert_ptr_eq(objs[0], x);
+  ck_assert_ptr_eq(span_at(objs[0]), s);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(s->alloccount, 2);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* Frees held for one span are applied together when the thread frees into
+ * another. */
+START_TEST(test_held_frees_are_applied_when_the_thread_frees_into_another_span) {
+  const size_t n = 240;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  objs[0] = fresh_span_first(n, false);
+  for (unsigned i = 1; i < 2 * per_span; i++) objs[i] = gc_alloc(n);
+  struct mspan *a = span_at(objs[0]), *b = span_at(objs[per_span]);
+  ck_assert_ptr_ne(a, b);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 1; i < 4; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  ck_assert_uint_eq(a->alloccount, per_span);
+  ck_assert_uint_eq(my_mcache()->held.count, 3);
+  gc_free(objs[per_span]); /* into b: a's three are applied */
+  objs[per_span] = NULL;
+  ck_assert_uint_eq(a->alloccount, per_span - 3);
+  ck_assert(!span_holds_slot(a, 1) && !span_holds_slot(a, 3));
+  ck_assert_ptr_eq(my_mcache()->held.span, b);
+  ck_assert_uint_eq(b->alloccount, per_span);
+  check_span_and_mcentral(a);
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(b->alloccount, per_span - 1);
+  check_span_and_mcentral(b);
+}
+END_TEST
+
+/* A collection between holding a free and applying it: the sweep frees the
+ * (unreachable) object itself and may hand the slot out again, so the held
+ * free is dropped, not applied to whatever the slot holds by then. */
+#define HIDE ((uintptr_t)0x5a5a5a5a5a5a5a5a) /* no root may name the object */
+
+/* A fresh span of n-byte objects with two allocated, given back; the second
+ * freed (held).  Returns its address XOR HIDE.  (Not the first: the span's
+ * base address stays in the mcache slot's word address, a root.) */
+static __attribute__((noinline)) uintptr_t hold_free_of_fresh_first(size_t n, struct mspan **s) {
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  *s = span_at(objs[0]);
+  uintptr_t x = (uintptr_t)objs[1] ^ HIDE;
+  mcache_release_all(my_mcache());
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  return x;
+}
+
+struct realloc_job {
+  size_t n;
+  uintptr_t want; /* address XOR HIDE */
+};
+
+/* Another thread allocates n-byte objects (kept in parked) until it is
+ * handed the slot `want` again. */
+static void *alloc_until_main(void *arg) {
+  const struct realloc_job *j = arg;
+  gc_thread_register();
+  for (;;) {
+    ck_assert_msg(nparked < MAX_PARKED, "the swept slot was never handed out again");
+    void *p = gc_alloc(j->n);
+    if ((uintptr_t)p == (j->want ^ HIDE)) {
+      objs[1] = p;
+      break;
+    }
+    parked[nparked++] = p;
+  }
+  gc_thread_unregister();
+  return NULL;
+}
+
+START_TEST(test_held_free_is_dropped_after_a_collection) {
+  const size_t n = 272;
+  struct mspan *s;
+  uintptr_t x = hold_free_of_fresh_first(n, &s);
+  ck_assert_uint_eq(my_mcache()->held.count, 1);
+  scrub_stack();
+  gc_collect(); /* sweeps the object: nothing points to it */
+  ck_assert(!span_holds_slot(s, 1));
+  /* The slot again, for a new object, from a thread that holds nothing. */
+  struct realloc_job job = {n, x};
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, alloc_until_main, &job), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_uint_eq(my_mcache()->held.count, 1);
+
+  capture_begin();
+  mcache_flush_held(my_mcache());
+  const char *report = capture_end();
+  ck_assert_msg(report == NULL, "a held free was applied after the sweep: %s", report);
+  mcache_release_all(my_mcache());
+  ck_assert_msg(span_holds_slot(s, 1), "the held free freed the object handed out after the sweep");
+  ck_assert_ptr_eq(gc_base(objs[1]), objs[1]);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -617,6 +753,12 @@ static Suite *mcache_suite(void) {
   tcase_add_test(remote, test_remote_free_of_object_swept_before_fold_is_not_reported);
   tcase_add_test(remote, test_fold_after_sweep_never_frees_slot_handed_out_again);
   suite_add_tcase(s, remote);
+
+  TCase *held = tcase("held_frees");
+  tcase_add_test(held, test_free_into_uncached_span_is_held_and_applied_at_refill);
+  tcase_add_test(held, test_held_frees_are_applied_when_the_thread_frees_into_another_span);
+  tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
+  suite_add_tcase(s, held);
 
   TCase *tiny = tcase("tiny");
   tcase_add_test(tiny, test_tiny_allocator_packs_small_atomic_objects_into_one_block);
