@@ -10,6 +10,10 @@
  *
  * Debian's libmimalloc.so and libjemalloc.so both export malloc/free, so
  * merely linking one of them replaces glibc's malloc in the whole process.
+ * With -DBENCH_CALLOC as well, the glibc and mimalloc variants allocate
+ * with calloc(1, n) / mi_calloc(1, n) and are named glibc_calloc and
+ * mimalloc_calloc: zeroed memory, as gc_alloc hands out, for reference.
+ *
  * The glibc binary therefore must link neither, and the mimalloc binary calls
  * mi_malloc/mi_free by name.  At start-up each malloc-based variant looks up
  * which shared object really provides malloc and refuses to run when it is
@@ -86,8 +90,13 @@ static void bench_setup(void) {
 
 #elif defined(BENCH_MIMALLOC)
 #include <mimalloc.h>
+#if defined(BENCH_CALLOC)
+#define BENCH_NAME "mimalloc_calloc"
+static inline void *bench_alloc(size_t n) { return mi_calloc(1, n); }
+#else
 #define BENCH_NAME "mimalloc"
 static inline void *bench_alloc(size_t n) { return mi_malloc(n); }
+#endif
 static inline void bench_free(void *p) { mi_free(p); }
 
 static void bench_setup(void) {
@@ -98,14 +107,22 @@ static void bench_setup(void) {
 #else /* BENCH_GLIBC or BENCH_JEMALLOC: plain malloc, told apart by linking */
 #include <dlfcn.h>
 #if defined(BENCH_GLIBC)
+#if defined(BENCH_CALLOC)
+#define BENCH_NAME "glibc_calloc"
+#else
 #define BENCH_NAME "glibc"
+#endif
 #define BENCH_MALLOC_LIB "libc.so" /* substring of the providing object */
 #else
 #include <jemalloc/jemalloc.h>
 #define BENCH_NAME "jemalloc"
 #define BENCH_MALLOC_LIB "libjemalloc"
 #endif
+#if defined(BENCH_CALLOC)
+static inline void *bench_alloc(size_t n) { return calloc(1, n); }
+#else
 static inline void *bench_alloc(size_t n) { return malloc(n); }
+#endif
 static inline void bench_free(void *p) { free(p); }
 
 /* The definition of malloc that calls bind to is the first one in global
