@@ -262,26 +262,6 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   return mcache_alloc(c, spc, zero);
 }
 
-bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
-  struct mcache_slot *sl = &c->slots[s->spanclass];
-  unsigned w = (unsigned)(idx >> 6);
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
-  if (w == atomic_load_relaxed(&s->cur_word)) {
-    if ((sl->freebits & bit) || (atomic_load_relaxed(&s->cur_freed) & bit)) return false;
-    /* reused after the word is left (see above) */
-    atomic_store_relaxed(&s->cur_freed, atomic_load_relaxed(&s->cur_freed) | bit);
-  } else {
-    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
-    if (!(a & bit)) return false;
-    atomic_store_relaxed(&s->allocbits[w], a & ~bit);
-    if (w < atomic_load_relaxed(&s->cur_word)) s->has_holes = 1;
-  }
-  s->local_frees++;
-  s->needzero = 1; /* zeroed when a word holding it is entered again */
-  return true;
-}
-
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);

@@ -118,8 +118,28 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
 
 void mcache_init(struct mcache *c);
 /* gc_free of slot idx of span s, cached by c (the calling thread's).
- * Returns false when the slot is already free. */
-bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
+ * Returns false when the slot is already free.  Inline: it is gc_free's
+ * fast path (runtime/api.c). */
+MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  struct mcache_slot *sl = &c->slots[s->spanclass];
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
+  if (w == atomic_load_relaxed(&s->cur_word)) {
+    if ((sl->freebits & bit) || (atomic_load_relaxed(&s->cur_freed) & bit)) return false;
+    /* reused after the word is left (alloc/mcache.c) */
+    atomic_store_relaxed(&s->cur_freed, atomic_load_relaxed(&s->cur_freed) | bit);
+  } else {
+    uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+    if (!(a & bit)) return false;
+    atomic_store_relaxed(&s->allocbits[w], a & ~bit);
+    if (w < atomic_load_relaxed(&s->cur_word)) s->has_holes = 1;
+  }
+  s->local_frees++;
+  s->needzero = 1; /* zeroed when a word holding it is entered again */
+  return true;
+}
+
 /* gc_free of slot idx of small span s, which c does not cache, by c's
  * thread while the barrier is off: held back in c->held, applied with the
  * other frees held for s when the thread frees into another span, refills
@@ -127,6 +147,24 @@ bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx);
  * (or held).  The caller keeps the mark phase from changing
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
+/* mcache_free_held's common case, inline for gc_free's fast path: s is
+ * the span c holds frees for, in the same sweep generation, and uncached
+ * (so allocbits is exact for the slot: a thread caching s meanwhile only
+ * takes free slots).  1: held; 0: the slot is already free; -1: not the
+ * common case, call mcache_free_held. */
+MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  struct held_frees *h = &c->held;
+  if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen) || atomic_load_relaxed(&s->cached_by))
+    return -1;
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if ((h->bits[w] & bit) || (atomic_load_relaxed(&s->freedbits[w]) & bit) ||
+      !(atomic_load_relaxed(&s->allocbits[w]) & bit))
+    return 0;
+  h->bits[w] |= bit;
+  h->count++;
+  return 1;
+}
 /* Apply the frees c holds back (mcentral_free_held). */
 void mcache_flush_held(struct mcache *c);
 /* Does c hold back a free of slot idx of s (that will still be applied:

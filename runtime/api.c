@@ -235,6 +235,8 @@ static bool free_large(struct mspan *s) {
   return true;
 }
 
+static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
+
 GC_API void gc_free(void *p) {
   if (!p) return;
   struct mspan *s = span_of_heap((uintptr_t)p);
@@ -252,7 +254,32 @@ GC_API void gc_free(void *p) {
                p, object_size(s), (void *)start);
     return;
   }
-  if (atomic_load_relaxed(&s->finalizers)) finalizers_forget(s, start);
+  /* Fast path, without calls, while the collector is not marking (read
+   * inside the mark-phase bracket, see free_slow) and no object of the
+   * span has a finalizer: the owner frees into a span it caches
+   * (cached_by changes only by the owner), or adds to the frees it holds
+   * back for an uncached span. */
+  struct mthread *t = thread_current;
+  if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
+    struct mcache *c = &t->mcache;
+    uintptr_t phase = thread_mark_phase_enter(t);
+    if (likely(!gc_barrier_on)) {
+      int r = atomic_load_relaxed(&s->cached_by) == (uintptr_t)c ? mcache_free_local(c, s, idx)
+                                                                 : mcache_free_held_fast(c, s, idx);
+      if (likely(r >= 0)) {
+        thread_mark_phase_leave(t, phase);
+        if (unlikely(!r)) mgc_report("gc_free(%p): object already freed; ignored", p);
+        return;
+      }
+    }
+    thread_mark_phase_leave(t, phase);
+  }
+  free_slow(p, s, idx);
+}
+
+/* gc_free of the object at p, slot idx of s, but for the fast path. */
+static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx) {
+  if (atomic_load_relaxed(&s->finalizers)) finalizers_forget(s, user_start(s, span_object_addr(s, idx)));
   struct mcache *c = thread_mcache();
   if (!c) c = current_mcache_slow();
   struct mthread *t = thread_current;
