@@ -69,6 +69,9 @@
 #define TERMINATION_RETRIES 8
 /* Wait between attempts when a mutator is in the middle of mark work. */
 #define TERMINATION_BACKOFF_NS 20000
+/* Before a stop, wait at most this many backoffs, with the world running,
+ * for no mutator to be in mark work (await_mark_work_quiet). */
+#define QUIET_POLLS 50
 /* Allocating threads wait for the cycle when the heap is this far over
  * its goal (the assists could not keep up, or marking is stopped-world). */
 #define HEAP_HARD_FACTOR 2
@@ -135,15 +138,33 @@ static uint64_t start_world(void) {
 
 static bool mutator_in_mark_work(void);
 
+/* A stop that finds a mutator in mark work (an assist, a barrier flush)
+ * is wasted: the world restarts at once, and the program paid a pause for
+ * nothing; with assists doing much of the marking such stops were several
+ * per cycle.  So before stopping, wait with the world running for a moment
+ * when no mutator is in mark work.  Racy by design (a thread may enter
+ * right after), bounded (QUIET_POLLS), and the stop checks again. */
+static void await_mark_work_quiet(void) {
+  for (int i = 0; i < QUIET_POLLS; i++) {
+    lock_acquire(&threads_lock);
+    bool busy = mutator_in_mark_work();
+    lock_release(&threads_lock);
+    if (!busy) return;
+    sleep_ns(TERMINATION_BACKOFF_NS);
+  }
+}
+
 /* Stop the world at a moment when no sweep is half done (a stopped
  * sweeper would clear mark bits the new mark sets) and no thread is in the
  * middle of allocating a large object (its address may be in no root). */
 static uint64_t stop_world_for_mark_start(void) {
+  await_mark_work_quiet();
   uint64_t t0 = os_nanotime();
   stop_world();
   while (atomic_load_acquire(&sweeps_in_progress) || mutator_in_mark_work()) {
     start_world();
     sleep_ns(TERMINATION_BACKOFF_NS);
+    await_mark_work_quiet();
     t0 = os_nanotime();
     stop_world();
   }
@@ -161,7 +182,7 @@ static bool mutator_in_mark_work(void) {
  * then clear those whose keys are dead (gc/ephemeron.c). */
 static uintptr_t settle_ephemerons_stw(struct gcwork *w, unsigned workers, struct cycle_record *rec) {
   uintptr_t marked = 0;
-  while (ephemerons_resolve(w, true)) marked += mark_drain_parallel(w, workers);
+  while (ephemerons_resolve(w, true)) marked += mark_drain_parallel(w, workers, false);
   rec->ephemerons_cleared = ephemerons_clear_dead_stw();
   return marked;
 }
@@ -202,9 +223,11 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
 
   unsigned stops = 0;
   for (unsigned attempt = 0;;) {
-    marked += mark_drain_parallel(&w, workers);
-    while (ephemerons_resolve(&w, false)) marked += mark_drain_parallel(&w, workers);
+    marked += mark_drain_parallel(&w, workers, true);
+    while (ephemerons_resolve(&w, false)) marked += mark_drain_parallel(&w, workers, true);
     /* Work an assist left in the pool meanwhile: drain it first. */
+    if (workpool_has_work()) continue;
+    await_mark_work_quiet();
     if (workpool_has_work()) continue;
     uint64_t t1 = os_nanotime();
     stop_world();
@@ -231,7 +254,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
       stats_record_pause(p);
       continue;
     }
-    if (more) marked += mark_drain_parallel(&w, stw_mark_workers());
+    if (more) marked += mark_drain_parallel(&w, stw_mark_workers(), false);
     marked += settle_ephemerons_stw(&w, stw_mark_workers(), rec);
     uintptr_t scanned;
     marked += mark_take_mutator_marked(&scanned);
@@ -256,7 +279,7 @@ static uintptr_t mark_stopped_world(struct cycle_record *rec) {
   roots_enumerate_stw(grey_root_range, &w);
   finalizers_mark_roots(&w); /* no mutator holds its lock now (finalizer.c) */
   rec->workers = stw_mark_workers();
-  uintptr_t marked = mark_drain_parallel(&w, rec->workers);
+  uintptr_t marked = mark_drain_parallel(&w, rec->workers, false);
   marked += settle_ephemerons_stw(&w, rec->workers, rec);
   finish_mark_stw(rec);
   rec->pause_setup_ns = start_world() - t0;
@@ -322,6 +345,7 @@ static void run_cycle(bool forced) {
 
 static void *collector_main(void *arg) {
   (void)arg;
+  os_name_thread("mgc-collect");
   lock_mutex(&req_mutex);
   for (;;) {
     while (!trigger_pending && forced_requested == forced_done) pthread_cond_wait(&req_cond, &req_mutex);

@@ -55,6 +55,7 @@
 #include "gc/mark.h"
 #include "runtime/init.h"
 #include "runtime/lock.h"
+#include "runtime/os.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
@@ -271,6 +272,7 @@ static void *finalizer_main(void *arg) {
   sigset_t none;
   sigemptyset(&none);
   pthread_sigmask(SIG_SETMASK, &none, NULL);
+  os_name_thread("mgc-finalize");
   gc_thread_register();
   finalizer_mthread = thread_current;
   for (;;) {

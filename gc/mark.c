@@ -18,6 +18,23 @@
  *
  * Helpers are threads started on first use; they block all signals (they
  * are never stopped) and sleep on a condition variable between drains.
+ *
+ * Marking in the background.  While the world runs, the helpers alone
+ * drain (the collector thread waits), at a lower priority
+ * (MARK_HELPER_NICE), and a helper yields the CPU every MARK_YIELD_NS of
+ * work.  A machine with fewer free CPUs than runnable threads time-slices
+ * a helper with the program's threads; at equal priority the scheduler
+ * took a program thread off the CPU for a whole slice (4 ms at every
+ * tick, the longest gaps the pause probe saw).  Lowered and yielding, a
+ * helper gives a waiting program thread the CPU within about
+ * MARK_YIELD_NS, and marking that falls behind is made up by the
+ * program's assists (gc/pacer.c), which are bounded in time.  A helper
+ * that has had less than MARK_MIN_SHARE_PERCENT of a CPU in this drain
+ * stops yielding until it has: assists come only with allocation, and a
+ * program whose threads fill every CPU without allocating (one waiting in
+ * gc_collect, say) must still see its collection end.  The collector
+ * thread itself keeps its priority: it stops the world, and a stop must
+ * not wait behind other processes.
  */
 #include "gc/mark.h"
 
@@ -177,7 +194,42 @@ void mark_snapshot_cached_words_stw(void) {
  * scan each object right after greying it, with its line still cold). */
 #define PREFETCH_DEPTH 8
 
-static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget) {
+#define MARK_HELPER_NICE 10
+#define MARK_YIELD_NS 100000
+#define MARK_MIN_SHARE_PERCENT 5
+
+/* A background helper's CPU share in this drain, for its yields. */
+struct background_share {
+  uint64_t wall0, cpu0, last_check;
+};
+
+static void background_share_start(struct background_share *b) {
+  b->wall0 = b->last_check = os_nanotime();
+  b->cpu0 = os_thread_cpu_ns();
+}
+
+/* Every MARK_YIELD_NS: yield the CPU, unless the helper has had less
+ * than MARK_MIN_SHARE_PERCENT of a CPU since it started (then it is the
+ * one starved, and keeps the CPU for the slice the scheduler gives it). */
+static void background_yield_point(struct background_share *b) {
+  uint64_t now = os_nanotime();
+  if (now - b->last_check < MARK_YIELD_NS) return;
+  b->last_check = now;
+  uint64_t cpu = os_thread_cpu_ns() - b->cpu0;
+  if (cpu * 100 < (now - b->wall0) * MARK_MIN_SHARE_PERCENT) return;
+  sched_yield();
+}
+
+/* When a drain stops short of an empty pool, and whether it yields. */
+struct drain_limits {
+  uintptr_t budget;                /* bytes to scan */
+  uint64_t deadline_ns;            /* os_nanotime; UINT64_MAX: none */
+  struct background_share *share;  /* yield points; NULL: none */
+};
+
+static const struct drain_limits drain_all = {UINTPTR_MAX, UINT64_MAX, NULL};
+
+static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *lim) {
   struct grey ring[PREFETCH_DEPTH];
   unsigned head = 0, count = 0, n = 0;
   uintptr_t start = w->scanned_bytes;
@@ -193,8 +245,12 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget) {
     count--;
     if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value, ephemeron_scan);
     else scan_conservative(w, g.addr, g.addr + g.len);
-    if ((++n & 31) == 0) gcwork_balance(w); /* for waiting workers and assists */
-    if (w->scanned_bytes - start >= budget) break;
+    if ((++n & 31) == 0) {
+      gcwork_balance(w); /* for waiting workers and assists */
+      if (lim->deadline_ns != UINT64_MAX && os_nanotime() >= lim->deadline_ns) break;
+      if (lim->share) background_yield_point(lim->share);
+    }
+    if (w->scanned_bytes - start >= lim->budget) break;
   }
   /* Entries still in the ring go back to the work buffers. */
   while (count) {
@@ -205,13 +261,17 @@ static uintptr_t drain_prefetching(struct gcwork *w, uintptr_t budget) {
   return w->scanned_bytes - start;
 }
 
-uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget) {
-  return drain_prefetching(w, budget);
+uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadline_ns) {
+  struct drain_limits lim = {budget, deadline_ns, NULL};
+  return drain_prefetching(w, &lim);
 }
 
-static void drain_until_all_idle(struct gcwork *w, unsigned nworkers) {
+static void drain_until_all_idle(struct gcwork *w, unsigned nworkers, bool background) {
+  struct background_share share;
+  background_share_start(&share);
+  const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share};
   for (;;) {
-    drain_prefetching(w, UINTPTR_MAX);
+    drain_prefetching(w, background ? &background_limits : &drain_all);
     if (nworkers == 1) return;
     atomic_fetch_add(&workpool_waiting, 1);
     for (unsigned spins = 0;; spins++) {
@@ -235,6 +295,7 @@ static unsigned round_helpers;        /* helpers wanted this round */
 static unsigned round_joined;         /* helpers that took part */
 static unsigned round_finished;
 static unsigned round_nworkers;
+static bool round_background;         /* the world runs: yield (see top) */
 static atomic_word round_marked;
 static atomic_word helper_cpu_ns;     /* CPU used by helpers, taken by the collector */
 
@@ -243,6 +304,8 @@ uintptr_t mark_take_helper_cpu_ns(void) { return atomic_exchange(&helper_cpu_ns,
 static void *helper_main(void *arg) {
   unsigned id = (unsigned)(uintptr_t)arg;
   uint64_t seen = 0;
+  os_name_thread("mgc-mark");
+  os_lower_thread_priority(MARK_HELPER_NICE);
   pthread_mutex_lock(&helpers_mutex);
   for (;;) {
     while (drain_round == seen || id >= round_helpers) {
@@ -251,12 +314,13 @@ static void *helper_main(void *arg) {
     }
     seen = drain_round;
     unsigned nworkers = round_nworkers;
+    bool background = round_background;
     round_joined++;
     pthread_mutex_unlock(&helpers_mutex);
 
     struct gcwork w = {0};
     uint64_t cpu0 = os_thread_cpu_ns();
-    drain_until_all_idle(&w, nworkers);
+    drain_until_all_idle(&w, nworkers, background);
     atomic_fetch_add(&helper_cpu_ns, os_thread_cpu_ns() - cpu0);
     atomic_fetch_add(&round_marked, w.marked_bytes);
     gcwork_dispose(&w);
@@ -286,15 +350,19 @@ void mark_after_fork_child(void) {
   workpool_after_fork_child();
 }
 
-uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers) {
+uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers, bool background) {
   if (nworkers < 1) nworkers = 1;
   pthread_mutex_lock(&helpers_mutex);
-  unsigned helpers = ensure_helpers(nworkers - 1);
-  nworkers = helpers + 1;
+  /* In the background the caller only waits (see the top of this file),
+   * unless no helper could be started. */
+  unsigned helpers = ensure_helpers(background ? nworkers : nworkers - 1);
+  bool caller_drains = !background || helpers == 0;
+  nworkers = helpers + caller_drains;
   atomic_store_relaxed(&workpool_waiting, 0);
   atomic_store_relaxed(&round_marked, 0);
   round_helpers = helpers;
   round_nworkers = nworkers;
+  round_background = background;
   round_joined = round_finished = 0;
   if (helpers) {
     gcwork_flush(w); /* let the helpers see the roots */
@@ -303,7 +371,7 @@ uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers) {
   }
   pthread_mutex_unlock(&helpers_mutex);
 
-  drain_until_all_idle(w, nworkers);
+  if (caller_drains) drain_until_all_idle(w, nworkers, background);
 
   pthread_mutex_lock(&helpers_mutex);
   while (round_finished < helpers) pthread_cond_wait(&helpers_done, &helpers_mutex);

@@ -31,19 +31,22 @@ void mark_push_object(struct gcwork *w, const struct mspan *s, uintptr_t base, u
  * deletion barrier, before the slot is freed. */
 void mark_object_words_now(struct gcwork *w, const struct mspan *s, uintptr_t base);
 
-/* Drain all grey work with `nworkers` threads (the caller and nworkers-1
- * helpers), starting from what is in the pool and in w.  Returns the bytes
- * of objects greyed, by all workers (w's count included and reset).  The
- * caller chooses when (world stopped, or not). */
-uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers);
+/* Drain all grey work with `nworkers` threads, starting from what is in
+ * the pool and in w.  Returns the bytes of objects greyed, by all workers
+ * (w's count included and reset).  With the world stopped (background
+ * false) the caller and nworkers-1 helpers drain; while it runs
+ * (background true) nworkers helpers drain at a lower priority, yielding
+ * the CPU often, and the caller waits (mark.c explains why). */
+uintptr_t mark_drain_parallel(struct gcwork *w, unsigned nworkers, bool background);
 
 /* Mark setup: copy the root words that may be heap pointers (world
  * stopped), then grey what they name (world running). */
 void mark_record_root_range(struct gcwork *w, uintptr_t lo, uintptr_t hi);
 void mark_grey_recorded_roots(struct gcwork *w);
-/* Scan grey work from w (and the pool) until `budget` bytes are scanned or
- * there is none; returns the bytes scanned.  For assists. */
-uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget);
+/* Scan grey work from w (and the pool) until `budget` bytes are scanned,
+ * os_nanotime() passes deadline_ns (UINT64_MAX: no deadline) or there is
+ * none; returns the bytes scanned.  For assists. */
+uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadline_ns);
 /* Record, for every cached span, its current word and the owner's free
  * bits of it, so objects allocated there from now on can be told from
  * older ones, and mark each thread's current tiny block (mark start, world

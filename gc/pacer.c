@@ -54,9 +54,12 @@
 #define TRIGGER_MIN_FRACTION 0.70
 #define TRIGGER_MAX_FRACTION 0.95
 #define RUNWAY_MARGIN 1.25
-/* One assist scans at most this much (~0.5 ms); the rest of the debt waits
- * for the next slow path, so no single allocation stalls for long. */
+/* One assist scans at most this much, for at most ASSIST_MAX_NS (scan
+ * speed varies tenfold with cache misses: 512 KiB of linked 64-byte nodes
+ * took 2 ms); the rest of the debt waits for the next slow path, so no
+ * single allocation stalls for long. */
 #define ASSIST_MAX_WORK ((uintptr_t)512 << 10)
+#define ASSIST_MAX_NS 100000
 #define ASSIST_MIN_WORK ((intptr_t)64 << 10)
 /* An assist past the goal that finds no grey work waits for some, in
  * polls of this length, at most this many times (10 ms). */
@@ -229,16 +232,18 @@ void pacer_assist(uintptr_t bytes) {
   atomic_fence();
   if (atomic_load_relaxed(&alloc_black)) {
     uintptr_t want = (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
-    uintptr_t done = mark_drain_budget(&t->gcw, want);
+    uint64_t deadline = os_nanotime() + ASSIST_MAX_NS;
+    uintptr_t done = mark_drain_budget(&t->gcw, want, deadline);
+    bool dry = done < want && os_nanotime() < deadline;
     /* The pool ran dry: the debt is forgiven, and the workers are asked
      * to share what they hold (gcwork_balance), so that the next assist
      * finds work; else a single busy worker keeps all the grey work and
      * the program allocates on unchecked, far past the goal. */
-    if (done < want) {
+    if (dry) {
       atomic_store_relaxed(&workpool_assist_wanted, 1);
       starved = atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal);
     }
-    t->assist_debt = done < want ? 0 : t->assist_debt - (intptr_t)done;
+    t->assist_debt = dry ? 0 : t->assist_debt - (intptr_t)done;
     gcwork_flush(&t->gcw);
     mark_account_mutator(&t->gcw);
   } else {

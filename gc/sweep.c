@@ -20,9 +20,6 @@
 #include "gc/sweep.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "alloc/arena.h"
 #include "alloc/heaplive.h"
@@ -33,8 +30,11 @@
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
-/* Niceness of the background sweeper thread (Linux threads have their own). */
+/* The background sweeper runs at this niceness and yields the CPU every
+ * SWEEPER_YIELD_NS (the reason is in gc/mark.c, "Marking in the
+ * background"). */
 #define SWEEPER_NICE 10
+#define SWEEPER_YIELD_NS 100000
 
 static atomic_word large_freed, large_freed_bytes;
 
@@ -97,6 +97,11 @@ static void sweep_span_cb(struct mspan *s, void *ctx) {
   sweep_span(s);
 }
 
+static void sweep_span_yielding_cb(struct mspan *s, void *last_yield) {
+  sweep_span(s);
+  os_yield_if_due(last_yield, SWEEPER_YIELD_NS);
+}
+
 void sweep_finish(void) { arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_cb, NULL); }
 
 /* Proportional sweeping.  Allocation slow paths sweep the next chunk of
@@ -124,15 +129,18 @@ static void sweep_assist(void) {
 static void *sweeper_main(void *arg) {
   (void)arg;
   /* Background work: yield the CPU to the program's threads, whose prompt
-   * answer to a stop signal is what keeps pauses short on a busy machine. */
-  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SWEEPER_NICE);
+   * answer to a stop signal is what keeps pauses short on a busy machine,
+   * and who should not wait behind a sweep for a whole scheduler slice. */
+  os_name_thread("mgc-sweep");
+  os_lower_thread_priority(SWEEPER_NICE);
   uint64_t done = 0;
   pthread_mutex_lock(&sweeper_mutex);
   for (;;) {
     while (sweeper_requested == done) pthread_cond_wait(&sweeper_cond, &sweeper_mutex);
     done = sweeper_requested;
     pthread_mutex_unlock(&sweeper_mutex);
-    arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_cb, NULL);
+    uint64_t last_yield = os_nanotime();
+    arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_yielding_cb, &last_yield);
     scavenger_wake();
     pthread_mutex_lock(&sweeper_mutex);
   }

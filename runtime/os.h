@@ -37,6 +37,18 @@ int os_thread_stack_bounds(uintptr_t *lo, uintptr_t *hi);
  * mgc's own background threads, which are never stopped by the collector
  * and must not run the program's signal handlers.  Returns 0 or an errno. */
 int os_start_background_thread(void *(*fn)(void *), void *arg);
+/* Lower the calling thread's scheduling priority to `nice` (Linux threads
+ * have their own).  One way only: without privileges a thread cannot raise
+ * its priority again, so only threads that never stop the world call it. */
+void os_lower_thread_priority(int nice);
+/* Name the calling thread (at most 15 characters), as top -H and
+ * /proc/<pid>/task/<tid>/comm show it. */
+void os_name_thread(const char *name);
+/* For background threads that share CPUs with the program's: yield the CPU
+ * if interval_ns have passed since *last_ns (which it then resets), so a
+ * program thread waiting for this CPU gets it within about interval_ns
+ * instead of after a whole scheduler slice. */
+void os_yield_if_due(uint64_t *last_ns, uint64_t interval_ns);
 /* Resident set size of the process in bytes, or 0 when unknown. */
 size_t os_rss_bytes(void);
 

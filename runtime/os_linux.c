@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -105,6 +106,20 @@ size_t os_rss_bytes(void) {
   size_t pages = 0;
   while (*s >= '0' && *s <= '9') pages = pages * 10 + (size_t)(*s++ - '0');
   return pages * os_page_size();
+}
+
+void os_lower_thread_priority(int nice) {
+  /* Failure leaves the thread at the process's priority: harmless. */
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+}
+
+void os_name_thread(const char *name) { (void)pthread_setname_np(pthread_self(), name); }
+
+void os_yield_if_due(uint64_t *last_ns, uint64_t interval_ns) {
+  uint64_t now = os_nanotime();
+  if (now - *last_ns < interval_ns) return;
+  sched_yield();
+  *last_ns = os_nanotime();
 }
 
 int os_start_background_thread(void *(*fn)(void *), void *arg) {

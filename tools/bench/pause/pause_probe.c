@@ -387,6 +387,11 @@ int main(int argc, char **argv) {
   uint64_t start = now_ns(), prev = start;
   uint64_t end = start + (uint64_t)seconds * 1000000000u;
   uint64_t iters = 0, max_gap = 0, over_1ms = 0, over_10ms = 0, sum_over_1ms = 0;
+  /* PAUSE_PROBE_LOG_US=N: print every gap of N µs or more to stderr with
+   * its CLOCK_MONOTONIC end, to line it up with a profiler's samples
+   * (perf record -k mono) or the collector's trace. */
+  const char *log_env = getenv("PAUSE_PROBE_LOG_US");
+  uint64_t log_ns = log_env ? strtoull(log_env, NULL, 10) * 1000u : UINT64_MAX;
   for (;;) {
     mutate_once();
     uint64_t t = now_ns(), gap = t - prev;
@@ -395,6 +400,9 @@ int main(int argc, char **argv) {
     hist[hist_bucket(gap)]++;
     if (gap > max_gap)
       max_gap = gap;
+    if (gap >= log_ns)
+      fprintf(stderr, "gap %.1f us ending at %.6f s (monotonic), %.3f s into the loop\n",
+              gap / 1e3, t / 1e9, (t - start) / 1e9);
     if (gap >= 1000000) {
       over_1ms++;
       sum_over_1ms += gap;

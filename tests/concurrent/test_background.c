@@ -1,0 +1,286 @@
+/*
+ * test_background.c: the collector's manners toward the program's threads
+ * while it marks with the world running (gc/mark.c, "Marking in the
+ * background"; gc/pacer.c; gc/collector.c).  Internal suite: it calls the
+ * mark drain directly and holds the collector after mark setup
+ * (collector_test_hold_after_setup).
+ *
+ *   - An assist's drain stops at its deadline, however much grey work is
+ *     left: a long linked list greyed from its head is scanned 32 objects
+ *     at a time between deadline checks, so a deadline already passed
+ *     scans a few dozen nodes, not the list.
+ *   - Background marking runs on threads named mgc-mark at a lower
+ *     priority than the program, as does the sweeper (mgc-sweep); the
+ *     collector thread (mgc-collect), which stops the world, keeps the
+ *     program's priority.
+ *   - os_yield_if_due yields only once its interval has passed.
+ *   - Mark termination does not stop the world again and again while a
+ *     thread is in mark work: it waits with the world running
+ *     (await_mark_work_quiet), so the stops during a window of mark work
+ *     are at most one per QUIET_WAIT_MS, where each stop used to be
+ *     followed by a 20 µs backoff only (hundreds of stops in 30 ms).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conctest.h"
+#include "gctest.h"
+#include "mgc.h"
+
+#include "gc/collector.h"
+#include "gc/mark.h"
+#include "gc/workbuf.h"
+#include "runtime/os.h"
+#include "runtime/thread.h"
+
+#define HOLD_POLL_NS 100000
+#define LIST_NODES 20000
+/* Objects of the list's size class allocated after it, so that none of
+ * its nodes is in the word a cached span allocates from at mark setup
+ * (greyed whole there, which would cut the chain the test walks). */
+#define FILLERS 256
+/* drain_prefetching checks the deadline every 32 objects and keeps up to
+ * 8 prefetched entries; slack for the root range itself. */
+#define NODES_PER_DEADLINE_CHECK 32
+#define MARK_HELPER_NICE 10   /* gc/mark.c */
+#define SWEEPER_NICE 10       /* gc/sweep.c */
+/* gc/collector.c: QUIET_POLLS (50) sleeps of TERMINATION_BACKOFF_NS
+ * (20 µs) at least, so one stop per millisecond at most while a thread
+ * stays in mark work. */
+#define QUIET_WAIT_MS 1.0
+#define BUSY_WINDOW_NS 30000000L
+/* Stops outside the busy window: the termination that succeeds, and one
+ * in flight when the window starts or ends. */
+#define STOPS_SLACK 4
+
+struct node {
+  struct node *next;
+  uint64_t tag;
+};
+
+static struct node *volatile list_head;
+/* The list of the deadline test, where mark setup cannot see it. */
+static uintptr_t hidden_list;
+
+static const struct conc_env held_env[] = {
+  {"MGC_CONCURRENT", "1", 1},
+  {"MGC_GOGC", "off", 1},   /* no cycle but the ones the test starts */
+  {"MGC_TRACE", "0", 1},
+};
+
+static void sleep_ns(long ns) {
+  struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+static void *collect_thread(void *arg) {
+  (void)arg;
+  gc_collect();
+  return NULL;
+}
+
+static GCTEST_NOINLINE void build_list(void) {
+  struct node *head = NULL;
+  for (uint64_t i = 0; i < LIST_NODES; i++) {
+    struct node *n = gc_alloc(sizeof *n);
+    ck_assert_ptr_nonnull(n);
+    n->tag = i;
+    GC_WRITE(&n->next, head);
+    head = n;
+  }
+  list_head = head;
+}
+
+/* Start a forced cycle on another thread and wait until the collector
+ * holds after mark setup. */
+static pthread_t start_held_cycle(void) {
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  return t;
+}
+
+static void finish_held_cycle(pthread_t t) {
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+}
+
+static GCTEST_NOINLINE void build_hidden_list(void) {
+  build_list();
+  hidden_list = hide(list_head);
+  list_head = NULL;
+  for (int i = 0; i < FILLERS; i++) ck_assert_ptr_nonnull(gc_alloc(sizeof(struct node)));
+}
+
+START_TEST(test_assist_drain_stops_at_its_deadline) {
+  conc_init(held_env, CONC_LEN(held_env));
+  build_hidden_list();
+  clobber_stack();
+  pthread_t t = start_held_cycle();
+
+  /* As an assist would: grey work of our own, inside a mark-work section
+   * (the collector holds, so the mark cannot end meanwhile anyway).  The
+   * list is white: no root named it at mark setup. */
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w = {0};
+  struct node *volatile head = unhide(hidden_list);
+  mark_grey_range(&w, (uintptr_t)&head, (uintptr_t)&head + sizeof head);
+  uintptr_t first = mark_drain_budget(&w, UINTPTR_MAX, 0); /* deadline long past */
+  uintptr_t rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
+  struct grey g;
+  bool left = gcwork_pop(&w, &g);
+  mark_account_mutator(&w);
+  gcwork_dispose(&w);
+  thread_mark_phase_leave(self, phase);
+  finish_held_cycle(t);
+
+  list_head = head;
+  size_t slot = gc_size(list_head);
+  ck_assert_uint_gt(first, 0);
+  if (first > (NODES_PER_DEADLINE_CHECK + 8) * slot + sizeof head)
+    ck_abort_msg("a drain past its deadline scanned %zu bytes: %zu nodes of %zu", (size_t)first,
+                 (size_t)(first / slot), (size_t)LIST_NODES);
+  /* The rest of the list was still there for the next drain. */
+  ck_assert_uint_ge(first + rest, (uintptr_t)LIST_NODES * sizeof(struct node));
+  ck_assert(!left);
+  /* And the list, marked by us alone, survived the cycle, in order. */
+  uint64_t expect = LIST_NODES;
+  for (struct node *n = list_head; n; n = n->next) ck_assert_uint_eq(n->tag, --expect);
+  ck_assert_uint_eq(expect, 0);
+}
+END_TEST
+
+struct thread_seen {
+  int count;
+  int nice_min, nice_max;
+};
+
+/* The threads of this process named `name`, and the range of their nice
+ * values. */
+static struct thread_seen threads_named(const char *name) {
+  struct thread_seen seen = {0, 100, -100};
+  DIR *d = opendir("/proc/self/task");
+  ck_assert_ptr_nonnull(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue; /* the thread just ended */
+    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = '\0';
+    fclose(f);
+    if (strcmp(comm, name) != 0) continue;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, (id_t)atoi(e->d_name));
+    ck_assert_int_eq(errno, 0);
+    seen.count++;
+    if (nice < seen.nice_min) seen.nice_min = nice;
+    if (nice > seen.nice_max) seen.nice_max = nice;
+  }
+  closedir(d);
+  return seen;
+}
+
+static int clamp_nice(int nice) { return nice > 19 ? 19 : nice; }
+
+START_TEST(test_background_threads_are_named_and_lowered) {
+  static const struct conc_env env[] = {
+    {"MGC_CONCURRENT", "1", 1},
+    {"MGC_MARK_WORKERS", "2", 1},
+    {"MGC_TRACE", "0", 1},
+  };
+  conc_init(env, CONC_LEN(env));
+  build_list();
+  gc_collect();
+  gc_collect();
+  errno = 0;
+  int own = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+  ck_assert_int_eq(errno, 0);
+
+  struct thread_seen mark = threads_named("mgc-mark");
+  ck_assert_int_eq(mark.count, 2);
+  ck_assert_int_eq(mark.nice_min, clamp_nice(own + MARK_HELPER_NICE));
+  ck_assert_int_eq(mark.nice_max, clamp_nice(own + MARK_HELPER_NICE));
+
+  struct thread_seen sweep = threads_named("mgc-sweep");
+  ck_assert_int_eq(sweep.count, 1);
+  ck_assert_int_eq(sweep.nice_min, clamp_nice(own + SWEEPER_NICE));
+
+  struct thread_seen collect = threads_named("mgc-collect");
+  ck_assert_int_eq(collect.count, 1);
+  ck_assert_int_eq(collect.nice_min, own);
+}
+END_TEST
+
+START_TEST(test_yield_if_due_waits_for_its_interval) {
+  uint64_t last = os_nanotime();
+  uint64_t before = last;
+  os_yield_if_due(&last, UINT64_MAX / 2);
+  ck_assert_uint_eq(last, before); /* not due: untouched */
+  last = 0;
+  os_yield_if_due(&last, 1000);
+  ck_assert_uint_ge(last, before); /* due: yielded and reset to now */
+}
+END_TEST
+
+static double now_ms(void) { return os_nanotime() / 1e6; }
+
+START_TEST(test_termination_waits_out_mark_work_without_stopping) {
+  conc_init(held_env, CONC_LEN(held_env));
+  build_list();
+  pthread_t t = start_held_cycle();
+  uint64_t pauses0 = stats_now().pauses;
+
+  struct mthread *self = thread_current;
+  double t0 = now_ms();
+  uintptr_t phase = thread_mark_phase_enter(self);
+  collector_test_hold_after_setup(false); /* drain, then try to terminate */
+  sleep_ns(BUSY_WINDOW_NS);
+  thread_mark_phase_leave(self, phase);
+  double window_ms = now_ms() - t0;
+  finish_held_cycle(t);
+
+  uint64_t stops = stats_now().pauses - pauses0;
+  ck_assert_uint_ge(stops, 1);
+  double bound = window_ms / QUIET_WAIT_MS + STOPS_SLACK;
+  if ((double)stops > bound)
+    ck_abort_msg("%llu stops of the world during %.1f ms of mark work (at most %.0f expected)",
+                 (unsigned long long)stops, window_ms, bound);
+}
+END_TEST
+
+static Suite *background_suite(void) {
+  Suite *s = suite_create("background");
+  TCase *assist = tcase_create("assist");
+  tcase_set_timeout(assist, 60);
+  tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
+  suite_add_tcase(s, assist);
+  TCase *threads = tcase_create("threads");
+  tcase_set_timeout(threads, 60);
+  tcase_add_test(threads, test_background_threads_are_named_and_lowered);
+  tcase_add_test(threads, test_yield_if_due_waits_for_its_interval);
+  suite_add_tcase(s, threads);
+  TCase *term = tcase_create("termination");
+  tcase_set_timeout(term, 60);
+  tcase_add_test(term, test_termination_waits_out_mark_work_without_stopping);
+  suite_add_tcase(s, term);
+  return s;
+}
+
+int main(void) { return conc_run_suite(background_suite()); }
