@@ -197,6 +197,8 @@ void mark_snapshot_cached_words_stw(void) {
 #define MARK_HELPER_NICE 10
 #define MARK_YIELD_NS 100000
 #define MARK_MIN_SHARE_PERCENT 5
+/* Scanned bytes between deadline and yield checks, at most. */
+#define CHECK_BYTES 4096
 
 /* A background helper's CPU share in this drain, for its yields. */
 struct background_share {
@@ -232,7 +234,7 @@ static const struct drain_limits drain_all = {UINTPTR_MAX, UINT64_MAX, NULL};
 static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *lim) {
   struct grey ring[PREFETCH_DEPTH];
   unsigned head = 0, count = 0, n = 0;
-  uintptr_t start = w->scanned_bytes;
+  uintptr_t start = w->scanned_bytes, checked = start;
   for (;;) {
     struct grey g;
     while (count < PREFETCH_DEPTH && gcwork_pop(w, &g)) {
@@ -245,7 +247,10 @@ static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *
     count--;
     if (g.len & GREY_TYPED) types_scan_object(w, g.addr, g.len & ~GREY_TYPED, mark_value, ephemeron_scan);
     else scan_conservative(w, g.addr, g.addr + g.len);
-    if ((++n & 31) == 0) {
+    /* Every 32 objects, or sooner after big ones: a piece of a large
+     * pointer array names up to OBLET_BYTES / 8 cold objects. */
+    if ((++n & 31) == 0 || w->scanned_bytes - checked >= CHECK_BYTES) {
+      checked = w->scanned_bytes;
       gcwork_balance(w); /* for waiting workers and assists */
       if (lim->deadline_ns != UINT64_MAX && os_nanotime() >= lim->deadline_ns) break;
       if (lim->share) background_yield_point(lim->share);

@@ -26,9 +26,9 @@
 #define WORKBUF_ENTRIES 255
 /* Large objects are scanned in pieces of this size: a drain checks its
  * deadline (assists) and yields (background) between pieces, and a piece
- * whose every word names a cold object costs ~0.1 µs per word (a 128 KiB
- * piece of a big pointer array took 1.6 ms; 16 KiB is ~0.2 ms at worst). */
-#define OBLET_BYTES ((uintptr_t)16 << 10)
+ * whose every word names a cold object costs 0.1-0.15 µs per word (a
+ * 128 KiB piece of a big pointer array took 1.6 ms; 8 KiB is ~0.15 ms). */
+#define OBLET_BYTES ((uintptr_t)8 << 10)
 
 struct grey {
   uintptr_t addr;

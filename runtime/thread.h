@@ -58,6 +58,7 @@ struct mthread {
   struct gcwork gcw;
   atomic_word in_mark_work;
   intptr_t assist_debt;           /* scan bytes owed (gc/pacer.c) */
+  uint64_t assist_rest_until;     /* os_nanotime; no assist before (gc/pacer.c) */
   bool is_main;                   /* registered by gc_init */
 };
 

@@ -9,6 +9,8 @@
  *     left: a long linked list greyed from its head is scanned 32 objects
  *     at a time between deadline checks, so a deadline already passed
  *     scans a few dozen nodes, not the list.
+ *   - After an assist cut short by its deadline, the thread's next assist
+ *     waits (ASSIST_REST_NS): a second assist at once does no work.
  *   - Background marking runs on threads named mgc-mark at a lower
  *     priority than the program, as does the sweeper (mgc-sweep); the
  *     collector thread (mgc-collect), which stops the world, keeps the
@@ -39,6 +41,7 @@
 
 #include "gc/collector.h"
 #include "gc/mark.h"
+#include "gc/pacer.h"
 #include "gc/workbuf.h"
 #include "runtime/os.h"
 #include "runtime/thread.h"
@@ -72,6 +75,15 @@ static struct node *volatile list_head;
 /* The list of the deadline test, where mark setup cannot see it. */
 static uintptr_t hidden_list;
 
+/* Long enough that 512 KiB of it takes longer than an assist's 100 µs. */
+#define REST_LIST_NODES 200000
+
+static const struct conc_env assist_env[] = {
+  {"MGC_CONCURRENT", "1", 1},
+  {"MGC_GOGC", "100", 1},   /* assists need a finite goal */
+  {"MGC_TRACE", "0", 1},
+};
+
 static const struct conc_env held_env[] = {
   {"MGC_CONCURRENT", "1", 1},
   {"MGC_GOGC", "off", 1},   /* no cycle but the ones the test starts */
@@ -90,9 +102,9 @@ static void *collect_thread(void *arg) {
   return NULL;
 }
 
-static GCTEST_NOINLINE void build_list(void) {
+static GCTEST_NOINLINE void build_list_of(uint64_t nodes) {
   struct node *head = NULL;
-  for (uint64_t i = 0; i < LIST_NODES; i++) {
+  for (uint64_t i = 0; i < nodes; i++) {
     struct node *n = gc_alloc(sizeof *n);
     ck_assert_ptr_nonnull(n);
     n->tag = i;
@@ -101,6 +113,8 @@ static GCTEST_NOINLINE void build_list(void) {
   }
   list_head = head;
 }
+
+static void build_list(void) { build_list_of(LIST_NODES); }
 
 /* Start a forced cycle on another thread and wait until the collector
  * holds after mark setup. */
@@ -119,8 +133,8 @@ static void finish_held_cycle(pthread_t t) {
   gc_blocking_end();
 }
 
-static GCTEST_NOINLINE void build_hidden_list(void) {
-  build_list();
+static GCTEST_NOINLINE void build_hidden_list(uint64_t nodes) {
+  build_list_of(nodes);
   hidden_list = hide(list_head);
   list_head = NULL;
   for (int i = 0; i < FILLERS; i++) ck_assert_ptr_nonnull(gc_alloc(sizeof(struct node)));
@@ -128,7 +142,7 @@ static GCTEST_NOINLINE void build_hidden_list(void) {
 
 START_TEST(test_assist_drain_stops_at_its_deadline) {
   conc_init(held_env, CONC_LEN(held_env));
-  build_hidden_list();
+  build_hidden_list(LIST_NODES);
   clobber_stack();
   pthread_t t = start_held_cycle();
 
@@ -160,6 +174,43 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   ck_assert(!left);
   /* And the list, marked by us alone, survived the cycle, in order. */
   uint64_t expect = LIST_NODES;
+  for (struct node *n = list_head; n; n = n->next) ck_assert_uint_eq(n->tag, --expect);
+  ck_assert_uint_eq(expect, 0);
+}
+END_TEST
+
+START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
+  conc_init(assist_env, CONC_LEN(assist_env));
+  build_hidden_list(REST_LIST_NODES);
+  clobber_stack();
+  pthread_t t = start_held_cycle();
+
+  /* The white list, greyed from its head, in the shared pool where an
+   * assist finds it. */
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w = {0};
+  struct node *volatile h = unhide(hidden_list);
+  mark_grey_range(&w, (uintptr_t)&h, (uintptr_t)&h + sizeof h);
+  gcwork_flush(&w);
+  thread_mark_phase_leave(self, phase);
+
+  self->assist_debt = 0;
+  self->assist_rest_until = 0;
+  pacer_assist((uintptr_t)64 << 20); /* a debt far over one assist's 512 KiB */
+  intptr_t after_first = self->assist_debt;
+  uint64_t rest = self->assist_rest_until;
+  pacer_assist(1); /* adds next to nothing: any work would lower the debt */
+  intptr_t after_second = self->assist_debt;
+  uint64_t now = os_nanotime();
+
+  finish_held_cycle(t);
+  ck_assert_msg(rest != 0, "the first assist was not cut by its deadline (debt left %ld)", (long)after_first);
+  ck_assert_uint_gt(after_first, 0);
+  /* The second call only added to the debt: no work while resting. */
+  if (now < rest) ck_assert_int_ge(after_second, after_first);
+  list_head = unhide(hidden_list);
+  uint64_t expect = REST_LIST_NODES;
   for (struct node *n = list_head; n; n = n->next) ck_assert_uint_eq(n->tag, --expect);
   ck_assert_uint_eq(expect, 0);
 }
@@ -270,6 +321,7 @@ static Suite *background_suite(void) {
   TCase *assist = tcase_create("assist");
   tcase_set_timeout(assist, 60);
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
+  tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
   suite_add_tcase(s, assist);
   TCase *threads = tcase_create("threads");
   tcase_set_timeout(threads, 60);
