@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc/arena.h"
 #include "runtime/os.h"
@@ -278,16 +279,46 @@ void mheap_free_span(struct mspan *s) {
   lock_release(&mheap_lock);
 }
 
-/* The largest listed, unreleased span free since before `cutoff`. */
-static struct mspan *scavenge_candidate_locked(uint64_t cutoff) {
-  struct mspan *best = NULL;
-  for (uintptr_t n = 0; n <= SMALL_RUN_PAGES; n++) {
-    struct mspan *s = n < SMALL_RUN_PAGES ? free_runs[n] : free_large;
-    for (; s; s = s->next)
-      if (!s->scavenged && s->free_since <= cutoff && (!best || s->npages > best->npages))
-        best = s;
+/* Scavenging walks the heap's pages in address order from a cursor kept
+ * between calls, looking at no more than SCAVENGE_WINDOW_PAGES page-map
+ * entries per hold of the mheap lock.  The search it replaces walked every
+ * free list under one hold for the largest candidate; with a fragmented
+ * heap of 1-2 GiB that took 1-3 ms, and a thread that needed a span waited
+ * for it (tools/bench/pause/gap-profile: the pause probe's mutator asleep
+ * on the lock while the scavenger ran in the search). */
+#define SCAVENGE_WINDOW_PAGES 1024
+#define SCAVENGE_WINDOW_PAUSE_NS 10000
+static uintptr_t scavenge_cursor; /* pages from arena_lo; under mheap_lock */
+
+/* The next listed, unreleased span free since before `cutoff`, at or after
+ * the cursor (wrapping), after visiting at most *budget page-map entries
+ * (counted down; *walked counts every page passed).  NULL if none. */
+static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, uintptr_t *walked) {
+  uintptr_t lo = atomic_load_relaxed(&arena_lo);
+  uintptr_t pages = (atomic_load_relaxed(&arena_hi) - lo) >> PAGE_SHIFT;
+  while (*budget > 0) {
+    if (scavenge_cursor >= pages) scavenge_cursor = 0;
+    uintptr_t page = lo + (scavenge_cursor << PAGE_SHIFT);
+    struct heap_arena *ha = arena_of(page);
+    uintptr_t step = 1;
+    struct mspan *s = ha ? ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)] : NULL;
+    if (!ha) {
+      step = ((MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE) - page) >> PAGE_SHIFT;
+    } else if (s && s->base == page && atomic_load_relaxed(&s->state) != MSPAN_DEAD && s->npages) {
+      step = s->npages; /* a span starts here: skip it whole */
+      if (atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged &&
+          s->free_since <= cutoff) {
+        scavenge_cursor += step;
+        *walked += step;
+        (*budget)--;
+        return s;
+      }
+    }
+    scavenge_cursor += step;
+    *walked += step;
+    (*budget)--;
   }
-  return best;
+  return NULL;
 }
 
 size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
@@ -295,9 +326,24 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   uint64_t now = os_nanotime();
   uint64_t cutoff = now > min_age_ns ? now - min_age_ns : 0;
   lock_acquire(&mheap_lock);
-  while (done < bytes) {
-    struct mspan *s = scavenge_candidate_locked(cutoff);
-    if (!s) break;
+  /* One lap of the address range at most (it may grow meanwhile; then
+   * the next call sees the rest). */
+  uintptr_t lap = (atomic_load_relaxed(&arena_hi) - atomic_load_relaxed(&arena_lo)) >> PAGE_SHIFT;
+  uintptr_t walked = 0, budget = SCAVENGE_WINDOW_PAGES;
+  while (done < bytes && walked < lap) {
+    if (budget == 0) {
+      /* Let waiting allocators in between windows.  A waiter woken by the
+       * unlock needs microseconds to run; relocking at once would win the
+       * lock back every time. */
+      lock_release(&mheap_lock);
+      struct timespec pause = {0, SCAVENGE_WINDOW_PAUSE_NS};
+      nanosleep(&pause, NULL);
+      lock_acquire(&mheap_lock);
+      budget = SCAVENGE_WINDOW_PAGES;
+    }
+    struct mspan *s = scavenge_next_locked(cutoff, &budget, &walked);
+    if (!s) continue;
+    budget = SCAVENGE_WINDOW_PAGES; /* the lock is dropped below */
     list_remove_locked(s);
     scavenging_pages += s->npages;
     lock_release(&mheap_lock);

@@ -434,6 +434,33 @@ START_TEST(test_scavenge_returns_freed_pages_to_os) {
 }
 END_TEST
 
+/* Spans of the fragmented heap of the next test: every other one is freed,
+ * so no two free ones coalesce. */
+#define FRAGMENT_SPANS 64
+
+/* mheap_scavenge walks the heap in address order from a cursor kept
+ * between calls (a window of pages per lock hold): asked each time for one
+ * span's worth, successive calls must release different spans, all of
+ * them in the end, however the cursor starts. */
+START_TEST(test_scavenge_in_steps_releases_every_free_span) {
+  (void)mheap_scavenge(SIZE_MAX, 0); /* what was free before: released */
+  struct mspan *spans[FRAGMENT_SPANS];
+  for (int i = 0; i < FRAGMENT_SPANS; i++) spans[i] = span_alloc(2);
+  for (int i = 0; i < FRAGMENT_SPANS; i += 2) span_free(spans[i]);
+  size_t released_before = read_stats().released;
+  int steps = 0;
+  size_t done;
+  while ((done = mheap_scavenge(2 * PAGE_SIZE, 0)) > 0) {
+    ck_assert_uint_eq(done, 2 * PAGE_SIZE);
+    if (++steps > FRAGMENT_SPANS) break;
+  }
+  ck_assert_int_eq(steps, FRAGMENT_SPANS / 2);
+  ck_assert_uint_eq(read_stats().released, released_before + FRAGMENT_SPANS / 2 * 2 * PAGE_SIZE);
+  ck_assert(mheap_is_valid());
+  for (int i = 1; i < FRAGMENT_SPANS; i += 2) span_free(spans[i]);
+}
+END_TEST
+
 START_TEST(test_scavenge_leaves_recently_freed_pages_alone) {
   fill_large_objects();
   free_large_objects();
@@ -514,6 +541,7 @@ static Suite *mheap_suite(void) {
 
   TCase *scavenge = tcase("scavenge");
   tcase_add_test(scavenge, test_scavenge_returns_freed_pages_to_os);
+  tcase_add_test(scavenge, test_scavenge_in_steps_releases_every_free_span);
   tcase_add_test(scavenge, test_scavenge_leaves_recently_freed_pages_alone);
   tcase_add_test(scavenge, test_background_scavenger_returns_freed_pages_by_itself);
   suite_add_tcase(s, scavenge);
