@@ -71,9 +71,12 @@
  * waits this long (unless the heap is past its goal): one loop iteration
  * of a program may refill a dozen spans of different classes, and an
  * assist at each made a 1.4 ms gap of 100 µs pieces (gap-profile, pause
- * probe at 1 GiB).  At most ASSIST_MAX_NS in every ASSIST_REST_NS: a
- * fifth of the thread's time, the rest of the debt carried. */
-#define ASSIST_REST_NS 400000
+ * probe at 1 GiB).  Assists then take at most half the thread's time,
+ * the rest of the debt carried.  A longer rest (400 µs) left so much
+ * marking undone where two program threads kept both CPUs busy that mark
+ * termination drained it with the world stopped (binary-trees on 2
+ * threads: 2-4 ms stops instead of 0.3 ms). */
+#define ASSIST_REST_NS 100000
 #define ASSIST_MIN_WORK ((intptr_t)64 << 10)
 /* An assist past the goal that finds no grey work waits for some, in
  * polls of this length, at most this many times (10 ms). */
