@@ -17,10 +17,11 @@
  * the program allocates faster than the workers mark (the runway is longer
  * than the way), the earlier start bought nothing but cycles: objects
  * allocated during the mark are black, so a longer mark left less room
- * for the next cycle (binary-trees: 1.2-1.3x the cycles and the time of
- * the stop-the-world mode at 70%, 1.0-1.05x at 85%, heap at mark end the
- * same 1.07x the goal on average).  Assists, bounded to 100 µs each, pay
- * for the later start.
+ * for the next cycle (binary-trees depth 20: 165-180 cycles against the
+ * stop-the-world mode's 137 at 70%; at 85%, 153-158 on an idle machine and
+ * 138-140 when another process held one CPU; heap at mark end the same
+ * 1.07x the goal on average).  Assists, bounded to 100 µs each, pay for
+ * the later start.
  *
  * Assists: while marking, a thread that caches a span (or allocates a large
  * object) owes assist_ratio scan bytes per byte; once its debt passes
