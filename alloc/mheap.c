@@ -299,24 +299,20 @@ static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, ui
   while (*budget > 0) {
     if (scavenge_cursor >= pages) scavenge_cursor = 0;
     uintptr_t page = lo + (scavenge_cursor << PAGE_SHIFT);
-    struct heap_arena *ha = arena_of(page);
+    struct mspan *s = span_of(page);
     uintptr_t step = 1;
-    struct mspan *s = ha ? ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)] : NULL;
-    if (!ha) {
+    bool found = false;
+    if (!arena_of(page)) {
       step = ((MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE) - page) >> PAGE_SHIFT;
     } else if (s && s->base == page && atomic_load_relaxed(&s->state) != MSPAN_DEAD && s->npages) {
       step = s->npages; /* a span starts here: skip it whole */
-      if (atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged &&
-          s->free_since <= cutoff) {
-        scavenge_cursor += step;
-        *walked += step;
-        (*budget)--;
-        return s;
-      }
+      found = atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged &&
+              s->free_since <= cutoff;
     }
     scavenge_cursor += step;
     *walked += step;
     (*budget)--;
+    if (found) return s;
   }
   return NULL;
 }

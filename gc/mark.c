@@ -273,7 +273,7 @@ uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadlin
 
 static void drain_until_all_idle(struct gcwork *w, unsigned nworkers, bool background) {
   struct background_share share;
-  background_share_start(&share);
+  if (background) background_share_start(&share); /* a thread CPU clock read: only when used */
   const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share};
   for (;;) {
     drain_prefetching(w, background ? &background_limits : &drain_all);

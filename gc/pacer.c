@@ -222,6 +222,9 @@ void pacer_start_mark_stw(uintptr_t live_now) {
 
 void pacer_end_mark_stw(void) { atomic_store_relaxed(&assist_ratio, 0); }
 
+/* Assists hold the goal: past it they neither rest nor give up. */
+static bool heap_past_goal(void) { return atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal); }
+
 /* Past the goal, an assist found no grey work to take: the workers hold
  * it in their own buffers, and one of them may not even be running (two
  * CPUs, busy mutators).  Give them the CPU: sleep in short polls until the
@@ -231,7 +234,7 @@ static void park_assist(struct mthread *t) {
   const struct timespec poll = {0, ASSIST_PARK_POLL_NS};
   for (int i = 0; i < ASSIST_PARK_POLLS; i++) {
     if (!atomic_load_relaxed(&alloc_black) || workpool_has_work()) return;
-    if (atomic_load_relaxed(&heap_live) <= atomic_load_relaxed(&goal)) return;
+    if (!heap_past_goal()) return;
     stw_blocking_begin(t);
     nanosleep(&poll, NULL);
     stw_blocking_end(t);
@@ -245,7 +248,7 @@ void pacer_assist(uintptr_t bytes) {
   t->assist_debt += (intptr_t)((bytes * (uint64_t)ratio) >> ASSIST_SHIFT);
   if (t->assist_debt < ASSIST_MIN_WORK) return;
   uint64_t start = os_nanotime();
-  if (start < t->assist_rest_until && atomic_load_relaxed(&heap_live) <= atomic_load_relaxed(&goal)) return;
+  if (start < t->assist_rest_until && !heap_past_goal()) return;
   uint64_t t0 = os_thread_cpu_ns();
   bool starved = false;
   atomic_store_release(&t->in_mark_work, 1);
@@ -263,7 +266,7 @@ void pacer_assist(uintptr_t bytes) {
      * the program allocates on unchecked, far past the goal. */
     if (dry) {
       atomic_store_relaxed(&workpool_assist_wanted, 1);
-      starved = atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal);
+      starved = heap_past_goal();
     }
     t->assist_debt = dry ? 0 : t->assist_debt - (intptr_t)done;
     gcwork_flush(&t->gcw);

@@ -133,6 +133,17 @@ static void finish_held_cycle(pthread_t t) {
   gc_blocking_end();
 }
 
+/* list_head holds build_list_of(nodes)'s nodes, newest first, tags intact.
+ * No ck_assert in the loop: each one is a write() to Check's pipe. */
+static void check_list_intact(uint64_t nodes) {
+  uint64_t expect = nodes;
+  for (struct node *n = list_head; n; n = n->next)
+    if (expect == 0 || n->tag != --expect)
+      ck_abort_msg("list node with tag %llu where %llu was expected", (unsigned long long)n->tag,
+                   (unsigned long long)expect);
+  ck_assert_uint_eq(expect, 0);
+}
+
 static GCTEST_NOINLINE void build_hidden_list(uint64_t nodes) {
   build_list_of(nodes);
   hidden_list = hide(list_head);
@@ -173,9 +184,7 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   ck_assert_uint_ge(first + rest, (uintptr_t)LIST_NODES * sizeof(struct node));
   ck_assert(!left);
   /* And the list, marked by us alone, survived the cycle, in order. */
-  uint64_t expect = LIST_NODES;
-  for (struct node *n = list_head; n; n = n->next) ck_assert_uint_eq(n->tag, --expect);
-  ck_assert_uint_eq(expect, 0);
+  check_list_intact(LIST_NODES);
 }
 END_TEST
 
@@ -210,9 +219,7 @@ START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
   /* The second call only added to the debt: no work while resting. */
   if (now < rest) ck_assert_int_ge(after_second, after_first);
   list_head = unhide(hidden_list);
-  uint64_t expect = REST_LIST_NODES;
-  for (struct node *n = list_head; n; n = n->next) ck_assert_uint_eq(n->tag, --expect);
-  ck_assert_uint_eq(expect, 0);
+  check_list_intact(REST_LIST_NODES);
 }
 END_TEST
 
