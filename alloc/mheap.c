@@ -280,23 +280,40 @@ void mheap_free_span(struct mspan *s) {
 }
 
 /* Scavenging walks the heap's pages in address order from a cursor kept
- * between calls, looking at no more than SCAVENGE_WINDOW_PAGES page-map
- * entries per hold of the mheap lock.  The search it replaces walked every
- * free list under one hold for the largest candidate; with a fragmented
- * heap of 1-2 GiB that took 1-3 ms, and a thread that needed a span waited
- * for it (tools/bench/pause/gap-profile: the pause probe's mutator asleep
- * on the lock while the scavenger ran in the search). */
+ * between calls, under the mheap lock, and hands the lock over whenever a
+ * thread waits for it (lock_has_waiters, checked at every page-map entry)
+ * or SCAVENGE_WINDOW_PAGES entries have passed.  The search it replaced
+ * walked every free list under one hold for the largest candidate; with a
+ * fragmented heap of 1-2 GiB that took 1-3 ms, and a thread that needed a
+ * span waited for it.  Windows of 1024 entries with a 10 µs pause between
+ * them still cost the pause probe's mutator 0.7-1 ms gaps: an entry can
+ * be a cache miss, so a window is long, and the woken mutator rarely ran
+ * within the pause, so it slept again, up to three times a gap
+ * (tools/bench/pause/gap-profile). */
 #define SCAVENGE_WINDOW_PAGES 1024
-#define SCAVENGE_WINDOW_PAUSE_NS 10000
 static uintptr_t scavenge_cursor; /* pages from arena_lo; under mheap_lock */
+/* No listed, unreleased span has been free since before this time (0:
+ * unknown): set by a walk of one whole lap, from the spans it left.  A
+ * span's free_since is the time it was freed, or the later of two merged
+ * spans', so spans freed since keep the bound.  Until the age cutoff
+ * passes it, a periodic pass has nothing to do and walks nothing: a lap
+ * of a 512 MiB heap took about 8 ms, every half second (perf, pause probe
+ * at 256 MiB), CPU taken from the mark worker.  Under mheap_lock. */
+static uint64_t scavenge_free_since_bound;
 
 /* The next listed, unreleased span free since before `cutoff`, at or after
  * the cursor (wrapping), after visiting at most *budget page-map entries
- * (counted down; *walked counts every page passed).  NULL if none. */
-static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, uintptr_t *walked) {
+ * (counted down; *walked counts every page passed).  NULL if none.  Lowers
+ * *oldest to the free_since of each listed, unreleased span passed. */
+static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, uintptr_t *walked,
+                                          uint64_t *oldest) {
   uintptr_t lo = atomic_load_relaxed(&arena_lo);
   uintptr_t pages = (atomic_load_relaxed(&arena_hi) - lo) >> PAGE_SHIFT;
   while (*budget > 0) {
+    if (lock_has_waiters(&mheap_lock)) {
+      *budget = 0;
+      return NULL;
+    }
     if (scavenge_cursor >= pages) scavenge_cursor = 0;
     uintptr_t page = lo + (scavenge_cursor << PAGE_SHIFT);
     struct mspan *s = span_of(page);
@@ -306,12 +323,15 @@ static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, ui
       step = ((MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE) - page) >> PAGE_SHIFT;
     } else if (s && s->base == page && atomic_load_relaxed(&s->state) != MSPAN_DEAD && s->npages) {
       step = s->npages; /* a span starts here: skip it whole */
-      found = atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged &&
-              s->free_since <= cutoff;
+      if (atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged) {
+        found = s->free_since <= cutoff;
+        if (!found && s->free_since < *oldest) *oldest = s->free_since;
+      }
     }
     scavenge_cursor += step;
     *walked += step;
     (*budget)--;
+    stats.scavenge_walked++;
     if (found) return s;
   }
   return NULL;
@@ -322,22 +342,21 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   uint64_t now = os_nanotime();
   uint64_t cutoff = now > min_age_ns ? now - min_age_ns : 0;
   lock_acquire(&mheap_lock);
+  if (cutoff < scavenge_free_since_bound) {
+    lock_release(&mheap_lock);
+    return 0;
+  }
   /* One lap of the address range at most (it may grow meanwhile; then
    * the next call sees the rest). */
   uintptr_t lap = (atomic_load_relaxed(&arena_hi) - atomic_load_relaxed(&arena_lo)) >> PAGE_SHIFT;
   uintptr_t walked = 0, budget = SCAVENGE_WINDOW_PAGES;
+  uint64_t oldest = now; /* spans freed during the walk are freed after now */
   while (done < bytes && walked < lap) {
     if (budget == 0) {
-      /* Let waiting allocators in between windows.  A waiter woken by the
-       * unlock needs microseconds to run; relocking at once would win the
-       * lock back every time. */
-      lock_release(&mheap_lock);
-      struct timespec pause = {0, SCAVENGE_WINDOW_PAUSE_NS};
-      nanosleep(&pause, NULL);
-      lock_acquire(&mheap_lock);
+      lock_yield_to_waiters(&mheap_lock);
       budget = SCAVENGE_WINDOW_PAGES;
     }
-    struct mspan *s = scavenge_next_locked(cutoff, &budget, &walked);
+    struct mspan *s = scavenge_next_locked(cutoff, &budget, &walked, &oldest);
     if (!s) continue;
     budget = SCAVENGE_WINDOW_PAGES; /* the lock is dropped below */
     list_remove_locked(s);
@@ -357,6 +376,7 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
     insert_coalesced_locked(s);
     if (err) break;
   }
+  scavenge_free_since_bound = walked >= lap ? oldest : 0;
   lock_release(&mheap_lock);
   return done;
 }

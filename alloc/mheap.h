@@ -23,6 +23,7 @@ struct mheap_stats {
   size_t metadata;   /* span records, bitmaps, arena records */
   size_t large_in_use; /* pages in large-object spans */
   size_t spans_in_use; /* number of in-use spans (small-object and large) */
+  size_t scavenge_walked; /* page-map entries the scavenger has looked at, ever */
 };
 
 int mheap_init(void);

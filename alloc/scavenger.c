@@ -63,6 +63,7 @@ static void sleep_period(void) {
 
 static void *scavenger_main(void *arg) {
   (void)arg;
+  os_name_thread("mgc-scavenge");
   for (;;) {
     sleep_period();
     uintptr_t limit = atomic_load_relaxed(&retain_limit);

@@ -7,6 +7,12 @@
  * signal's handler while the thread sits in pthread_mutex_lock, it could
  * not acknowledge one (runtime/stw.c).
  *
+ * A lock counts the threads waiting for it (only on the contended path,
+ * so an uncontended lock costs what a pthread mutex does).  A background
+ * thread that holds a lock the program's threads need, in many short
+ * stretches, checks lock_has_waiters between steps and hands the lock over
+ * with lock_yield_to_waiters (the scavenger and the mheap lock).
+ *
  * Debug builds keep, per thread, the highest rank held (as a stack of up to
  * LOCK_MAX_HELD entries) and throw when a lock is taken out of order or
  * released by a thread that does not hold it.  Release builds compile to
@@ -18,6 +24,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "runtime/atomics.h"
 #include "runtime/compiler.h"
 #include "runtime/lockrank.h"
 #include "runtime/throw.h"
@@ -25,9 +32,10 @@
 struct mgc_lock {
   pthread_mutex_t mutex;
   enum lock_rank rank;
+  atomic_word waiters; /* threads blocked in lock_acquire on it */
 };
 
-#define MGC_LOCK_INITIALIZER(r) { PTHREAD_MUTEX_INITIALIZER, (r) }
+#define MGC_LOCK_INITIALIZER(r) { PTHREAD_MUTEX_INITIALIZER, (r), 0 }
 
 void lock_init(struct mgc_lock *l, enum lock_rank rank);
 
@@ -47,20 +55,34 @@ bool lock_is_held(const struct mgc_lock *l);
  * registered threads take (request and statistics locks). */
 void lock_mutex(pthread_mutex_t *m);
 
+/* The contended path of lock_acquire: counted in l->waiters. */
+void lock_acquire_slow(struct mgc_lock *l);
+
 MGC_INLINE void lock_acquire(struct mgc_lock *l) {
   lock_rank_acquire(l);
-  lock_mutex(&l->mutex);
+  if (unlikely(pthread_mutex_trylock(&l->mutex) != 0)) lock_acquire_slow(l);
 }
+
+/* Whether some thread is blocked waiting for l (a hint, read relaxed). */
+MGC_INLINE bool lock_has_waiters(const struct mgc_lock *l) { return atomic_load_relaxed(&l->waiters) != 0; }
 
 MGC_INLINE void lock_release(struct mgc_lock *l) {
   lock_rank_release(l);
   pthread_mutex_unlock(&l->mutex);
 }
 
+/* Release l, held by the caller, let the threads waiting for it take it
+ * first, and take it back.  A woken waiter needs tens of microseconds to
+ * run (longer when its CPU was idle); relocking sooner would win the lock
+ * back from it and send it back to sleep.  Waits at most about
+ * LOCK_YIELD_MAX_NS, so the caller progresses under constant contention. */
+void lock_yield_to_waiters(struct mgc_lock *l);
+
 /* After fork() the child re-initialises locks that another thread may have
  * held at the moment of the fork. */
 MGC_INLINE void lock_reinit_after_fork(struct mgc_lock *l) {
   pthread_mutex_init(&l->mutex, NULL);
+  atomic_store_relaxed(&l->waiters, 0);
 }
 
 #endif /* MGC_LOCK_H */

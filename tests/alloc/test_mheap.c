@@ -470,6 +470,32 @@ START_TEST(test_scavenge_leaves_recently_freed_pages_alone) {
 }
 END_TEST
 
+/* A walk of the whole heap sets a bound under which no free span was
+ * freed; until the age cutoff passes it, calls walk nothing.  Spans freed
+ * later are released once old enough, and an age of 0 always walks. */
+#define BOUND_AGE_NS 150000000ull
+
+START_TEST(test_scavenge_skips_walks_until_a_span_can_be_old_enough) {
+  (void)mheap_scavenge(SIZE_MAX, 0); /* a whole lap: the bound is now */
+  struct mspan *a = span_alloc(2), *kept = span_alloc(2), *b = span_alloc(2);
+  span_free(a);
+  sleep_ns(BOUND_AGE_NS + BOUND_AGE_NS / 2);
+  size_t walked = read_stats().scavenge_walked;
+  ck_assert_uint_ge(mheap_scavenge(SIZE_MAX, BOUND_AGE_NS), 2 * PAGE_SIZE);
+  ck_assert_uint_gt(read_stats().scavenge_walked, walked);
+
+  span_free(b);
+  walked = read_stats().scavenge_walked;
+  ck_assert_uint_eq(mheap_scavenge(SIZE_MAX, BOUND_AGE_NS), 0);
+  ck_assert_msg(read_stats().scavenge_walked == walked,
+                "walked %zu page-map entries again with nothing old enough",
+                read_stats().scavenge_walked - walked);
+  ck_assert_uint_ge(mheap_scavenge(SIZE_MAX, 0), 2 * PAGE_SIZE);
+  ck_assert(mheap_is_valid());
+  span_free(kept);
+}
+END_TEST
+
 START_TEST(test_background_scavenger_returns_freed_pages_by_itself) {
   size_t rss_full = fill_large_objects();
   size_t released_before = read_stats().released;
@@ -543,6 +569,7 @@ static Suite *mheap_suite(void) {
   tcase_add_test(scavenge, test_scavenge_returns_freed_pages_to_os);
   tcase_add_test(scavenge, test_scavenge_in_steps_releases_every_free_span);
   tcase_add_test(scavenge, test_scavenge_leaves_recently_freed_pages_alone);
+  tcase_add_test(scavenge, test_scavenge_skips_walks_until_a_span_can_be_old_enough);
   tcase_add_test(scavenge, test_background_scavenger_returns_freed_pages_by_itself);
   suite_add_tcase(s, scavenge);
 
