@@ -187,7 +187,7 @@ void mcentral_sweep_cached(struct mspan *s) {
   lock_release(&mc->lock);
 }
 
-bool mcentral_sweep_any(struct mspan *s) {
+bool mcentral_sweep_any(struct mspan *s, bool hand_over) {
   unsigned spc = span_class_unlocked(s);
   if (spc >= SPANCLASS_COUNT) return false;
   struct mcentral *mc = &mcentrals[spc];
@@ -199,6 +199,7 @@ bool mcentral_sweep_any(struct mspan *s) {
     swept = true;
   }
   lock_release(&mc->lock);
+  if (hand_over && lock_has_waiters(&mc->lock)) lock_wait_for_waiters(&mc->lock);
   return swept;
 }
 

@@ -66,8 +66,11 @@ void mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintp
  * (its current word is left alone) or an uncached one; takes the lock. */
 void mcentral_sweep_cached(struct mspan *s);
 /* Same for any small span found by a heap walk: checks under the lock that
- * s is still an in-use span of its class.  Returns true if it swept. */
-bool mcentral_sweep_any(struct mspan *s);
+ * s is still an in-use span of its class.  Returns true if it swept.
+ * hand_over: the caller is a background sweep that will take class locks
+ * again at once; after the sweep it lets threads waiting for this one have
+ * it first (lock_wait_for_waiters). */
+bool mcentral_sweep_any(struct mspan *s, bool hand_over);
 
 /* Empty spans class spc keeps on its partial list outside a mark, for
  * reuse without the mheap (mcentral.c). */

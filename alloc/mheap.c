@@ -290,7 +290,13 @@ void mheap_free_span(struct mspan *s) {
  * be a cache miss, so a window is long, and the woken mutator rarely ran
  * within the pause, so it slept again, up to three times a gap
  * (tools/bench/pause/gap-profile). */
-#define SCAVENGE_WINDOW_PAGES 1024
+#define SCAVENGE_WINDOW_PAGES 256
+/* Between windows, with the lock released, the walk yields the CPU once
+ * this long has passed since it last did, as the sweeper does (a lap of a
+ * 512 MiB heap is milliseconds of CPU, and a thread of lower priority
+ * still runs a whole time slice once scheduled: gap-profile showed the
+ * pause probe's mutator preempted by mgc-scavenge for 2-5 ms). */
+#define SCAVENGE_YIELD_NS 100000
 static uintptr_t scavenge_cursor; /* pages from arena_lo; under mheap_lock */
 /* No listed, unreleased span has been free since before this time (0:
  * unknown): set by a walk of one whole lap, from the spans it left.  A
@@ -351,9 +357,13 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   uintptr_t lap = (atomic_load_relaxed(&arena_hi) - atomic_load_relaxed(&arena_lo)) >> PAGE_SHIFT;
   uintptr_t walked = 0, budget = SCAVENGE_WINDOW_PAGES;
   uint64_t oldest = now; /* spans freed during the walk are freed after now */
+  uint64_t last_yield = now;
   while (done < bytes && walked < lap) {
     if (budget == 0) {
-      lock_yield_to_waiters(&mheap_lock);
+      lock_release(&mheap_lock);
+      lock_wait_for_waiters(&mheap_lock);
+      os_yield_if_due(&last_yield, SCAVENGE_YIELD_NS);
+      lock_acquire(&mheap_lock);
       budget = SCAVENGE_WINDOW_PAGES;
     }
     struct mspan *s = scavenge_next_locked(cutoff, &budget, &walked, &oldest);

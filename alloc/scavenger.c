@@ -29,6 +29,13 @@
 
 #define SCAVENGE_PERIOD_NS 500000000ull        /* 0.5 s between passes */
 #define SCAVENGE_DEFAULT_AGE_NS 3000000000ull  /* released after 3 s free */
+/* Background work at a lower priority, as the sweeper and mark workers:
+ * at the program's priority a lap of the page map (milliseconds at
+ * 512 MiB) shared a CPU with a program thread for whole scheduler slices
+ * (gap-profile: the pause probe's mutator preempted by mgc-scavenge for
+ * 2-5 ms).  A program thread that needs the mheap lock meanwhile is handed
+ * it (mheap_scavenge). */
+#define SCAVENGER_NICE 10
 
 static pthread_mutex_t wake_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond;
@@ -64,6 +71,7 @@ static void sleep_period(void) {
 static void *scavenger_main(void *arg) {
   (void)arg;
   os_name_thread("mgc-scavenge");
+  os_lower_thread_priority(SCAVENGER_NICE);
   for (;;) {
     sleep_period();
     uintptr_t limit = atomic_load_relaxed(&retain_limit);

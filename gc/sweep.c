@@ -42,7 +42,7 @@ static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t sweeper_requested;   /* under sweeper_mutex */
 
-static void sweep_large(struct mspan *s) {
+static void sweep_large(struct mspan *s, bool hand_over) {
   uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
   atomic_fetch_add(&sweeps_in_progress, 1);
   if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) {
@@ -55,7 +55,7 @@ static void sweep_large(struct mspan *s) {
   if (!span_is_large(s)) {
     atomic_store_release(&s->sweepgen, sg - 2);
     atomic_fetch_sub(&sweeps_in_progress, 1);
-    mcentral_sweep_any(s);
+    mcentral_sweep_any(s, hand_over);
     return;
   }
   finalizers_sweep_span(s, UINT32_MAX); /* may mark it */
@@ -85,24 +85,37 @@ static void sweep_large(struct mspan *s) {
   atomic_fetch_sub(&sweeps_in_progress, 1);
 }
 
-void sweep_span(struct mspan *s) {
+void sweep_span(struct mspan *s, bool hand_over) {
   if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
   if (atomic_load_relaxed(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen) - 2) return;
-  if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s);
-  else mcentral_sweep_any(s);
+  if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s, hand_over);
+  else mcentral_sweep_any(s, hand_over);
 }
 
 static void sweep_span_cb(struct mspan *s, void *ctx) {
   (void)ctx;
-  sweep_span(s);
+  sweep_span(s, false);
+}
+
+static void sweep_span_handing_over_cb(struct mspan *s, void *ctx) {
+  (void)ctx;
+  sweep_span(s, true);
 }
 
 static void sweep_span_yielding_cb(struct mspan *s, void *last_yield) {
-  sweep_span(s);
+  sweep_span(s, true);
   os_yield_if_due(last_yield, SWEEPER_YIELD_NS);
 }
 
-void sweep_finish(void) { arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_cb, NULL); }
+/* Span after span, class lock after class lock: waiting allocators get
+ * each lock first (hand_over).  Without it, the collector finishing a
+ * sweep before a mark relocked a class lock before the thread its unlock
+ * woke could run, and that thread slept again and again (gap-profile:
+ * the pause probe's mutator asleep in mcentral_uncache_span for 3-5 ms,
+ * mgc-collect sweeping). */
+void sweep_finish(void) {
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_handing_over_cb, NULL);
+}
 
 /* Proportional sweeping.  Allocation slow paths sweep the next chunk of
  * the heap (SWEEP_CHUNK_PAGES pages, claimed from a shared cursor) before

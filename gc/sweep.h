@@ -5,6 +5,7 @@
 #ifndef MGC_SWEEP_H
 #define MGC_SWEEP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "alloc/mspan.h"
@@ -13,12 +14,15 @@
 int sweep_init(void);
 /* Begin a sweep generation: world stopped, marking done. */
 void sweep_start_cycle_stw(void);
-/* Sweep every span still unswept, from the calling thread.  World running. */
+/* Sweep every span still unswept, from the calling thread, handing each
+ * class lock to waiting threads.  World running. */
 void sweep_finish(void);
 /* Wake the background sweeper for the new generation; world running. */
 void sweep_wake_background(void);
-/* Sweep one span found by a heap walk, if it needs it. */
-void sweep_span(struct mspan *s);
+/* Sweep one span found by a heap walk, if it needs it.  hand_over: a
+ * background walk, which lets threads waiting for the class lock have it
+ * first (mcentral_sweep_any). */
+void sweep_span(struct mspan *s, bool hand_over);
 /* Spans swept by the last sweep generation that freed objects, etc. */
 struct sweep_counts {
   uintptr_t large_freed;

@@ -1,32 +1,39 @@
 /*
  * workbuf.c: grey work buffers and the global pool (see workbuf.h).
  *
- * Pool lock: pool_lock, a leaf taken only by mark workers and the
- * collector, never by a mutator, so it cannot be held by a stopped thread.
- * It is a plain spin lock: the critical sections are a few list operations.
+ * Pool lock: pool_mutex, a leaf, taken by mark workers, the collector and
+ * assisting program threads (lock_mutex: a registered thread waits in a
+ * blocking region).  Its critical sections are a few list operations, but
+ * a spin lock was wrong here: a holder preempted on a busy machine (the
+ * niced mark worker, two CPUs) kept an assisting thread spinning for the
+ * rest of a scheduler tick (gap-profile: a 1.85 ms gap of the pause probe
+ * at 1 GiB spent in gcwork_flush).  A stopped thread cannot hold it at a
+ * drain with the world stopped: a thread holds it only inside mark work
+ * (in_mark_work), and a stop that finds one there restarts the world.
  *
  * Invariant: every buffer is in exactly one place: a worker's cur or spare,
  * pool_full (n > 0) or pool_empty (n == 0).
  */
 #include "gc/workbuf.h"
 
+#include <pthread.h>
+
+#include "runtime/lock.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
 /* Buffers are carved from chunks of this many bytes. */
 #define WORKBUF_CHUNK ((size_t)256 << 10)
 
-static atomic_word pool_lock;
-static struct workbuf *pool_full;    /* under pool_lock */
-static struct workbuf *pool_empty;   /* under pool_lock */
-static atomic_word pool_full_count;  /* written under pool_lock, read freely */
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct workbuf *pool_full;    /* under pool_mutex */
+static struct workbuf *pool_empty;   /* under pool_mutex */
+static atomic_word pool_full_count;  /* written under pool_mutex, read freely */
 atomic_word workpool_waiting;
 atomic_word workpool_assist_wanted;
 
-static void pool_acquire(void) {
-  while (!atomic_cas(&pool_lock, 0, 1)) cpu_relax();
-}
-static void pool_release(void) { atomic_store_release(&pool_lock, 0); }
+static void pool_acquire(void) { lock_mutex(&pool_mutex); }
+static void pool_release(void) { pthread_mutex_unlock(&pool_mutex); }
 
 static struct workbuf *new_empty_buffer(void) {
   pool_acquire();
@@ -163,8 +170,8 @@ void gcwork_dispose(struct gcwork *w) {
 }
 
 void workpool_after_fork_child(void) {
-  /* A parent thread may have held the spin lock at the fork. */
-  atomic_store_relaxed(&pool_lock, 0);
+  /* A parent thread may have held the lock at the fork. */
+  pthread_mutex_init(&pool_mutex, NULL);
   atomic_store_relaxed(&workpool_waiting, 0);
   atomic_store_relaxed(&workpool_assist_wanted, 0);
 }

@@ -53,11 +53,15 @@ locked:
 #define LOCK_YIELD_POLL_NS 20000
 #define LOCK_YIELD_MAX_NS 2000000
 
-void lock_yield_to_waiters(struct mgc_lock *l) {
-  lock_release(l);
+void lock_wait_for_waiters(const struct mgc_lock *l) {
   const struct timespec poll = {0, LOCK_YIELD_POLL_NS};
   for (int i = 0; i < LOCK_YIELD_MAX_NS / LOCK_YIELD_POLL_NS && lock_has_waiters(l); i++)
     nanosleep(&poll, NULL);
+}
+
+void lock_yield_to_waiters(struct mgc_lock *l) {
+  lock_release(l);
+  lock_wait_for_waiters(l);
   lock_acquire(l);
 }
 

@@ -71,11 +71,15 @@ MGC_INLINE void lock_release(struct mgc_lock *l) {
   pthread_mutex_unlock(&l->mutex);
 }
 
-/* Release l, held by the caller, let the threads waiting for it take it
- * first, and take it back.  A woken waiter needs tens of microseconds to
- * run (longer when its CPU was idle); relocking sooner would win the lock
+/* Wait, not holding l, until no thread waits for it: a background thread
+ * that takes l again and again (a sweep of span after span) calls this
+ * between holds, because a woken waiter needs tens of microseconds to run
+ * (longer when its CPU was idle) and relocking sooner would win the lock
  * back from it and send it back to sleep.  Waits at most about
  * LOCK_YIELD_MAX_NS, so the caller progresses under constant contention. */
+void lock_wait_for_waiters(const struct mgc_lock *l);
+
+/* Release l, held by the caller, lock_wait_for_waiters, take it back. */
 void lock_yield_to_waiters(struct mgc_lock *l);
 
 /* After fork() the child re-initialises locks that another thread may have

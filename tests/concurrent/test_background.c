@@ -12,7 +12,8 @@
  *   - After an assist cut short by its deadline, the thread's next assist
  *     waits (ASSIST_REST_NS): a second assist at once does no work.
  *   - Background marking runs on threads named mgc-mark at a lower
- *     priority than the program, as does the sweeper (mgc-sweep); the
+ *     priority than the program, as do the sweeper (mgc-sweep) and the
+ *     scavenger (mgc-scavenge); the
  *     collector thread (mgc-collect), which stops the world, keeps the
  *     program's priority.
  *   - os_yield_if_due yields only once its interval has passed.
@@ -57,6 +58,7 @@
 #define NODES_PER_DEADLINE_CHECK 32
 #define MARK_HELPER_NICE 10   /* gc/mark.c */
 #define SWEEPER_NICE 10       /* gc/sweep.c */
+#define SCAVENGER_NICE 10     /* alloc/scavenger.c */
 /* gc/collector.c: QUIET_POLLS (50) sleeps of TERMINATION_BACKOFF_NS
  * (20 µs) at least, so one stop per millisecond at most while a thread
  * stays in mark work. */
@@ -279,6 +281,10 @@ START_TEST(test_background_threads_are_named_and_lowered) {
   struct thread_seen sweep = threads_named("mgc-sweep");
   ck_assert_int_eq(sweep.count, 1);
   ck_assert_int_eq(sweep.nice_min, clamp_nice(own + SWEEPER_NICE));
+
+  struct thread_seen scavenge = threads_named("mgc-scavenge");
+  ck_assert_int_eq(scavenge.count, 1);
+  ck_assert_int_eq(scavenge.nice_min, clamp_nice(own + SCAVENGER_NICE));
 
   struct thread_seen collect = threads_named("mgc-collect");
   ck_assert_int_eq(collect.count, 1);
