@@ -231,10 +231,24 @@ struct drain_limits {
 
 static const struct drain_limits drain_all = {UINTPTR_MAX, UINT64_MAX, NULL};
 
+static atomic_word background_credit;
+
+uintptr_t mark_take_background_credit(uintptr_t want) {
+  for (;;) {
+    uintptr_t have = atomic_load_relaxed(&background_credit);
+    uintptr_t take = have < want ? have : want;
+    if (take == 0 || atomic_cas(&background_credit, have, have - take)) return take;
+  }
+}
+
+uintptr_t mark_background_credit(void) { return atomic_load_relaxed(&background_credit); }
+
+void mark_reset_background_credit(void) { atomic_store_relaxed(&background_credit, 0); }
+
 static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *lim) {
   struct grey ring[PREFETCH_DEPTH];
   unsigned head = 0, count = 0, n = 0;
-  uintptr_t start = w->scanned_bytes, checked = start;
+  uintptr_t start = w->scanned_bytes, checked = start, credited = start;
   for (;;) {
     struct grey g;
     while (count < PREFETCH_DEPTH && gcwork_pop(w, &g)) {
@@ -253,10 +267,15 @@ static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *
       checked = w->scanned_bytes;
       gcwork_balance(w); /* for waiting workers and assists */
       if (lim->deadline_ns != UINT64_MAX && os_nanotime() >= lim->deadline_ns) break;
-      if (lim->share) background_yield_point(lim->share);
+      if (lim->share) {
+        atomic_fetch_add(&background_credit, w->scanned_bytes - credited);
+        credited = w->scanned_bytes;
+        background_yield_point(lim->share);
+      }
     }
     if (w->scanned_bytes - start >= lim->budget) break;
   }
+  if (lim->share) atomic_fetch_add(&background_credit, w->scanned_bytes - credited);
   /* Entries still in the ring go back to the work buffers. */
   while (count) {
     gcwork_push(w, ring[head].addr, ring[head].len);

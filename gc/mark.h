@@ -53,6 +53,14 @@ uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadlin
  * stopped; see alloc/mcache.c). */
 void mark_snapshot_cached_words_stw(void);
 
+/* Scan work done by background drains during a concurrent mark, banked for
+ * assists (gc/pacer.c): mark_take_background_credit claims up to `want`
+ * bytes of it and returns how much it got; mark_reset_background_credit
+ * empties the bank (mark start and end). */
+uintptr_t mark_take_background_credit(uintptr_t want);
+uintptr_t mark_background_credit(void); /* what the bank holds */
+void mark_reset_background_credit(void);
+
 /* Mutators mark too (barrier flushes, assists): they hand their counts to
  * the cycle with mark_account_mutator; the collector takes the sum. */
 void mark_account_mutator(struct gcwork *w);

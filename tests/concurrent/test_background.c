@@ -225,6 +225,50 @@ START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
 }
 END_TEST
 
+/* An assist's debt is paid first from the scan work background drains
+ * banked (mark_take_background_credit): here the whole list is marked by
+ * a background drain, and a debt of ASSIST_DEBT_PAID bytes must come out
+ * of that bank, not be forgiven because the pool is empty. */
+#define ASSIST_DEBT_PAID ((intptr_t)256 << 10)
+#define ASSIST_MIN_WORK ((intptr_t)64 << 10) /* gc/pacer.c */
+
+START_TEST(test_assist_debt_is_paid_from_background_credit) {
+  conc_init(assist_env, CONC_LEN(assist_env));
+  build_hidden_list(REST_LIST_NODES);
+  clobber_stack();
+  pthread_t t = start_held_cycle();
+
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w = {0};
+  struct node *volatile h = unhide(hidden_list);
+  mark_grey_range(&w, (uintptr_t)&h, (uintptr_t)&h + sizeof h);
+  (void)mark_drain_parallel(&w, 1, true);
+  gcwork_flush(&w);
+  thread_mark_phase_leave(self, phase);
+  uintptr_t banked = mark_background_credit();
+  ck_assert_uint_ge(banked, (uintptr_t)REST_LIST_NODES * sizeof(struct node));
+  uintptr_t scanned_before;
+  (void)mark_take_mutator_marked(&scanned_before);
+
+  self->assist_debt = ASSIST_DEBT_PAID;
+  self->assist_rest_until = 0;
+  pacer_assist(1);
+  intptr_t debt = self->assist_debt;
+  uintptr_t left = mark_take_background_credit(UINTPTR_MAX);
+  uintptr_t scanned;
+  (void)mark_take_mutator_marked(&scanned);
+
+  finish_held_cycle(t);
+  ck_assert_msg(debt < ASSIST_MIN_WORK, "debt %ld left after the assist", (long)debt);
+  ck_assert_msg(left + (uintptr_t)ASSIST_DEBT_PAID <= banked,
+                "credit %zu -> %zu: the debt of %ld was not paid from it", banked, left, (long)ASSIST_DEBT_PAID);
+  ck_assert_uint_eq(scanned, 0); /* and the assist scanned nothing itself */
+  list_head = unhide(hidden_list);
+  check_list_intact(REST_LIST_NODES);
+}
+END_TEST
+
 struct thread_seen {
   int count;
   int nice_min, nice_max;
@@ -335,6 +379,7 @@ static Suite *background_suite(void) {
   tcase_set_timeout(assist, 60);
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
+  tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   suite_add_tcase(s, assist);
   TCase *threads = tcase_create("threads");
   tcase_set_timeout(threads, 60);
