@@ -42,5 +42,8 @@ bool pacer_limit_bound(void);          /* the memory limit set the last goal */
 void pacer_assist(uintptr_t bytes);
 /* Assist CPU time since the last call. */
 uint64_t pacer_take_assist_ns(void);
+/* Sleeps of starved assists past the goal (park_assist) since the last
+ * call. */
+uint64_t pacer_take_park_polls(void);
 
 #endif /* MGC_PACER_H */

@@ -269,6 +269,37 @@ START_TEST(test_assist_debt_is_paid_from_background_credit) {
 }
 END_TEST
 
+/* Past the goal with no grey work anywhere and no worker marking, an assist
+ * does not wait (park_assist): the rest of the mark is termination's.
+ * The hidden list is built with collection off, so no cycle has marked
+ * anything; held after mark setup (no worker runs, and the list is not
+ * greyed), GOGC 1 puts the goal at its 4 MiB floor, under the list's
+ * 6 MiB, and the assist ratio is computed again for that goal (the
+ * collector is parked at the hold point, so the test may call the pacer). */
+#define PARK_LIST_NODES 400000
+
+START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
+  conc_init(held_env, CONC_LEN(held_env));
+  build_hidden_list(PARK_LIST_NODES);
+  clobber_stack();
+  pthread_t t = start_held_cycle();
+  struct gc_stats st = {.size = sizeof st};
+  ck_assert_int_eq(gc_get_stats(&st), 0);
+  pacer_set_gogc(1);
+  pacer_start_mark_stw(st.heap_live);
+  bool past = st.heap_live > pacer_goal();
+  (void)pacer_take_park_polls();
+  struct mthread *self = thread_current;
+  self->assist_debt = ASSIST_DEBT_PAID;
+  self->assist_rest_until = 0;
+  pacer_assist(1);
+  uint64_t polls = pacer_take_park_polls();
+  finish_held_cycle(t);
+  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  ck_assert_msg(polls == 0, "the assist slept %llu times with no worker marking", (unsigned long long)polls);
+}
+END_TEST
+
 struct thread_seen {
   int count;
   int nice_min, nice_max;
@@ -380,6 +411,7 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
+  tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   suite_add_tcase(s, assist);
   TCase *threads = tcase_create("threads");
   tcase_set_timeout(threads, 60);
