@@ -153,11 +153,24 @@ static GCTEST_NOINLINE void build_hidden_list(uint64_t nodes) {
   for (int i = 0; i < FILLERS; i++) ck_assert_ptr_nonnull(gc_alloc(sizeof(struct node)));
 }
 
-START_TEST(test_assist_drain_stops_at_its_deadline) {
-  conc_init(held_env, CONC_LEN(held_env));
-  build_hidden_list(LIST_NODES);
+/* A fresh mgc with `env`, a white hidden list of `nodes` nodes, and a
+ * forced cycle held after mark setup (no worker runs). */
+static pthread_t held_cycle_over_hidden_list(const struct conc_env *env, size_t env_len, uint64_t nodes) {
+  conc_init(env, env_len);
+  build_hidden_list(nodes);
   clobber_stack();
-  pthread_t t = start_held_cycle();
+  return start_held_cycle();
+}
+
+/* Grey the hidden list's head into w, as mark work would (the caller is
+ * inside thread_mark_phase_enter). */
+static void grey_hidden_list(struct gcwork *w) {
+  struct node *volatile head = unhide(hidden_list);
+  mark_grey_range(w, (uintptr_t)&head, (uintptr_t)&head + sizeof head);
+}
+
+START_TEST(test_assist_drain_stops_at_its_deadline) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), LIST_NODES);
 
   /* As an assist would: grey work of our own, inside a mark-work section
    * (the collector holds, so the mark cannot end meanwhile anyway).  The
@@ -165,8 +178,7 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   struct mthread *self = thread_current;
   uintptr_t phase = thread_mark_phase_enter(self);
   struct gcwork w = {0};
-  struct node *volatile head = unhide(hidden_list);
-  mark_grey_range(&w, (uintptr_t)&head, (uintptr_t)&head + sizeof head);
+  grey_hidden_list(&w);
   uintptr_t first = mark_drain_budget(&w, UINTPTR_MAX, 0); /* deadline long past */
   uintptr_t rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
   struct grey g;
@@ -176,10 +188,10 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   thread_mark_phase_leave(self, phase);
   finish_held_cycle(t);
 
-  list_head = head;
+  list_head = unhide(hidden_list);
   size_t slot = gc_size(list_head);
   ck_assert_uint_gt(first, 0);
-  if (first > (NODES_PER_DEADLINE_CHECK + 8) * slot + sizeof head)
+  if (first > (NODES_PER_DEADLINE_CHECK + 8) * slot + sizeof(struct node *))
     ck_abort_msg("a drain past its deadline scanned %zu bytes: %zu nodes of %zu", (size_t)first,
                  (size_t)(first / slot), (size_t)LIST_NODES);
   /* The rest of the list was still there for the next drain. */
@@ -191,18 +203,14 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
 END_TEST
 
 START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
-  conc_init(assist_env, CONC_LEN(assist_env));
-  build_hidden_list(REST_LIST_NODES);
-  clobber_stack();
-  pthread_t t = start_held_cycle();
+  pthread_t t = held_cycle_over_hidden_list(assist_env, CONC_LEN(assist_env), REST_LIST_NODES);
 
   /* The white list, greyed from its head, in the shared pool where an
    * assist finds it. */
   struct mthread *self = thread_current;
   uintptr_t phase = thread_mark_phase_enter(self);
   struct gcwork w = {0};
-  struct node *volatile h = unhide(hidden_list);
-  mark_grey_range(&w, (uintptr_t)&h, (uintptr_t)&h + sizeof h);
+  grey_hidden_list(&w);
   gcwork_flush(&w);
   thread_mark_phase_leave(self, phase);
 
@@ -233,16 +241,12 @@ END_TEST
 #define ASSIST_MIN_WORK ((intptr_t)64 << 10) /* gc/pacer.c */
 
 START_TEST(test_assist_debt_is_paid_from_background_credit) {
-  conc_init(assist_env, CONC_LEN(assist_env));
-  build_hidden_list(REST_LIST_NODES);
-  clobber_stack();
-  pthread_t t = start_held_cycle();
+  pthread_t t = held_cycle_over_hidden_list(assist_env, CONC_LEN(assist_env), REST_LIST_NODES);
 
   struct mthread *self = thread_current;
   uintptr_t phase = thread_mark_phase_enter(self);
   struct gcwork w = {0};
-  struct node *volatile h = unhide(hidden_list);
-  mark_grey_range(&w, (uintptr_t)&h, (uintptr_t)&h + sizeof h);
+  grey_hidden_list(&w);
   (void)mark_drain_parallel(&w, 1, true);
   gcwork_flush(&w);
   thread_mark_phase_leave(self, phase);
@@ -279,10 +283,7 @@ END_TEST
 #define PARK_LIST_NODES 400000
 
 START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
-  conc_init(held_env, CONC_LEN(held_env));
-  build_hidden_list(PARK_LIST_NODES);
-  clobber_stack();
-  pthread_t t = start_held_cycle();
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
   struct gc_stats st = {.size = sizeof st};
   ck_assert_int_eq(gc_get_stats(&st), 0);
   pacer_set_gogc(1);
