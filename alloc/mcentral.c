@@ -199,7 +199,7 @@ bool mcentral_sweep_any(struct mspan *s, bool hand_over) {
     swept = true;
   }
   lock_release(&mc->lock);
-  if (hand_over && lock_has_waiters(&mc->lock)) lock_wait_for_waiters(&mc->lock);
+  if (hand_over) lock_wait_for_waiters(&mc->lock);
   return swept;
 }
 

@@ -290,19 +290,7 @@ uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadlin
   return drain_prefetching(w, &lim);
 }
 
-static atomic_word background_drains; /* drains running with the world running */
-
-bool mark_background_draining(void) { return atomic_load_relaxed(&background_drains) != 0; }
-
-static void drain_until_all_idle_counted(struct gcwork *w, unsigned nworkers, bool background);
-
-static void drain_until_all_idle(struct gcwork *w, unsigned nworkers, bool background) {
-  if (background) atomic_fetch_add(&background_drains, 1);
-  drain_until_all_idle_counted(w, nworkers, background);
-  if (background) atomic_fetch_sub(&background_drains, 1);
-}
-
-static void drain_until_all_idle_counted(struct gcwork *w, unsigned nworkers, bool background) {
+static void drain_until_all_idle_uncounted(struct gcwork *w, unsigned nworkers, bool background) {
   struct background_share share;
   if (background) background_share_start(&share); /* a thread CPU clock read: only when used */
   const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share};
@@ -320,6 +308,16 @@ static void drain_until_all_idle_counted(struct gcwork *w, unsigned nworkers, bo
       else cpu_relax();
     }
   }
+}
+
+static atomic_word background_drains; /* drains running with the world running */
+
+bool mark_background_draining(void) { return atomic_load_relaxed(&background_drains) != 0; }
+
+static void drain_until_all_idle(struct gcwork *w, unsigned nworkers, bool background) {
+  if (background) atomic_fetch_add(&background_drains, 1);
+  drain_until_all_idle_uncounted(w, nworkers, background);
+  if (background) atomic_fetch_sub(&background_drains, 1);
 }
 
 static pthread_mutex_t helpers_mutex = PTHREAD_MUTEX_INITIALIZER;

@@ -59,10 +59,10 @@ void mark_snapshot_cached_words_stw(void);
  * empties the bank (mark start and end). */
 uintptr_t mark_take_background_credit(uintptr_t want);
 uintptr_t mark_background_credit(void); /* what the bank holds */
+void mark_reset_background_credit(void);
 /* Whether a background drain is running (a worker marking, or holding
  * grey work it may yet share). */
 bool mark_background_draining(void);
-void mark_reset_background_credit(void);
 
 /* Mutators mark too (barrier flushes, assists): they hand their counts to
  * the cycle with mark_account_mutator; the collector takes the sum. */

@@ -237,6 +237,12 @@ void pacer_end_mark_stw(void) {
 /* Assists hold the goal: past it they neither rest nor give up. */
 static bool heap_past_goal(void) { return atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal); }
 
+/* The part of t's debt one assist (or one wait in park_assist) pays. */
+static uintptr_t debt_due_now(const struct mthread *t) {
+  if (t->assist_debt <= 0) return 0;
+  return (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
+}
+
 /* Past the goal, an assist found no grey work to take: the workers hold
  * it in their own buffers, and one of them may not even be running (two
  * CPUs, busy mutators).  Give them the CPU: sleep in short polls until the
@@ -250,8 +256,7 @@ static bool heap_past_goal(void) { return atomic_load_relaxed(&heap_live) > atom
  * stop of the world does not wait for us. */
 static void park_assist(struct mthread *t) {
   const struct timespec poll = {0, ASSIST_PARK_POLL_NS};
-  uintptr_t owed = t->assist_debt <= 0 ? 0
-                   : (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
+  uintptr_t owed = debt_due_now(t);
   for (int i = 0; i < ASSIST_PARK_POLLS; i++) {
     if (!atomic_load_relaxed(&alloc_black) || workpool_has_work()) break;
     if (!heap_past_goal()) break;
@@ -284,7 +289,7 @@ void pacer_assist(uintptr_t bytes) {
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
   if (atomic_load_relaxed(&alloc_black)) {
-    uintptr_t want = (uintptr_t)t->assist_debt < ASSIST_MAX_WORK ? (uintptr_t)t->assist_debt : ASSIST_MAX_WORK;
+    uintptr_t want = debt_due_now(t);
     uint64_t deadline = start + ASSIST_MAX_NS;
     uintptr_t done = mark_drain_budget(&t->gcw, want, deadline);
     uint64_t end = os_nanotime();

@@ -59,12 +59,6 @@ void lock_wait_for_waiters(const struct mgc_lock *l) {
     nanosleep(&poll, NULL);
 }
 
-void lock_yield_to_waiters(struct mgc_lock *l) {
-  lock_release(l);
-  lock_wait_for_waiters(l);
-  lock_acquire(l);
-}
-
 void lock_init(struct mgc_lock *l, enum lock_rank rank) {
   pthread_mutex_init(&l->mutex, NULL);
   l->rank = rank;

@@ -10,8 +10,9 @@
  * A lock counts the threads waiting for it (only on the contended path,
  * so an uncontended lock costs what a pthread mutex does).  A background
  * thread that holds a lock the program's threads need, in many short
- * stretches, checks lock_has_waiters between steps and hands the lock over
- * with lock_yield_to_waiters (the scavenger and the mheap lock).
+ * stretches, checks lock_has_waiters between steps and, between holds,
+ * lets the waiters have the lock first with lock_wait_for_waiters (the
+ * scavenger and the mheap lock, background sweeps and class locks).
  *
  * Debug builds keep, per thread, the highest rank held (as a stack of up to
  * LOCK_MAX_HELD entries) and throw when a lock is taken out of order or
@@ -78,9 +79,6 @@ MGC_INLINE void lock_release(struct mgc_lock *l) {
  * back from it and send it back to sleep.  Waits at most about
  * LOCK_YIELD_MAX_NS, so the caller progresses under constant contention. */
 void lock_wait_for_waiters(const struct mgc_lock *l);
-
-/* Release l, held by the caller, lock_wait_for_waiters, take it back. */
-void lock_yield_to_waiters(struct mgc_lock *l);
 
 /* After fork() the child re-initialises locks that another thread may have
  * held at the moment of the fork. */
