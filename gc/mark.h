@@ -47,6 +47,11 @@ void mark_grey_recorded_roots(struct gcwork *w);
  * os_nanotime() passes deadline_ns (UINT64_MAX: no deadline) or there is
  * none; returns the bytes scanned.  For assists. */
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadline_ns);
+/* Bracket an assist from before it takes grey work until it has flushed
+ * what it leaves: a lone background worker that runs dry waits for those
+ * leftovers instead of ending its drain. */
+void mark_assist_begin(void);
+void mark_assist_end(void);
 /* Record, for every cached span, its current word and the owner's free
  * bits of it, so objects allocated there from now on can be told from
  * older ones, and mark each thread's current tiny block (mark start, world

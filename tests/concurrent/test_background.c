@@ -53,9 +53,10 @@
  * its nodes is in the word a cached span allocates from at mark setup
  * (greyed whole there, which would cut the chain the test walks). */
 #define FILLERS 256
-/* drain_prefetching checks the deadline every 32 objects and keeps up to
- * 8 prefetched entries; slack for the root range itself. */
-#define NODES_PER_DEADLINE_CHECK 32
+/* drain_prefetching checks the deadline every 128 objects (gc/mark.c:
+ * CHECK_OBJECTS x CLOCK_EVERY_CHECKS) and keeps up to 8 prefetched
+ * entries; slack for the root range itself. */
+#define NODES_PER_DEADLINE_CHECK 128
 #define MARK_HELPER_NICE 10   /* gc/mark.c */
 #define SWEEPER_NICE 10       /* gc/sweep.c */
 #define SCAVENGER_NICE 10     /* alloc/scavenger.c */
@@ -198,6 +199,55 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   ck_assert_uint_ge(first + rest, (uintptr_t)LIST_NODES * sizeof(struct node));
   ck_assert(!left);
   /* And the list, marked by us alone, survived the cycle, in order. */
+  check_list_intact(LIST_NODES);
+}
+END_TEST
+
+/* A background drain by a lone worker, on its own thread. */
+static atomic_word lone_drain_done;
+static uintptr_t lone_drain_marked;
+
+static void *lone_background_drain(void *arg) {
+  (void)arg;
+  struct gcwork w = {0};
+  lone_drain_marked = mark_drain_parallel(&w, 1, true);
+  gcwork_dispose(&w);
+  atomic_store_release(&lone_drain_done, 1);
+  return NULL;
+}
+
+START_TEST(test_lone_worker_waits_for_the_work_of_a_running_assist) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), LIST_NODES);
+
+  /* An assist under way holds grey work the pool does not show yet: the
+   * lone worker, finding the pool empty, must wait for it rather than end
+   * its drain (the collector would then find the work only later). */
+  atomic_store_release(&lone_drain_done, 0);
+  mark_assist_begin();
+  pthread_t drainer;
+  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  sleep_ns(20000000L);
+  bool ended_while_assist_ran = atomic_load_acquire(&lone_drain_done) != 0;
+
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w = {0};
+  grey_hidden_list(&w);
+  gcwork_flush(&w); /* as the assist's end does */
+  mark_assist_end();
+  mark_account_mutator(&w);
+  gcwork_dispose(&w);
+  thread_mark_phase_leave(self, phase);
+  gc_blocking_begin();
+  pthread_join(drainer, NULL);
+  gc_blocking_end();
+  finish_held_cycle(t);
+
+  ck_assert_msg(!ended_while_assist_ran, "the lone worker ended its drain while an assist ran");
+  /* The worker marked the list the assist handed over (all but its head),
+   * and the list survived the cycle. */
+  ck_assert_uint_ge(lone_drain_marked, (uintptr_t)(LIST_NODES - 1) * sizeof(struct node));
+  list_head = unhide(hidden_list);
   check_list_intact(LIST_NODES);
 }
 END_TEST
@@ -411,6 +461,7 @@ static Suite *background_suite(void) {
   tcase_set_timeout(assist, 60);
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
+  tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   suite_add_tcase(s, assist);
