@@ -192,12 +192,10 @@ static void *read_field(const atomic_word *field) {
     t = thread_register_current();
     if (!t) return (void *)atomic_load_acquire(field);
   }
-  atomic_store_relaxed(&t->in_mark_work, 1);
-  __asm__ __volatile__("" ::: "memory"); /* a stop landing after here sees the flag */
+  uintptr_t phase = thread_mark_phase_enter(t);
   uintptr_t v = atomic_load_relaxed(field);
   if (v && gc_barrier_on) gc_barrier_record((void *)v);
-  __asm__ __volatile__("" ::: "memory");
-  atomic_store_release(&t->in_mark_work, 0);
+  thread_mark_phase_leave(t, phase);
   return (void *)v;
 }
 

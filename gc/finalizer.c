@@ -160,20 +160,16 @@ static struct mthread *enter_locked_section(void) {
     init_once();
     t = thread_register_current();
   }
-  if (t) {
-    atomic_store_relaxed(&t->in_mark_work, 1);
-    __asm__ __volatile__("" ::: "memory");
-  }
+  /* Never nested: the sections are entered from mgc's API functions and
+   * the finalizer thread's loop, never from inside another section. */
+  (void)thread_mark_phase_enter(t);
   lock_acquire(&fin_lock);
   return t;
 }
 
 static void leave_locked_section(struct mthread *t) {
   lock_release(&fin_lock);
-  if (t) {
-    __asm__ __volatile__("" ::: "memory");
-    atomic_store_release(&t->in_mark_work, 0);
-  }
+  thread_mark_phase_leave(t, 0);
 }
 
 static struct finalizer **find_locked(struct mspan *s, uintptr_t obj) {
@@ -257,10 +253,7 @@ static bool pop(struct finalizer *out) {
     gcwork_flush(&t->gcw);
     mark_account_mutator(&t->gcw);
   }
-  if (t) {
-    __asm__ __volatile__("" ::: "memory");
-    atomic_store_release(&t->in_mark_work, 0);
-  }
+  thread_mark_phase_leave(t, 0);
   free(f);
   return f != NULL;
 }
