@@ -40,6 +40,7 @@
 #include "gctest.h"
 #include "mgc.h"
 
+#include "alloc/heaplive.h"
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
@@ -455,6 +456,44 @@ START_TEST(test_termination_waits_out_mark_work_without_stopping) {
 }
 END_TEST
 
+/* ---- where marks start ---- */
+
+/* The trigger after a cycle that marked `marked` bytes in 100 ms, the
+ * program having allocated `alloc_per_s` bytes in the second before it. */
+static uintptr_t trigger_after(uintptr_t marked, uintptr_t alloc_per_s) {
+  struct pacer_cycle c = {.marked = marked, .mark_wall_ns = 100000000, .mutator_ns = 1000000000,
+                          .alloc_before_mark = alloc_per_s};
+  pacer_end_cycle(&c, true);
+  return atomic_load_relaxed(&heap_trigger);
+}
+
+static void check_trigger_near(uintptr_t trigger, double expected, const char *what) {
+  if ((double)trigger < expected - 4096 || (double)trigger > expected + 4096)
+    ck_abort_msg("%s: trigger at %.1f MiB, %.1f MiB expected", what, (double)trigger / (1 << 20),
+                 expected / (1 << 20));
+}
+
+/* The trigger is the goal minus the runway learned from the last cycle
+ * (allocation rate outside marking x mark time x RUNWAY_MARGIN 1.25),
+ * clamped to 95%..98% of the way from the live heap to the goal. */
+START_TEST(test_trigger_follows_the_runway_between_its_bounds) {
+  conc_init(held_env, CONC_LEN(held_env)); /* GOGC off: no cycle starts by itself */
+  pacer_set_gogc(100);
+  const uintptr_t marked = (uintptr_t)64 << 20; /* goal 128 MiB: a way of 64 MiB */
+  const double way = (double)marked;
+  (void)trigger_after(marked, 0); /* same live heap next time: the runway is not rescaled */
+  ck_assert_uint_eq(pacer_goal(), 2 * marked);
+
+  /* Allocating faster than the mark: a runway longer than the way. */
+  check_trigger_near(trigger_after(marked, (uintptr_t)1 << 30), (double)marked + 0.95 * way, "fast program");
+  /* A slow one: 1 MiB/s gives a runway of 0.125 MiB, under 2% of the way. */
+  check_trigger_near(trigger_after(marked, (uintptr_t)1 << 20), (double)marked + 0.98 * way, "slow program");
+  /* In between: 16 MiB/s, a runway of 2 MiB (3.1% of the way). */
+  check_trigger_near(trigger_after(marked, (uintptr_t)16 << 20), 2 * (double)marked - 2.0 * (1 << 20),
+                     "program with a 2 MiB runway");
+}
+END_TEST
+
 static Suite *background_suite(void) {
   Suite *s = suite_create("background");
   TCase *assist = tcase_create("assist");
@@ -465,6 +504,9 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   suite_add_tcase(s, assist);
+  TCase *trigger = tcase_create("trigger");
+  tcase_add_test(trigger, test_trigger_follows_the_runway_between_its_bounds);
+  suite_add_tcase(s, trigger);
   TCase *threads = tcase_create("threads");
   tcase_set_timeout(threads, 60);
   tcase_add_test(threads, test_background_threads_are_named_and_lowered);

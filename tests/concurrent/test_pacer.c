@@ -24,7 +24,9 @@
  * objects allocated black during the longer mark filled the next cycle's
  * room: binary-trees ran 1.2-1.3x the cycles of the stop-the-world mode,
  * and took that much longer; at 0.85, 1.15x the cycles.  The median
- * fraction must reach MIN_MEDIAN_START_FRACTION.
+ * fraction must reach MIN_MEDIAN_START_FRACTION.  A mark starts a little
+ * after its trigger (the collector thread wakes, stops the world): with
+ * the bound at 0.85 this test measured 0.91-0.93, at 0.95 at least 1.0.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -41,7 +43,7 @@
 #define TREE_DEPTH 10
 #define TREES_PER_CHECK 16      /* gc_get_stats is not free */
 #define MAX_MEDIAN_OVERSHOOT 1.35
-#define MIN_MEDIAN_START_FRACTION 0.90
+#define MIN_MEDIAN_START_FRACTION 0.94
 
 struct node {
   struct node *left, *right;
