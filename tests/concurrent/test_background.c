@@ -475,7 +475,8 @@ static void check_trigger_near(uintptr_t trigger, double expected, const char *w
 
 /* The trigger is the goal minus the runway learned from the last cycle
  * (allocation rate outside marking x mark time x RUNWAY_MARGIN 1.25),
- * clamped to 95%..98% of the way from the live heap to the goal. */
+ * clamped to 95%..98% of the way from the live heap to the goal; from 85%
+ * when the memory limit sets the goal. */
 START_TEST(test_trigger_follows_the_runway_between_its_bounds) {
   conc_init(held_env, CONC_LEN(held_env)); /* GOGC off: no cycle starts by itself */
   pacer_set_gogc(100);
@@ -491,6 +492,14 @@ START_TEST(test_trigger_follows_the_runway_between_its_bounds) {
   /* In between: 16 MiB/s, a runway of 2 MiB (3.1% of the way). */
   check_trigger_near(trigger_after(marked, (uintptr_t)16 << 20), 2 * (double)marked - 2.0 * (1 << 20),
                      "program with a 2 MiB runway");
+
+  /* A memory limit that sets the goal: the fast program starts at 85%. */
+  pacer_set_memlimit((uint64_t)100 << 20);
+  uintptr_t at_limit = trigger_after(marked, (uintptr_t)1 << 30);
+  ck_assert(pacer_limit_bound());
+  ck_assert_uint_lt(pacer_goal(), 2 * marked);
+  ck_assert_uint_gt(pacer_goal(), marked);
+  check_trigger_near(at_limit, (double)marked + 0.85 * (double)(pacer_goal() - marked), "fast program at its limit");
 }
 END_TEST
 
