@@ -200,9 +200,10 @@ void mark_snapshot_cached_words_stw(void) {
 /* Scanned bytes between two offers of work to idle workers, at most; and
  * objects between two offers.  Every CLOCK_EVERY_CHECKS offers, the drain
  * also reads the clock for its deadline and yield point: a clock read costs
- * as much as scanning a small object, and at an offer per 32 small objects
- * the reads took 4% of binary-trees' CPU.  Even at a cache miss per object,
- * 128 objects take well under the 100 us of MARK_YIELD_NS. */
+ * about as much as scanning a small object, and at an offer per 32 small
+ * objects the reads were 3.7% of binary-trees' perf samples.  Even at a
+ * cache miss per object, 128 objects take well under the 100 µs of
+ * MARK_YIELD_NS and ASSIST_MAX_NS. */
 #define CHECK_BYTES 4096
 #define CHECK_OBJECTS 32
 #define CLOCK_EVERY_CHECKS 4
