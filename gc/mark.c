@@ -307,9 +307,11 @@ void mark_assist_end(void) { atomic_fetch_sub(&assists_running, 1); }
  * wait for it: the assist shares with waiting workers (gcwork_balance) and
  * flushes the rest when it ends.  A lone worker used to end its drain at
  * once, and its CPU stayed idle until the collector found the leftovers
- * in the pool (after await_mark_work_quiet's polls) and started another. */
+ * in the pool (after await_mark_work_quiet's polls) and started another.
+ * Read before the pool: an assist flushes, then ends, so a worker that
+ * sees it ended also sees what it flushed. */
 static bool others_may_bring_work(bool background) {
-  return background && atomic_load_relaxed(&assists_running) != 0;
+  return background && atomic_load_acquire(&assists_running) != 0;
 }
 
 static void drain_until_all_idle_uncounted(struct gcwork *w, unsigned nworkers, bool background) {
@@ -318,14 +320,15 @@ static void drain_until_all_idle_uncounted(struct gcwork *w, unsigned nworkers, 
   const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share};
   for (;;) {
     drain_prefetching(w, background ? &background_limits : &drain_all);
-    if (nworkers == 1 && !others_may_bring_work(background)) return;
+    if (nworkers == 1 && !others_may_bring_work(background) && !workpool_has_work()) return;
     atomic_fetch_add(&workpool_waiting, 1);
     for (unsigned spins = 0;; spins++) {
+      bool others = others_may_bring_work(background);
       if (workpool_has_work()) {
         atomic_fetch_sub(&workpool_waiting, 1);
         break;
       }
-      if (atomic_load_acquire(&workpool_waiting) == nworkers && !others_may_bring_work(background)) return;
+      if (atomic_load_acquire(&workpool_waiting) == nworkers && !others) return;
       if (spins > 64) sched_yield();
       else cpu_relax();
     }
