@@ -203,7 +203,11 @@ void mark_snapshot_cached_words_stw(void) {
  * about as much as scanning a small object, and at an offer per 32 small
  * objects the reads were 3.7% of binary-trees' perf samples.  Even at a
  * cache miss per object, 128 objects take well under the 100 µs of
- * MARK_YIELD_NS and ASSIST_MAX_NS. */
+ * MARK_YIELD_NS and ASSIST_MAX_NS.  A check after CHECK_BYTES (a big
+ * object, or an oblet of a pointer array) always reads the clock: an oblet
+ * names up to 1024 cold objects, and four of them between two reads let
+ * assists run 300 µs and more past their 100 µs (pause probe at 256 MiB:
+ * 50-70 gaps of 0.7-1.2 ms in 10 s, 2-3 after). */
 #define CHECK_BYTES 4096
 #define CHECK_OBJECTS 32
 #define CLOCK_EVERY_CHECKS 4
@@ -272,10 +276,11 @@ static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *
     if (w->scanned_bytes - start >= lim->budget) break;
     /* Every CHECK_OBJECTS objects, or sooner after big ones: a piece of a
      * large pointer array names up to OBLET_BYTES / 8 cold objects. */
-    if (++n % CHECK_OBJECTS != 0 && w->scanned_bytes - checked < CHECK_BYTES) continue;
+    bool big = w->scanned_bytes - checked >= CHECK_BYTES;
+    if (++n % CHECK_OBJECTS != 0 && !big) continue;
     checked = w->scanned_bytes;
     gcwork_balance(w); /* for waiting workers and assists */
-    if (++checks % CLOCK_EVERY_CHECKS != 0) continue;
+    if (++checks % CLOCK_EVERY_CHECKS != 0 && !big) continue;
     if (lim->deadline_ns != UINT64_MAX && os_nanotime() >= lim->deadline_ns) break;
     if (lim->share) {
       atomic_fetch_add(&background_credit, w->scanned_bytes - credited);
