@@ -8,7 +8,8 @@
  *   - An assist's drain stops at its deadline, however much grey work is
  *     left: a long linked list greyed from its head is scanned 32 objects
  *     at a time between deadline checks, so a deadline already passed
- *     scans a few dozen nodes, not the list.
+ *     scans a few dozen nodes, not the list; and one oblet of a large
+ *     pointer array, not four.
  *   - After an assist cut short by its deadline, the thread's next assist
  *     waits (ASSIST_REST_NS): a second assist at once does no work.
  *   - Background marking runs on threads named mgc-mark at a lower
@@ -212,6 +213,62 @@ START_TEST(test_assist_drain_stops_at_its_deadline) {
   ck_assert(!left);
   /* And the list, marked by us alone, survived the cycle, in order. */
   check_list_intact(LIST_NODES);
+}
+END_TEST
+
+/* A large array of pointers, each to a small object of its own: greyed,
+ * the array is split into oblets of OBLET_BYTES, each naming
+ * OBLET_BYTES / 8 white objects. */
+#define POINTER_ARRAY_OBLETS 8
+#define POINTER_ARRAY_LEN (POINTER_ARRAY_OBLETS * OBLET_BYTES / sizeof(struct node *))
+static uintptr_t hidden_array;
+
+static GCTEST_NOINLINE void build_hidden_pointer_array(void) {
+  struct node **a = gc_alloc(POINTER_ARRAY_LEN * sizeof *a);
+  ck_assert_ptr_nonnull(a);
+  for (size_t i = 0; i < POINTER_ARRAY_LEN; i++) {
+    struct node *n = gc_alloc(sizeof *n);
+    ck_assert_ptr_nonnull(n);
+    n->tag = i;
+    GC_WRITE(&a[i], n);
+  }
+  hidden_array = hide(a);
+  for (int i = 0; i < FILLERS; i++) ck_assert_ptr_nonnull(gc_alloc(sizeof(struct node)));
+}
+
+START_TEST(test_assist_drain_stops_at_its_deadline_after_one_oblet) {
+  conc_init(held_env, CONC_LEN(held_env));
+  build_hidden_pointer_array();
+  clobber_stack();
+  pthread_t t = start_held_cycle();
+
+  /* Every check that follows OBLET_BYTES of scanning reads the clock: a
+   * drain whose deadline has passed stops after the first oblet.  (It
+   * used to read the clock every fourth check only, and scanned four
+   * oblets of cold pointers, 300 µs and more of an assist's 100.) */
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w = {0};
+  mark_pointer(&w, (uintptr_t)unhide(hidden_array));
+  uintptr_t first = mark_drain_budget(&w, UINTPTR_MAX, 0); /* deadline long past */
+  uintptr_t rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
+  struct grey g;
+  bool left = gcwork_pop(&w, &g);
+  mark_account_mutator(&w);
+  gcwork_dispose(&w);
+  thread_mark_phase_leave(self, phase);
+  finish_held_cycle(t);
+
+  ck_assert_uint_gt(first, 0);
+  if (first >= 2 * OBLET_BYTES)
+    ck_abort_msg("a drain past its deadline scanned %zu bytes: %.1f oblets", (size_t)first,
+                 (double)first / OBLET_BYTES);
+  ck_assert_uint_ge(first + rest, POINTER_ARRAY_LEN * (sizeof(struct node *) + sizeof(struct node)));
+  ck_assert(!left);
+  /* Everything the array names survived the cycle. */
+  struct node **a = unhide(hidden_array);
+  for (size_t i = 0; i < POINTER_ARRAY_LEN; i++)
+    if (a[i]->tag != i) ck_abort_msg("object %zu of the array holds tag %llu", i, (unsigned long long)a[i]->tag);
 }
 END_TEST
 
@@ -508,6 +565,7 @@ static Suite *background_suite(void) {
   TCase *assist = tcase_create("assist");
   tcase_set_timeout(assist, 60);
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
+  tcase_add_test(assist, test_assist_drain_stops_at_its_deadline_after_one_oblet);
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
   tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
