@@ -12,6 +12,9 @@
  *     pointer array, not four.
  *   - After an assist cut short by its deadline, the thread's next assist
  *     waits (ASSIST_REST_NS): a second assist at once does no work.
+ *   - An assist past the goal that finds no grey work waits for a marking
+ *     worker, at most ASSIST_PARK_POLLS polls, and not at all when no
+ *     worker marks.
  *   - Background marking runs on threads named mgc-mark at a lower
  *     priority than the program, as do the sweeper (mgc-sweep) and the
  *     scavenger (mgc-scavenge); the
@@ -409,6 +412,45 @@ START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
 }
 END_TEST
 
+/* Past the goal with no grey work but a worker marking, an assist waits
+ * for the workers (park_assist), but not for long: at most
+ * ASSIST_PARK_POLLS polls, the next span parks again.  The lone worker
+ * here has nothing to mark and waits, as it does while an assist runs
+ * (mark_assist_begin), so its scanning never pays the debt. */
+#define ASSIST_PARK_POLLS 8 /* gc/pacer.c */
+
+START_TEST(test_starved_assist_past_goal_waits_for_workers_briefly) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
+  struct gc_stats st = {.size = sizeof st};
+  ck_assert_int_eq(gc_get_stats(&st), 0);
+  pacer_set_gogc(1);
+  pacer_start_mark_stw(st.heap_live);
+  bool past = st.heap_live > pacer_goal();
+
+  atomic_store_release(&lone_drain_done, 0);
+  mark_assist_begin();
+  pthread_t drainer;
+  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
+  (void)pacer_take_park_polls();
+  struct mthread *self = thread_current;
+  self->assist_debt = ASSIST_DEBT_PAID;
+  self->assist_rest_until = 0;
+  pacer_assist(1);
+  uint64_t polls = pacer_take_park_polls();
+  mark_assist_end();
+  gc_blocking_begin();
+  pthread_join(drainer, NULL);
+  gc_blocking_end();
+  finish_held_cycle(t);
+
+  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  ck_assert_msg(polls >= 1, "the assist did not wait for the marking worker");
+  ck_assert_msg(polls <= ASSIST_PARK_POLLS, "the assist slept %llu times, more than %d", (unsigned long long)polls,
+                ASSIST_PARK_POLLS);
+}
+END_TEST
+
 struct thread_seen {
   int count;
   int nice_min, nice_max;
@@ -570,6 +612,7 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
+  tcase_add_test(assist, test_starved_assist_past_goal_waits_for_workers_briefly);
   suite_add_tcase(s, assist);
   TCase *trigger = tcase_create("trigger");
   tcase_add_test(trigger, test_trigger_follows_the_runway_between_its_bounds);
