@@ -36,7 +36,14 @@
  *   -DPAUSE_MALLOC  malloc/free, no collector: the noise floor of the
  *                   machine (scheduling, page faults) for this loop
  *
- * usage: pause_probe_<heap> [LIVE_MIB [SECONDS]] [--incremental]
+ * --busy-sibling runs, beside the mutator, a thread that keeps a CPU busy
+ * at nice 10 and yields it every 100 µs, as a collector's background
+ * marker does.  With malloc it is the floor for a program whose other CPU
+ * is taken (label malloc-busy): on a 2-CPU machine the kernel's own
+ * threads (kworker, kdamond) must then preempt either the mutator or the
+ * sibling, where a lone mutator leaves them the idle CPU.
+ *
+ * usage: pause_probe_<heap> [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling]
  *
  * Output: one "key value" per line on stdout (run_pause_probe parses it):
  * gap percentiles in microseconds, iterations, collections during the loop,
@@ -52,8 +59,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- the heap under test -------------------------------------------------- */
 
@@ -348,6 +358,26 @@ static void heap_loop_start(void) {}
 static void heap_report(void) { printf("collections 0\n"); }
 #endif
 
+/* ---- busy sibling ----------------------------------------------------------- */
+
+#define SIBLING_NICE 10
+#define SIBLING_YIELD_NS 100000
+
+static volatile int sibling_stop;
+
+static void *busy_sibling(void *arg) {
+  (void)arg;
+  setpriority(PRIO_PROCESS, 0, SIBLING_NICE); /* on Linux, this thread only */
+  uint64_t spins = 0;
+  while (!sibling_stop) {
+    uint64_t until = now_ns() + SIBLING_YIELD_NS;
+    while (now_ns() < until)
+      spins++;
+    sched_yield();
+  }
+  return (void *)(uintptr_t)spins;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static long parse_arg(const char *s, const char *what, long lo, long hi) {
@@ -364,16 +394,18 @@ static long parse_arg(const char *s, const char *what, long lo, long hi) {
 
 int main(int argc, char **argv) {
   long live_mib = 256, seconds = 10;
-  int incremental = 0, npos = 0;
+  int incremental = 0, busy = 0, npos = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--incremental") == 0)
       incremental = 1;
+    else if (strcmp(argv[i], "--busy-sibling") == 0)
+      busy = 1;
     else if (npos == 0 && argv[i][0] != '-')
       live_mib = parse_arg(argv[npos++, i], "live size (MiB)", 1, 1 << 20);
     else if (npos == 1 && argv[i][0] != '-')
       seconds = parse_arg(argv[npos++, i], "duration (s)", 1, 86400);
     else {
-      fprintf(stderr, "usage: %s [LIVE_MIB [SECONDS]] [--incremental]\n", argv[0]);
+      fprintf(stderr, "usage: %s [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling]\n", argv[0]);
       return 2;
     }
   }
@@ -383,6 +415,14 @@ int main(int argc, char **argv) {
   live_build((size_t)live_mib);
   uint64_t t1 = now_ns();
 
+  pthread_t sibling;
+  if (busy) {
+    if (pthread_create(&sibling, NULL, busy_sibling, NULL) != 0) {
+      fprintf(stderr, "pause_probe: cannot start the busy sibling thread\n");
+      return 1;
+    }
+    variant = strcmp(variant, "malloc") == 0 ? "malloc-busy" : variant;
+  }
   heap_loop_start();
   uint64_t start = now_ns(), prev = start;
   uint64_t end = start + (uint64_t)seconds * 1000000000u;
@@ -413,6 +453,10 @@ int main(int argc, char **argv) {
       break;
   }
   double loop_s = (prev - start) / 1e9;
+  if (busy) {
+    sibling_stop = 1;
+    pthread_join(sibling, NULL);
+  }
 
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
