@@ -43,7 +43,7 @@
  * an assist can take must be in the shared pool: an assist that finds it
  * empty asks the workers to share (workpool_assist_wanted, read by
  * gcwork_balance), and past the goal it waits a little for work instead of
- * allocating on (park_assist).  Without both, a single mark worker kept
+ * allocating on (park_assist), then scans what came.  Without both, a single mark worker kept
  * every grey object in its own buffers and the heap reached twice the goal
  * at every mark (tests/concurrent/test_pacer.c).
  *
@@ -267,8 +267,10 @@ static uintptr_t debt_due_now(const struct mthread *t) {
  * worker marks, it does not wait at all): the last grey objects of a mark
  * are often a few long chains no assist can share (gap-profile: pause
  * probe gaps of 4 ms asleep here).  Inside a blocking region, so that a
- * stop of the world does not wait for us. */
-static void park_assist(struct mthread *t) {
+ * stop of the world does not wait for us.  Returns true when grey work
+ * came while part of the debt is still owed: t->assist_debt is then that
+ * part, for the caller to scan; otherwise the debt is forgiven. */
+static bool park_assist(struct mthread *t) {
   const struct timespec poll = {0, ASSIST_PARK_POLL_NS};
   uintptr_t owed = debt_due_now(t);
   for (int i = 0; i < ASSIST_PARK_POLLS; i++) {
@@ -285,20 +287,15 @@ static void park_assist(struct mthread *t) {
     nanosleep(&poll, NULL);
     stw_blocking_end(t);
   }
-  t->assist_debt = 0;
+  bool work_came = owed != 0 && atomic_load_relaxed(&alloc_black) && workpool_has_work();
+  t->assist_debt = work_came ? (intptr_t)owed : 0;
+  return work_came;
 }
 
-void pacer_assist(uintptr_t bytes) {
-  uintptr_t ratio = atomic_load_relaxed(&assist_ratio);
-  struct mthread *t = thread_current;
-  if (!ratio || !t || !atomic_load_relaxed(&alloc_black)) return;
-  t->assist_debt += (intptr_t)((bytes * (uint64_t)ratio) >> ASSIST_SHIFT);
-  if (t->assist_debt < ASSIST_MIN_WORK) return;
-  t->assist_debt -= (intptr_t)mark_take_background_credit((uintptr_t)t->assist_debt);
-  if (t->assist_debt < ASSIST_MIN_WORK) return;
-  uint64_t start = os_nanotime();
-  if (start < t->assist_rest_until && !heap_past_goal()) return;
-  uint64_t t0 = os_thread_cpu_ns();
+/* Scan toward t's debt, for at most ASSIST_MAX_NS from start.  Returns
+ * true when the pool ran dry with the heap past its goal (the thread is
+ * starved: park_assist). */
+static bool assist_drain(struct mthread *t, uint64_t start) {
   bool starved = false;
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
@@ -328,7 +325,26 @@ void pacer_assist(uintptr_t bytes) {
     t->assist_debt = 0;
   }
   atomic_store_release(&t->in_mark_work, 0);
-  if (starved) park_assist(t);
+  return starved;
+}
+
+void pacer_assist(uintptr_t bytes) {
+  uintptr_t ratio = atomic_load_relaxed(&assist_ratio);
+  struct mthread *t = thread_current;
+  if (!ratio || !t || !atomic_load_relaxed(&alloc_black)) return;
+  t->assist_debt += (intptr_t)((bytes * (uint64_t)ratio) >> ASSIST_SHIFT);
+  if (t->assist_debt < ASSIST_MIN_WORK) return;
+  t->assist_debt -= (intptr_t)mark_take_background_credit((uintptr_t)t->assist_debt);
+  if (t->assist_debt < ASSIST_MIN_WORK) return;
+  uint64_t start = os_nanotime();
+  if (start < t->assist_rest_until && !heap_past_goal()) return;
+  uint64_t t0 = os_thread_cpu_ns();
+  /* A park that ends because the workers shared grey work is followed by
+   * a drain of it, not by forgiving the debt: the thread then marks beside
+   * the workers where it slept (GCBench: 1.34 s instead of 1.49, medians of
+   * 6 interleaved runs; binary-trees 10-15% less; the pause probe's gaps
+   * no longer).  Starved again, it does not park twice. */
+  if (assist_drain(t, start) && park_assist(t) && assist_drain(t, os_nanotime())) t->assist_debt = 0;
   atomic_fetch_add(&assist_ns, os_thread_cpu_ns() - t0);
 }
 

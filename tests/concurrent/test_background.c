@@ -14,7 +14,7 @@
  *     waits (ASSIST_REST_NS): a second assist at once does no work.
  *   - An assist past the goal that finds no grey work waits for a marking
  *     worker, at most ASSIST_PARK_POLLS polls, and not at all when no
- *     worker marks.
+ *     worker marks; woken by grey work, it scans it.
  *   - Background marking runs on threads named mgc-mark at a lower
  *     priority than the program, as do the sweeper (mgc-sweep) and the
  *     scavenger (mgc-scavenge); the
@@ -451,6 +451,89 @@ START_TEST(test_starved_assist_past_goal_waits_for_workers_briefly) {
 }
 END_TEST
 
+/* A park that ends because grey work came is followed by a drain of it.
+ * The assist parks (its first drain found the pool dry); a helper thread
+ * then greys PARK_SEGMENTS nodes evenly spaced along the hidden list into
+ * the pool, as as many buffers of one entry.  The lone worker takes up to
+ * PREFETCH_DEPTH (8) of them and follows their segments of the chain for
+ * milliseconds; the rest wait in the pool, and the assist, woken by them,
+ * must scan them rather than forgive its debt. */
+#define PARK_SEGMENTS 32
+static uintptr_t park_segment_nodes[PARK_SEGMENTS];
+static atomic_word injected_polls, greyer_ready;
+
+static void *grey_when_parked(void *arg) {
+  (void)arg;
+  /* Greyed ahead, handed over at once when the assist parks (one flush
+   * each: quick even under ThreadSanitizer, where greying them only then
+   * outlasted the park). */
+  struct mthread *self = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(self);
+  struct gcwork w[PARK_SEGMENTS] = {{0}};
+  for (int i = 0; i < PARK_SEGMENTS; i++) mark_pointer(&w[i], park_segment_nodes[i]);
+  atomic_store_release(&greyer_ready, 1);
+  uint64_t deadline = os_nanotime() + 2000000000ull;
+  uint64_t polls = 0;
+  while ((polls = pacer_take_park_polls()) == 0 && os_nanotime() < deadline) {
+  }
+  for (int i = 0; i < PARK_SEGMENTS; i++) gcwork_flush(&w[i]);
+  atomic_store_relaxed(&injected_polls, polls);
+  for (int i = 0; i < PARK_SEGMENTS; i++) mark_account_mutator(&w[i]);
+  thread_mark_phase_leave(self, phase);
+  return NULL;
+}
+
+START_TEST(test_park_ended_by_grey_work_scans_it) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
+  struct node *n = unhide(hidden_list);
+  for (int i = 0; i < PARK_LIST_NODES; i++, n = n->next)
+    if (i % (PARK_LIST_NODES / PARK_SEGMENTS) == 0) park_segment_nodes[i / (PARK_LIST_NODES / PARK_SEGMENTS)] = (uintptr_t)n;
+  n = NULL;
+  struct gc_stats st = {.size = sizeof st};
+  ck_assert_int_eq(gc_get_stats(&st), 0);
+  pacer_set_gogc(1);
+  pacer_start_mark_stw(st.heap_live);
+  bool past = st.heap_live > pacer_goal();
+
+  atomic_store_release(&lone_drain_done, 0);
+  mark_assist_begin(); /* the lone worker waits for work instead of ending */
+  pthread_t drainer, greyer;
+  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
+  (void)pacer_take_park_polls();
+  uintptr_t scanned_before;
+  (void)mark_take_mutator_marked(&scanned_before);
+  atomic_store_relaxed(&injected_polls, 0);
+  atomic_store_relaxed(&greyer_ready, 0);
+  ck_assert_int_eq(gc_pthread_create(&greyer, NULL, grey_when_parked, NULL), 0);
+  while (!atomic_load_acquire(&greyer_ready)) sleep_ns(HOLD_POLL_NS);
+  struct mthread *self = thread_current;
+  self->assist_debt = ASSIST_DEBT_PAID;
+  self->assist_rest_until = 0;
+  pacer_assist(1);
+  uint64_t polls_after = pacer_take_park_polls();
+  uintptr_t scanned;
+  (void)mark_take_mutator_marked(&scanned);
+  gc_blocking_begin();
+  pthread_join(greyer, NULL);
+  gc_blocking_end();
+  mark_assist_end();
+  gc_blocking_begin();
+  pthread_join(drainer, NULL);
+  gc_blocking_end();
+  finish_held_cycle(t);
+
+  uint64_t polls = atomic_load_relaxed(&injected_polls) + polls_after;
+  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  ck_assert_msg(atomic_load_relaxed(&injected_polls) > 0, "the assist never parked");
+  ck_assert_msg(polls < ASSIST_PARK_POLLS, "the park did not end when work came (%llu polls)",
+                (unsigned long long)polls);
+  ck_assert_msg(scanned > 0, "the assist slept until work came, then left it (%zu bytes scanned)", (size_t)scanned);
+  list_head = unhide(hidden_list);
+  check_list_intact(PARK_LIST_NODES);
+}
+END_TEST
+
 struct thread_seen {
   int count;
   int nice_min, nice_max;
@@ -613,6 +696,7 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   tcase_add_test(assist, test_starved_assist_past_goal_waits_for_workers_briefly);
+  tcase_add_test(assist, test_park_ended_by_grey_work_scans_it);
   suite_add_tcase(s, assist);
   TCase *trigger = tcase_create("trigger");
   tcase_add_test(trigger, test_trigger_follows_the_runway_between_its_bounds);
