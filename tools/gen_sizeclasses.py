@@ -28,7 +28,14 @@ How the classes are chosen:
      step is at least 128, so every class boundary there falls on the
      128-byte grid of the coarse lookup table.
   2. Span layout.  Each candidate takes the fewest pages (1..MAX_SPAN_PAGES)
-     whose span waste is at most 1/8; nelems is how many objects fit.
+     whose span waste is at most 1/8 and that hold at least
+     MIN_SPAN_OBJECTS objects (or, for objects over 8 KiB, take at least
+     MIN_OBJECTS_PAGES pages); nelems is how many objects fit.  A thread
+     takes a span from its class's central list (a lock) every nelems
+     allocations, and its frees into other spans are applied per span: at
+     two 4 KiB objects to the page, a ring of 4 KiB allocations and frees
+     ran at 145 ns per pair, and at eight to a 4-page span at 99 ns (a
+     batch of them 620 -> 325 ns).
   3. Merge, walking down from the largest class.  A class earns its place
      only if it packs objects more densely than the class above it, that is
      spends fewer span bytes per object (npages * PAGE_SIZE / nelems);
@@ -69,7 +76,9 @@ WORD_SIZE = 8                    # class 1: the smallest object, one word
 OBJECT_ALIGN = 16                # alignment kept by objects of 16 bytes up
 BAND_STEPS = 8                   # ladder steps per power-of-two band
 WASTE_DIV = 8                    # both waste bounds are 1/WASTE_DIV = 12.5%
-MAX_SPAN_PAGES = 10              # longest span a small class may use
+MAX_SPAN_PAGES = 16              # longest span a small class may use
+MIN_SPAN_OBJECTS = 8             # a span holds at least this many objects,
+MIN_OBJECTS_PAGES = 8            # or takes at least this many pages (64 KiB)
 DIVMUL_SHIFT = 32                # off / size == (off * divmul) >> DIVMUL_SHIFT
 # Requests above this get the full tail-waste bound (see the docstring).
 TAIL_WASTE_FLOOR = 112
@@ -130,6 +139,8 @@ def layouts(size):
     for npages in range(1, MAX_SPAN_PAGES + 1):
         span = npages * PAGE_SIZE
         nelems = span // size
+        if nelems < MIN_SPAN_OBJECTS and npages < MIN_OBJECTS_PAGES:
+            continue
         if nelems > 0 and (span - nelems * size) * WASTE_DIV <= span:
             yield (npages, nelems)
 

@@ -374,17 +374,18 @@ END_TEST
 /* Beyond the quota, an emptied span goes back to the page heap at once;
  * and the sweep after a collection gives back the empty spans kept. */
 START_TEST(test_emptied_spans_beyond_the_quota_return_to_page_heap) {
-  const size_t n = 4096; /* two objects per span */
+  const size_t n = 4096;
   unsigned spc = spanclass_for(n, false);
+  size_t per_span = sizeclass_nelems[spanclass_sizeclass(spc)];
   unsigned keep = mcentral_empty_keep(spc);
-  size_t count = 2 * ((size_t)keep + 4);
+  size_t count = per_span * ((size_t)keep + 4);
   ck_assert_uint_le(count, MAX_OBJS);
   gc_collect();
   objs[0] = fresh_span_first(n, false);
   for (size_t i = 1; i < count; i++) objs[i] = gc_alloc(n);
-  uintptr_t bases[MAX_OBJS / 2];
+  uintptr_t bases[MAX_OBJS];
   size_t nspans = 0;
-  for (size_t i = 0; i < count; i += 2) bases[nspans++] = span_at(objs[i])->base;
+  for (size_t i = 0; i < count; i += per_span) bases[nspans++] = span_at(objs[i])->base;
   mcache_release_all(my_mcache());
   free_objs_from_other_thread(count);
 

@@ -341,8 +341,13 @@ START_TEST(test_free_pages_are_no_heap_object_and_map_as_arena_says) {
 END_TEST
 
 START_TEST(test_small_object_span_maps_all_pages_but_not_its_tail) {
-  /* 21760-byte class: 8 pages holding 3 objects and 256 bytes of tail. */
-  void *p = gc_alloc(21760);
+  /* The first class of more than one page whose objects leave a tail. */
+  size_t size = 0;
+  for (unsigned c = 1; c < SIZECLASS_COUNT && !size; c++)
+    if (sizeclass_npages[c] > 1 && sizeclass_npages[c] * PAGE_SIZE > sizeclass_nelems[c] * sizeclass_size[c])
+      size = sizeclass_size[c];
+  ck_assert_uint_gt(size, 0);
+  void *p = gc_alloc(size);
   struct mspan *s = span_of_heap((uintptr_t)p);
   ck_assert(s != NULL && !span_is_large(s));
   ck_assert_uint_gt(s->npages, 1);

@@ -25,7 +25,7 @@
 #define WORD_SIZE 8      /* class 1: the smallest object */
 #define OBJECT_ALIGN 16  /* alignment of objects of 16 bytes and more */
 #define WASTE_DIV 8      /* both waste bounds are 1/WASTE_DIV = 12.5% */
-#define MAX_SPAN_PAGES 10
+#define MAX_SPAN_PAGES 16
 #define DIVMUL_SHIFT 32
 
 /*
