@@ -186,34 +186,46 @@ static void grey_hidden_list_into_pool(void) {
   thread_mark_phase_leave(self, phase);
 }
 
-START_TEST(test_assist_drain_stops_at_its_deadline) {
-  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), LIST_NODES);
+/* As an assist would, inside a mark-work section (the collector holds, so
+ * the mark cannot end meanwhile anyway): grey `object` into work of our
+ * own, drain it with a deadline long past, then drain the rest. */
+struct drain_past_deadline {
+  uintptr_t first, rest; /* bytes scanned by each drain */
+  bool left;             /* grey work left after both */
+};
 
-  /* As an assist would: grey work of our own, inside a mark-work section
-   * (the collector holds, so the mark cannot end meanwhile anyway).  The
-   * list is white: no root named it at mark setup. */
+static struct drain_past_deadline drain_past_deadline_from(uintptr_t object) {
+  struct drain_past_deadline d;
   struct mthread *self = thread_current;
   uintptr_t phase = thread_mark_phase_enter(self);
   struct gcwork w = {0};
-  grey_hidden_list(&w);
-  uintptr_t first = mark_drain_budget(&w, UINTPTR_MAX, 0); /* deadline long past */
-  uintptr_t rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
+  mark_pointer(&w, object);
+  d.first = mark_drain_budget(&w, UINTPTR_MAX, 0);
+  d.rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
   struct grey g;
-  bool left = gcwork_pop(&w, &g);
+  d.left = gcwork_pop(&w, &g);
   mark_account_mutator(&w);
   gcwork_dispose(&w);
   thread_mark_phase_leave(self, phase);
+  return d;
+}
+
+START_TEST(test_assist_drain_stops_at_its_deadline) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), LIST_NODES);
+
+  /* The list is white: no root named it at mark setup. */
+  struct drain_past_deadline d = drain_past_deadline_from((uintptr_t)unhide(hidden_list));
   finish_held_cycle(t);
 
   list_head = unhide(hidden_list);
   size_t slot = gc_size(list_head);
-  ck_assert_uint_gt(first, 0);
-  if (first > (NODES_PER_DEADLINE_CHECK + 8) * slot)
-    ck_abort_msg("a drain past its deadline scanned %zu bytes: %zu nodes of %zu", (size_t)first,
-                 (size_t)(first / slot), (size_t)LIST_NODES);
+  ck_assert_uint_gt(d.first, 0);
+  if (d.first > (NODES_PER_DEADLINE_CHECK + 8) * slot)
+    ck_abort_msg("a drain past its deadline scanned %zu bytes: %zu nodes of %zu", (size_t)d.first,
+                 (size_t)(d.first / slot), (size_t)LIST_NODES);
   /* The rest of the list was still there for the next drain. */
-  ck_assert_uint_ge(first + rest, (uintptr_t)LIST_NODES * sizeof(struct node));
-  ck_assert(!left);
+  ck_assert_uint_ge(d.first + d.rest, (uintptr_t)LIST_NODES * sizeof(struct node));
+  ck_assert(!d.left);
   /* And the list, marked by us alone, survived the cycle, in order. */
   check_list_intact(LIST_NODES);
 }
@@ -224,6 +236,7 @@ END_TEST
  * OBLET_BYTES / 8 white objects. */
 #define POINTER_ARRAY_OBLETS 8
 #define POINTER_ARRAY_LEN (POINTER_ARRAY_OBLETS * OBLET_BYTES / sizeof(struct node *))
+#define STALE_ROOT_SLACK 16
 static uintptr_t hidden_array;
 
 static GCTEST_NOINLINE void build_hidden_pointer_array(void) {
@@ -249,29 +262,23 @@ START_TEST(test_assist_drain_stops_at_its_deadline_after_one_oblet) {
    * drain whose deadline has passed stops after the first oblet.  (It
    * used to read the clock every fourth check only, and scanned four
    * oblets of cold pointers, 300 µs and more of an assist's 100.) */
-  struct mthread *self = thread_current;
-  uintptr_t phase = thread_mark_phase_enter(self);
-  struct gcwork w = {0};
-  mark_pointer(&w, (uintptr_t)unhide(hidden_array));
-  uintptr_t first = mark_drain_budget(&w, UINTPTR_MAX, 0); /* deadline long past */
-  uintptr_t rest = mark_drain_budget(&w, UINTPTR_MAX, UINT64_MAX);
-  struct grey g;
-  bool left = gcwork_pop(&w, &g);
-  mark_account_mutator(&w);
-  gcwork_dispose(&w);
-  thread_mark_phase_leave(self, phase);
+  struct drain_past_deadline d = drain_past_deadline_from((uintptr_t)unhide(hidden_array));
   finish_held_cycle(t);
 
-  ck_assert_uint_gt(first, 0);
-  if (first >= 2 * OBLET_BYTES)
-    ck_abort_msg("a drain past its deadline scanned %zu bytes: %.1f oblets", (size_t)first,
-                 (double)first / OBLET_BYTES);
-  ck_assert_uint_ge(first + rest, POINTER_ARRAY_LEN * (sizeof(struct node *) + sizeof(struct node)));
-  ck_assert(!left);
   /* Everything the array names survived the cycle. */
   struct node **a = unhide(hidden_array);
   for (size_t i = 0; i < POINTER_ARRAY_LEN; i++)
     if (a[i]->tag != i) ck_abort_msg("object %zu of the array holds tag %llu", i, (unsigned long long)a[i]->tag);
+  ck_assert_uint_gt(d.first, 0);
+  if (d.first >= 2 * OBLET_BYTES)
+    ck_abort_msg("a drain past its deadline scanned %zu bytes: %.1f oblets", (size_t)d.first,
+                 (double)d.first / OBLET_BYTES);
+  /* Both drains scanned the array and what it names, but for a few
+   * objects a stale stack word or register may have named at mark setup
+   * (scanned then, as roots; one object short, once, under ASan). */
+  ck_assert_uint_ge(d.first + d.rest, POINTER_ARRAY_LEN * sizeof(struct node *) +
+                                          (POINTER_ARRAY_LEN - STALE_ROOT_SLACK) * sizeof(struct node));
+  ck_assert(!d.left);
 }
 END_TEST
 
@@ -393,21 +400,61 @@ END_TEST
  * collector is parked at the hold point, so the test may call the pacer). */
 #define PARK_LIST_NODES 400000
 
-START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
-  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
+/* With the collector held after mark setup (so the test may call the
+ * pacer): GOGC 1 puts the goal at its 4 MiB floor, under the hidden
+ * list's size, and the assist ratio is computed again for that goal. */
+struct past_goal {
+  uintptr_t live, goal;
+};
+
+static struct past_goal put_heap_past_goal(void) {
   struct gc_stats st = {.size = sizeof st};
   ck_assert_int_eq(gc_get_stats(&st), 0);
   pacer_set_gogc(1);
   pacer_start_mark_stw(st.heap_live);
-  bool past = st.heap_live > pacer_goal();
+  return (struct past_goal){st.heap_live, pacer_goal()};
+}
+
+static void check_past_goal(struct past_goal pg) {
+  ck_assert_msg(pg.live > pg.goal, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)pg.live,
+                (size_t)pg.goal);
+}
+
+/* An assist of ASSIST_DEBT_PAID bytes by this thread, now; how many park
+ * polls it made. */
+static uint64_t assist_counting_park_polls(void) {
   (void)pacer_take_park_polls();
   struct mthread *self = thread_current;
   self->assist_debt = ASSIST_DEBT_PAID;
   self->assist_rest_until = 0;
   pacer_assist(1);
-  uint64_t polls = pacer_take_park_polls();
+  return pacer_take_park_polls();
+}
+
+/* A lone background worker that has nothing to mark and waits for work,
+ * as it does while an assist runs (the test's mark_assist_begin). */
+static pthread_t start_waiting_lone_worker(void) {
+  atomic_store_release(&lone_drain_done, 0);
+  mark_assist_begin();
+  pthread_t drainer;
+  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
+  return drainer;
+}
+
+static void stop_waiting_lone_worker(pthread_t drainer) {
+  mark_assist_end();
+  gc_blocking_begin();
+  pthread_join(drainer, NULL);
+  gc_blocking_end();
+}
+
+START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
+  struct past_goal pg = put_heap_past_goal();
+  uint64_t polls = assist_counting_park_polls();
   finish_held_cycle(t);
-  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  check_past_goal(pg);
   ck_assert_msg(polls == 0, "the assist slept %llu times with no worker marking", (unsigned long long)polls);
 }
 END_TEST
@@ -421,30 +468,13 @@ END_TEST
 
 START_TEST(test_starved_assist_past_goal_waits_for_workers_briefly) {
   pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
-  struct gc_stats st = {.size = sizeof st};
-  ck_assert_int_eq(gc_get_stats(&st), 0);
-  pacer_set_gogc(1);
-  pacer_start_mark_stw(st.heap_live);
-  bool past = st.heap_live > pacer_goal();
-
-  atomic_store_release(&lone_drain_done, 0);
-  mark_assist_begin();
-  pthread_t drainer;
-  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
-  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
-  (void)pacer_take_park_polls();
-  struct mthread *self = thread_current;
-  self->assist_debt = ASSIST_DEBT_PAID;
-  self->assist_rest_until = 0;
-  pacer_assist(1);
-  uint64_t polls = pacer_take_park_polls();
-  mark_assist_end();
-  gc_blocking_begin();
-  pthread_join(drainer, NULL);
-  gc_blocking_end();
+  struct past_goal pg = put_heap_past_goal();
+  pthread_t drainer = start_waiting_lone_worker();
+  uint64_t polls = assist_counting_park_polls();
+  stop_waiting_lone_worker(drainer);
   finish_held_cycle(t);
 
-  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  check_past_goal(pg);
   ck_assert_msg(polls >= 1, "the assist did not wait for the marking worker");
   ck_assert_msg(polls <= ASSIST_PARK_POLLS, "the assist slept %llu times, more than %d", (unsigned long long)polls,
                 ASSIST_PARK_POLLS);
@@ -489,42 +519,27 @@ START_TEST(test_park_ended_by_grey_work_scans_it) {
   for (int i = 0; i < PARK_LIST_NODES; i++, n = n->next)
     if (i % (PARK_LIST_NODES / PARK_SEGMENTS) == 0) park_segment_nodes[i / (PARK_LIST_NODES / PARK_SEGMENTS)] = (uintptr_t)n;
   n = NULL;
-  struct gc_stats st = {.size = sizeof st};
-  ck_assert_int_eq(gc_get_stats(&st), 0);
-  pacer_set_gogc(1);
-  pacer_start_mark_stw(st.heap_live);
-  bool past = st.heap_live > pacer_goal();
+  struct past_goal pg = put_heap_past_goal();
 
-  atomic_store_release(&lone_drain_done, 0);
-  mark_assist_begin(); /* the lone worker waits for work instead of ending */
-  pthread_t drainer, greyer;
-  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
-  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
-  (void)pacer_take_park_polls();
+  pthread_t drainer = start_waiting_lone_worker();
   uintptr_t scanned_before;
   (void)mark_take_mutator_marked(&scanned_before);
   atomic_store_relaxed(&injected_polls, 0);
   atomic_store_relaxed(&greyer_ready, 0);
+  pthread_t greyer;
   ck_assert_int_eq(gc_pthread_create(&greyer, NULL, grey_when_parked, NULL), 0);
   while (!atomic_load_acquire(&greyer_ready)) sleep_ns(HOLD_POLL_NS);
-  struct mthread *self = thread_current;
-  self->assist_debt = ASSIST_DEBT_PAID;
-  self->assist_rest_until = 0;
-  pacer_assist(1);
-  uint64_t polls_after = pacer_take_park_polls();
+  uint64_t polls_after = assist_counting_park_polls();
   uintptr_t scanned;
   (void)mark_take_mutator_marked(&scanned);
   gc_blocking_begin();
   pthread_join(greyer, NULL);
   gc_blocking_end();
-  mark_assist_end();
-  gc_blocking_begin();
-  pthread_join(drainer, NULL);
-  gc_blocking_end();
+  stop_waiting_lone_worker(drainer);
   finish_held_cycle(t);
 
   uint64_t polls = atomic_load_relaxed(&injected_polls) + polls_after;
-  ck_assert_msg(past, "the heap (%zu bytes) is not past its goal (%zu)", (size_t)st.heap_live, (size_t)pacer_goal());
+  check_past_goal(pg);
   ck_assert_msg(atomic_load_relaxed(&injected_polls) > 0, "the assist never parked");
   ck_assert_msg(polls < ASSIST_PARK_POLLS, "the park did not end when work came (%llu polls)",
                 (unsigned long long)polls);
