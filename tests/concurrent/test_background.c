@@ -295,24 +295,38 @@ static void *lone_background_drain(void *arg) {
   return NULL;
 }
 
+/* A lone background worker that has nothing to mark and waits for work,
+ * as it does while an assist runs (the test's mark_assist_begin).  Returns
+ * once it drains, or once it has ended (it should not have: the caller
+ * checks lone_drain_done where that matters). */
+static pthread_t start_waiting_lone_worker(void) {
+  atomic_store_release(&lone_drain_done, 0);
+  mark_assist_begin();
+  pthread_t drainer;
+  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  while (!mark_background_draining() && !atomic_load_acquire(&lone_drain_done)) sleep_ns(HOLD_POLL_NS);
+  return drainer;
+}
+
+static void stop_waiting_lone_worker(pthread_t drainer) {
+  mark_assist_end();
+  gc_blocking_begin();
+  pthread_join(drainer, NULL);
+  gc_blocking_end();
+}
+
 START_TEST(test_lone_worker_waits_for_the_work_of_a_running_assist) {
   pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), LIST_NODES);
 
   /* An assist under way holds grey work the pool does not show yet: the
    * lone worker, finding the pool empty, must wait for it rather than end
    * its drain (the collector would then find the work only later). */
-  atomic_store_release(&lone_drain_done, 0);
-  mark_assist_begin();
-  pthread_t drainer;
-  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
+  pthread_t drainer = start_waiting_lone_worker();
   sleep_ns(20000000L);
   bool ended_while_assist_ran = atomic_load_acquire(&lone_drain_done) != 0;
 
   grey_hidden_list_into_pool(); /* as the assist's end does */
-  mark_assist_end();
-  gc_blocking_begin();
-  pthread_join(drainer, NULL);
-  gc_blocking_end();
+  stop_waiting_lone_worker(drainer);
   finish_held_cycle(t);
 
   ck_assert_msg(!ended_while_assist_ran, "the lone worker ended its drain while an assist ran");
@@ -429,24 +443,6 @@ static uint64_t assist_counting_park_polls(void) {
   self->assist_rest_until = 0;
   pacer_assist(1);
   return pacer_take_park_polls();
-}
-
-/* A lone background worker that has nothing to mark and waits for work,
- * as it does while an assist runs (the test's mark_assist_begin). */
-static pthread_t start_waiting_lone_worker(void) {
-  atomic_store_release(&lone_drain_done, 0);
-  mark_assist_begin();
-  pthread_t drainer;
-  ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
-  while (!mark_background_draining()) sleep_ns(HOLD_POLL_NS);
-  return drainer;
-}
-
-static void stop_waiting_lone_worker(pthread_t drainer) {
-  mark_assist_end();
-  gc_blocking_begin();
-  pthread_join(drainer, NULL);
-  gc_blocking_end();
 }
 
 START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
