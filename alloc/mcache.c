@@ -45,23 +45,29 @@
  * Held frees.  gc_free of an object in a span the thread does not cache
  * (a ring or a batch of frees reaches spans the thread has given back)
  * would take the class's mcentral lock once per object.  Instead, while
- * the barrier is off, the thread holds such frees back, one span at a
- * time, in held (a bitmap of slots): the slots stay allocated in the span
- * meanwhile, but gc_free, gc_base and gc_size of this thread see them
- * free (mcache_slot_is_allocated), so a second free is reported at once.
- * The held frees are applied under one lock hold (mcentral_free_held) when
- * the thread frees into another span, when a new sweep generation has
- * started, on every refill (so its next span sees them) and when it gives
+ * the barrier is off, the thread holds such frees back, in a bitmap of
+ * slots per size class (held[sizeclass], one span at a time each): the
+ * slots stay allocated in the span meanwhile, but gc_free, gc_base and
+ * gc_size of this thread see them free (mcache_slot_is_allocated), so a
+ * second free is reported at once.  One entry per size class, not one for
+ * the whole thread, because frees in the order of allocation (a FIFO of
+ * mixed sizes) alternate between classes: a single entry was applied, under
+ * a lock, at nearly every free.  An entry's frees are applied under one
+ * lock hold (mcentral_free_held) when the thread frees into another span
+ * of that size class, when a new sweep generation has started, when it
+ * refills that span class (so its next span sees them) and when it gives
  * its spans back; the sweep generation and the span's incarnation they
  * were held under are checked then, and if either moved, or the collector
  * marks, they are dropped: a mark has taken the objects as allocated, and
  * the sweep after it frees them unless something still points to them.
- * A thread holds at most one span's worth of frees, so statistics (which
- * count them as frees, gc/stats.c) and heap_live (which drops when they
- * are applied) lag by at most that.
- * Invariants: held.count == popcount(held.bits[0 .. held.nwords));
- * held.count > 0 => held.span != NULL; held.span is never cached by this
- * thread (a refill flushes before it takes a span).
+ * A thread holds at most one span's worth of frees per size class, so
+ * heap_live (which drops when they are applied) runs ahead by at most
+ * that, and slots held for a class the thread stops using wait for the
+ * next sweep; statistics count them as frees at once (gc/stats.c).
+ * Invariants, per entry h: h->count == popcount of its bits;
+ * h->count > 0 => h->span != NULL; h->span is of h's size class and is
+ * never cached by this thread (a refill of h->spanclass flushes h before
+ * it takes a span).
  *
  * visit is odd from the moment a thread starts leaving a word until it has
  * entered the next one, and even while (cur_word, free bits) describe the
@@ -79,7 +85,15 @@
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
-void mcache_init(struct mcache *c) { memset(c, 0, sizeof(*c)); }
+void mcache_init(struct mcache *c) {
+  memset(c, 0, sizeof(*c));
+  unsigned at = 0;
+  for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
+    c->held[sc].bits_at = (uint16_t)at;
+    at += (sizeclass_nelems[sc] + 63u) / 64u;
+  }
+  mgc_assert(at == SIZECLASS_BITMAP_WORDS_SUM);
+}
 
 /* A remote gc_free and the owner's own gc_free of the same object can both
  * pass their checks when they race.  Before slots the owner freed become
@@ -202,40 +216,51 @@ static void uncache_slot(struct mcache_slot *sl) {
   mcentral_uncache_span(s);
 }
 
-bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
-  struct held_frees *h = &c->held;
-  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
-  if (h->span != s || h->sweepgen != sg) {
-    if (h->span) mcache_flush_held(c);
-    h->span = s;
-    h->sweepgen = sg;
-    h->incarnation = atomic_load_relaxed(&s->incarnation);
-    h->spanclass = s->spanclass;
-    h->nwords = s->nwords;
-  }
-  if (!mcache_slot_is_allocated(c, s, idx)) return false; /* also when held */
-  h->bits[idx >> 6] |= (uint64_t)1 << (idx & 63);
-  h->count++;
-  return true;
-}
-
-void mcache_flush_held(struct mcache *c) {
-  struct held_frees *h = &c->held;
+/* Apply (or drop) the frees held in h, and empty it. */
+static void flush_held_entry(struct mcache *c, struct held_frees *h) {
   if (!h->span) return;
+  uint64_t *bits = &c->held_bits[h->bits_at];
   if (h->count) {
-    struct mthread *t = thread_current;
-    uintptr_t phase = thread_mark_phase_enter(t);
-    mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, h->bits);
-    thread_mark_phase_leave(t, phase);
-    memset(h->bits, 0, h->nwords * sizeof(h->bits[0]));
+    /* From an older sweep generation they would be dropped under the
+     * lock anyway (mcentral_free_held); the generation only moves on. */
+    if (h->sweepgen == atomic_load_relaxed(&mheap_sweepgen)) {
+      struct mthread *t = thread_current;
+      uintptr_t phase = thread_mark_phase_enter(t);
+      mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, bits);
+      thread_mark_phase_leave(t, phase);
+    }
+    memset(bits, 0, h->nwords * sizeof(bits[0]));
     h->count = 0;
   }
   h->span = NULL;
 }
 
+bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  struct held_frees *h = &c->held[s->sizeclass];
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  if (h->span != s || h->sweepgen != sg) {
+    flush_held_entry(c, h);
+    h->span = s;
+    h->sweepgen = sg;
+    h->incarnation = atomic_load_relaxed(&s->incarnation);
+    h->spanclass = s->spanclass;
+    h->nwords = (uint8_t)s->nwords;
+  }
+  if (!mcache_slot_is_allocated(c, s, idx)) return false; /* also when held */
+  c->held_bits[h->bits_at + (idx >> 6)] |= (uint64_t)1 << (idx & 63);
+  h->count++;
+  return true;
+}
+
+void mcache_flush_held(struct mcache *c) {
+  for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) flush_held_entry(c, &c->held[sc]);
+}
+
 MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
-  if (c->held.span) mcache_flush_held(c);
+  /* The span taken below may be one this thread holds frees for. */
+  struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
+  if (h->span && h->spanclass == spc) flush_held_entry(c, h);
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;

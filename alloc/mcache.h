@@ -37,24 +37,30 @@ struct mcache_slot {
 };
 _Static_assert(sizeof(struct mcache_slot) == 32, "mcache_slot should stay 32 bytes");
 
-/* Remote frees held back (alloc/mcache.c): gc_free of objects in one span
- * the thread does not cache, applied together under one lock hold. */
-#define HELD_WORDS ((SIZECLASS_MAX_NELEMS + 63) / 64)
+/* Remote frees held back (alloc/mcache.c): gc_free of objects in a span
+ * the thread does not cache, applied together under one lock hold.  One
+ * entry per size class (spans of its scan, noscan and typed classes take
+ * turns in it); the entry's bits are the words of mcache.held_bits from
+ * bits_at on, as many as a span of the class has. */
 struct held_frees {
   struct mspan *span;      /* NULL: nothing held */
   uintptr_t sweepgen;      /* mheap_sweepgen when the first was held */
   uintptr_t incarnation;   /* span->incarnation then */
-  unsigned spanclass;
-  unsigned nwords;         /* words of bits in use (the span's nwords) */
-  unsigned count;          /* bits set in bits */
-  uint64_t bits[HELD_WORDS];
+  uint8_t spanclass;       /* span's class (read racily by statistics) */
+  uint8_t nwords;          /* words of bits in use (the span's nwords) */
+  uint16_t bits_at;        /* set once by mcache_init */
+  uint32_t count;          /* bits set in its bits */
 };
+_Static_assert(sizeof(struct held_frees) == 32, "held_frees should stay 32 bytes");
+_Static_assert(SPANCLASS_COUNT <= 256 && SIZECLASS_MAX_NELEMS / 64 <= 255 && SIZECLASS_BITMAP_WORDS_SUM <= 65535,
+               "held_frees fields are too narrow for the size classes");
 
 struct mcache {
   struct mcache_slot slots[SPANCLASS_COUNT];
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
-  struct held_frees held;
+  struct held_frees held[SIZECLASS_COUNT];  /* by the span's size class */
+  uint64_t held_bits[SIZECLASS_BITMAP_WORDS_SUM];
   /* The placeholder a thread uses before it is registered: every slot is
    * empty, so its first allocation reaches mcache_refill, which registers
    * the thread instead. */
@@ -141,9 +147,10 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
 }
 
 /* gc_free of slot idx of small span s, which c does not cache, by c's
- * thread while the barrier is off: held back in c->held, applied with the
- * other frees held for s when the thread frees into another span, refills
- * or gives its spans back.  Returns false when the slot is already free
+ * thread while the barrier is off: held back in the entry of s's size
+ * class, applied with the other frees held for s when the thread frees
+ * into another span of that size class, refills s's span class or gives
+ * its spans back.  Returns false when the slot is already free
  * (or held).  The caller keeps the mark phase from changing
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
@@ -153,25 +160,25 @@ bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
  * takes free slots).  1: held; 0: the slot is already free; -1: not the
  * common case, call mcache_free_held. */
 MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_t idx) {
-  struct held_frees *h = &c->held;
+  struct held_frees *h = &c->held[s->sizeclass];
   if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen) || atomic_load_relaxed(&s->cached_by))
     return -1;
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
-  if ((h->bits[w] & bit) || (atomic_load_relaxed(&s->freedbits[w]) & bit) ||
-      !(atomic_load_relaxed(&s->allocbits[w]) & bit))
+  uint64_t *held = &c->held_bits[h->bits_at + w];
+  if ((*held & bit) || (atomic_load_relaxed(&s->freedbits[w]) & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit))
     return 0;
-  h->bits[w] |= bit;
+  *held |= bit;
   h->count++;
   return 1;
 }
-/* Apply the frees c holds back (mcentral_free_held). */
+/* Apply all the frees c holds back (mcentral_free_held). */
 void mcache_flush_held(struct mcache *c);
 /* Does c hold back a free of slot idx of s (that will still be applied:
  * same sweep generation, same use of the record)? */
 MGC_INLINE bool mcache_holds_free(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
-  const struct held_frees *h = &c->held;
-  return h->span == s && (h->bits[idx >> 6] >> (idx & 63) & 1) &&
+  const struct held_frees *h = &c->held[s->sizeclass];
+  return h->span == s && (c->held_bits[h->bits_at + (idx >> 6)] >> (idx & 63) & 1) &&
          h->sweepgen == atomic_load_relaxed(&mheap_sweepgen) &&
          h->incarnation == atomic_load_relaxed(&s->incarnation);
 }

@@ -44,6 +44,7 @@ void mspan_record_free_locked(struct mspan *s) {
 bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   unsigned sc = spanclass_sizeclass(spc);
   s->spanclass = (uint8_t)spc;
+  s->sizeclass = (uint8_t)sc;
   if (sc == 0) {
     s->elemsize = (uint32_t)(s->npages * PAGE_SIZE);
     if ((uintptr_t)s->elemsize != s->npages * PAGE_SIZE) s->elemsize = 0; /* over 4 GiB: unused for large */

@@ -104,6 +104,7 @@ struct mspan {
   uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
   uint8_t has_holes;        /* owner freed slots behind cur_word */
   uint16_t clean_word;      /* clean_slots are slots of this word ... */
+  uint8_t sizeclass;        /* spanclass_sizeclass(spanclass) */
   uint64_t clean_slots;     /* ... left free, and zero, by the last visit
                                (alloc/mcache.c); owner or mcentral lock */
   uint16_t alloccount;      /* allocated slots; exact when uncached */

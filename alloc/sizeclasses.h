@@ -115,6 +115,9 @@
 #define SMALL_SIZE_MAX_FINE 1024     /* sizes up to here use size_to_class8 */
 #define LARGE_SIZE_DIV 128           /* step of the coarse table */
 #define SIZECLASS_MAX_NELEMS 1024    /* largest nelems; used to size bitmaps */
+/* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
+ * one bitmap per class (alloc/mcache.h, held frees). */
+#define SIZECLASS_BITMAP_WORDS_SUM 98
 
 extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0 */
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */

@@ -96,7 +96,7 @@ uint64_t stats_cycles(void) {
 
 /* The owner's frees in the spans c caches, per span class, not yet in the
  * mcentral counts: all of them (local_frees), and those in the current
- * word (not shown as free slots); and the frees c holds back for a span it
+ * word (not shown as free slots); and the frees c holds back for spans it
  * does not cache (alloc/mcache.c), in held: frees whose slots are still
  * allocated in the span.  Racy on purpose, as mcache_add_unused_slots;
  * the caller holds threads_lock. */
@@ -108,8 +108,10 @@ MGC_NO_SANITIZE_SCAN static void add_owner_frees(const struct mcache *c, uint64_
     local[spc] += *(const volatile uint32_t *)&s->local_frees;
     in_word[spc] += (uint64_t)__builtin_popcountll(atomic_load_relaxed(&s->cur_freed));
   }
-  unsigned held_spc = *(const volatile unsigned *)&c->held.spanclass;
-  if (held_spc < SPANCLASS_COUNT) held[held_spc] += *(const volatile unsigned *)&c->held.count;
+  for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
+    unsigned held_spc = *(const volatile uint8_t *)&c->held[sc].spanclass;
+    if (held_spc < SPANCLASS_COUNT) held[held_spc] += *(const volatile uint32_t *)&c->held[sc].count;
+  }
 }
 
 /* Exact allocation counts now (see the top of the file).  Takes

@@ -321,6 +321,7 @@ def table_comment(classes):
 def render_header(classes):
     count = len(classes) + 1
     max_nelems = max(c.nelems for c in classes)
+    words_sum = sum((c.nelems + 63) // 64 for c in classes)
     worst_tail = max(max_tail_waste(classes, i) for i, c in enumerate(classes)
                      if i > 0 and classes[i - 1].size >= TAIL_WASTE_FLOOR)
     worst_span = max(c.span_waste() / c.span_bytes() for c in classes)
@@ -375,6 +376,9 @@ def render_header(classes):
 #define SMALL_SIZE_MAX_FINE %(small_fine)d     /* sizes up to here use size_to_class8 */
 #define LARGE_SIZE_DIV %(large_div)d           /* step of the coarse table */
 #define SIZECLASS_MAX_NELEMS %(max_nelems)d    /* largest nelems; used to size bitmaps */
+/* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
+ * one bitmap per class (alloc/mcache.h, held frees). */
+#define SIZECLASS_BITMAP_WORDS_SUM %(words_sum)d
 
 extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0 */
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */
@@ -412,6 +416,7 @@ static inline unsigned sizeclass_of(size_t n) {
         "small_fine": SMALL_SIZE_MAX_FINE,
         "large_div": LARGE_SIZE_DIV,
         "max_nelems": max_nelems,
+        "words_sum": words_sum,
     }
 
 

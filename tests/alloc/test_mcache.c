@@ -530,9 +530,9 @@ START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
   void *x = objs[0];
   objs[0] = NULL;
   gc_free(x);
-  struct mcache *c = my_mcache();
-  ck_assert_ptr_eq(c->held.span, s);
-  ck_assert_uint_eq(c->held.count, 1);
+  struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_ptr_eq(h->span, s);
+  ck_assert_uint_eq(h->count, 1);
   ck_assert(span_holds_slot(s, 0));
   ck_assert_uint_eq(s->alloccount, 2);
   ck_assert_ptr_null(gc_base(x));
@@ -540,10 +540,10 @@ START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
   gc_free(x);
   const char *report = capture_end();
   ck_assert_msg(report != NULL, "a second free of a held object was not reported");
-  ck_assert_uint_eq(c->held.count, 1);
+  ck_assert_uint_eq(h->count, 1);
 
   objs[0] = gc_alloc(n); /* the refill applies the held free, then takes s */
-  ck_assert_ptr_null(c->held.span);
+  ck_assert_ptr_null(h->span);
   ck_assert_ptr_eq(objs[0], x);
   ck_assert_ptr_eq(span_at(objs[0]), s);
   mcache_release_all(my_mcache());
@@ -567,16 +567,82 @@ START_TEST(test_held_frees_are_applied_when_the_thread_frees_into_another_span) 
     objs[i] = NULL;
   }
   ck_assert_uint_eq(a->alloccount, per_span);
-  ck_assert_uint_eq(my_mcache()->held.count, 3);
+  ck_assert_uint_eq(my_mcache()->held[a->sizeclass].count, 3);
   gc_free(objs[per_span]); /* into b: a's three are applied */
   objs[per_span] = NULL;
   ck_assert_uint_eq(a->alloccount, per_span - 3);
   ck_assert(!span_holds_slot(a, 1) && !span_holds_slot(a, 3));
-  ck_assert_ptr_eq(my_mcache()->held.span, b);
+  ck_assert_ptr_eq(my_mcache()->held[b->sizeclass].span, b);
   ck_assert_uint_eq(b->alloccount, per_span);
   check_span_and_mcentral(a);
   mcache_flush_held(my_mcache());
   ck_assert_uint_eq(b->alloccount, per_span - 1);
+  check_span_and_mcentral(b);
+}
+END_TEST
+
+/* Frees that alternate between size classes (a FIFO of mixed sizes) are
+ * held side by side, one entry per size class: a free of one class does
+ * not apply those held for another, and neither does a refill of another
+ * class. */
+START_TEST(test_frees_alternating_between_size_classes_are_held_side_by_side) {
+  const size_t na = 208, nb = 1024;
+  objs[0] = fresh_span_first(na, false);
+  for (unsigned i = 1; i < 4; i++) objs[i] = gc_alloc(na);
+  objs[4] = fresh_span_first(nb, false);
+  for (unsigned i = 5; i < 8; i++) objs[i] = gc_alloc(nb);
+  struct mspan *a = span_at(objs[0]), *b = span_at(objs[4]);
+  ck_assert_uint_ne(a->sizeclass, b->sizeclass);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 1; i < 4; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+    gc_free(objs[i + 4]);
+    objs[i + 4] = NULL;
+  }
+  struct mcache *c = my_mcache();
+  ck_assert_uint_eq(c->held[a->sizeclass].count, 3);
+  ck_assert_uint_eq(c->held[b->sizeclass].count, 3);
+  ck_assert_msg(a->alloccount == 4 && b->alloccount == 4,
+                "frees held for one size class were applied by a free of another (%u, %u objects left)",
+                a->alloccount, b->alloccount);
+  objs[1] = gc_alloc(na); /* a refill of a's class applies a's frees only */
+  ck_assert_ptr_null(c->held[a->sizeclass].span);
+  ck_assert_ptr_eq(c->held[b->sizeclass].span, b);
+  ck_assert_uint_eq(b->alloccount, 4);
+  mcache_flush_held(c);
+  ck_assert_uint_eq(b->alloccount, 1);
+  mcache_release_all(c);
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(b);
+}
+END_TEST
+
+/* Spans of the scan and the noscan class of one size share its entry: a
+ * free into the one applies what was held for the other. */
+START_TEST(test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry) {
+  const size_t n = 208;
+  objs[0] = fresh_span_first(n, false);
+  objs[1] = gc_alloc(n);
+  objs[2] = fresh_span_first(n, true);
+  objs[3] = gc_alloc_atomic(n);
+  struct mspan *a = span_at(objs[0]), *b = span_at(objs[2]);
+  ck_assert_uint_eq(a->sizeclass, b->sizeclass);
+  ck_assert_uint_ne(a->spanclass, b->spanclass);
+  mcache_release_all(my_mcache());
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  struct held_frees *h = &my_mcache()->held[a->sizeclass];
+  ck_assert_ptr_eq(h->span, a);
+  gc_free(objs[3]);
+  objs[3] = NULL;
+  ck_assert_uint_eq(a->alloccount, 1);
+  ck_assert_ptr_eq(h->span, b);
+  ck_assert_uint_eq(h->spanclass, b->spanclass);
+  ck_assert_uint_eq(h->count, 1);
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(b->alloccount, 1);
+  check_span_and_mcentral(a);
   check_span_and_mcentral(b);
 }
 END_TEST
@@ -627,7 +693,7 @@ START_TEST(test_held_free_is_dropped_after_a_collection) {
   const size_t n = 272;
   struct mspan *s;
   uintptr_t x = hold_free_of_fresh_first(n, &s);
-  ck_assert_uint_eq(my_mcache()->held.count, 1);
+  ck_assert_uint_eq(my_mcache()->held[s->sizeclass].count, 1);
   scrub_stack();
   gc_collect(); /* sweeps the object: nothing points to it */
   ck_assert(!span_holds_slot(s, 1));
@@ -636,7 +702,7 @@ START_TEST(test_held_free_is_dropped_after_a_collection) {
   pthread_t t;
   ck_assert_int_eq(pthread_create(&t, NULL, alloc_until_main, &job), 0);
   ck_assert_int_eq(pthread_join(t, NULL), 0);
-  ck_assert_uint_eq(my_mcache()->held.count, 1);
+  ck_assert_uint_eq(my_mcache()->held[s->sizeclass].count, 1);
 
   capture_begin();
   mcache_flush_held(my_mcache());
@@ -775,6 +841,8 @@ static Suite *mcache_suite(void) {
   TCase *held = tcase("held_frees");
   tcase_add_test(held, test_free_into_uncached_span_is_held_and_applied_at_refill);
   tcase_add_test(held, test_held_frees_are_applied_when_the_thread_frees_into_another_span);
+  tcase_add_test(held, test_frees_alternating_between_size_classes_are_held_side_by_side);
+  tcase_add_test(held, test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
   suite_add_tcase(s, held);
 
