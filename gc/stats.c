@@ -290,7 +290,12 @@ GC_API int gc_get_stats(struct gc_stats *out) {
   s.uptime_ns = os_nanotime() - start_ns;
   s.process_cpu_ns = os_process_cpu_ns() - start_cpu_ns;
   s.gc_cpu_fraction = s.process_cpu_ns ? (double)s.gc_cpu_ns / (double)s.process_cpu_ns : 0.0;
-  s.size_classes = SIZECLASS_COUNT - 1;
+  /* A caller built with a smaller GC_SIZE_CLASSES gets the entries its
+   * struct has room for, and size_classes says so. */
+  size_t room = out->size > offsetof(struct gc_stats, by_size)
+                  ? (out->size - offsetof(struct gc_stats, by_size)) / sizeof(s.by_size[0])
+                  : 0;
+  s.size_classes = room < SIZECLASS_COUNT - 1 ? room : SIZECLASS_COUNT - 1;
   for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
     s.by_size[c - 1].size = sizeclass_size[c];
     s.by_size[c - 1].alloc_objects = a.mallocs[c];

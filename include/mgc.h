@@ -262,8 +262,9 @@ GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
 
 #define GC_PAUSE_HISTORY 256
 /* Capacity of gc_stats.by_size: the small-object size classes (this
- * version has 67; gc_stats.size_classes says how many entries are used). */
-#define GC_SIZE_CLASSES 68
+ * version has 70; gc_stats.size_classes says how many entries are used).
+ * Programs built when it was 68 still work: they get the first 68. */
+#define GC_SIZE_CLASSES 80
 
 /* One size class of small objects (up to 32 KiB) in gc_stats.by_size.
  * Scanned, atomic and typed objects of the class are counted together. */

@@ -239,7 +239,7 @@ START_TEST(test_stats_fields_agree_with_each_other) {
   alloc_dropped(hidden, NOBJ, 48, false);
   struct gc_stats s = stats_now();
   ck_assert_uint_eq(s.size, sizeof(s));
-  ck_assert_uint_eq(s.size_classes, 67);
+  ck_assert_uint_eq(s.size_classes, 70);
   ck_assert_uint_eq(s.by_size[0].size, 8);
   ck_assert_uint_eq(s.by_size[s.size_classes - 1].size, 32768);
   uint64_t objs = s.large_alloc_objects, bytes = s.large_alloc_bytes;
@@ -287,6 +287,32 @@ START_TEST(test_stats_fill_only_an_old_smaller_struct) {
   s.size = 4;
   ck_assert_int_eq(gc_get_stats(&s), EINVAL);
   ck_assert_int_eq(gc_get_stats(NULL), EINVAL);
+}
+END_TEST
+
+/* A program built when by_size held fewer entries (68) gets the classes
+ * its struct has room for: size_classes says how many, and nothing is
+ * written past its end. */
+START_TEST(test_stats_by_size_of_an_older_build_is_filled_to_its_capacity) {
+  init_env("0", "1");
+  enum { OLD_CAPACITY = 68 };
+  struct gc_stats full = stats_now();
+  ck_assert_uint_gt(full.size_classes, OLD_CAPACITY); /* or the test shows nothing */
+  struct gc_stats s;
+  memset(&s, 0xab, sizeof(s));
+  size_t old = offsetof(struct gc_stats, by_size) + OLD_CAPACITY * sizeof(s.by_size[0]);
+  s.size = old;
+  ck_assert_int_eq(gc_get_stats(&s), 0);
+  ck_assert_uint_eq(s.size, old);
+  ck_assert_uint_eq(s.size_classes, OLD_CAPACITY);
+  ck_assert_uint_eq(s.by_size[0].size, 8);
+  ck_assert_uint_eq(s.by_size[OLD_CAPACITY - 1].size, full.by_size[OLD_CAPACITY - 1].size);
+  const unsigned char *tail = (const unsigned char *)&s + old;
+  for (size_t i = 0; i < sizeof(s) - old; i++) ck_assert_uint_eq(tail[i], 0xab);
+  /* Room for no entry at all: none. */
+  s.size = offsetof(struct gc_stats, by_size);
+  ck_assert_int_eq(gc_get_stats(&s), 0);
+  ck_assert_uint_eq(s.size_classes, 0);
 }
 END_TEST
 
@@ -490,6 +516,7 @@ static Suite *stats_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_stats_fields_agree_with_each_other);
   tcase_add_test(tc, test_stats_fill_only_an_old_smaller_struct);
+  tcase_add_test(tc, test_stats_by_size_of_an_older_build_is_filled_to_its_capacity);
   tcase_add_test(tc, test_stats_memory_limit_follows_the_setter);
   suite_add_tcase(s, tc);
   tc = tcase_create("trace");
