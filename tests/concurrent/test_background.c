@@ -50,6 +50,7 @@
 #include "gc/pacer.h"
 #include "gc/workbuf.h"
 #include "runtime/os.h"
+#include "runtime/roots.h"
 #include "runtime/thread.h"
 
 #define HOLD_POLL_NS 100000
@@ -649,6 +650,42 @@ START_TEST(test_termination_waits_out_mark_work_without_stopping) {
 }
 END_TEST
 
+/* A pause counts from when the world begins to stop.  The collector takes
+ * threads_lock and the roots lock first; a wait for them (a thread that
+ * holds one, preempted) stops no thread, so it is not a pause.  Here a
+ * thread mgc does not know holds the roots lock for LOCK_HOLD_MS when a
+ * held cycle goes on to its termination stop. */
+#define LOCK_HOLD_MS 300
+static atomic_word roots_lock_held;
+
+static void *hold_roots_lock_main(void *arg) {
+  (void)arg;
+  roots_lock_for_stw();
+  atomic_store_release(&roots_lock_held, 1);
+  sleep_ns(LOCK_HOLD_MS * 1000000L);
+  roots_unlock_after_stw();
+  return NULL;
+}
+
+START_TEST(test_a_wait_for_the_collector_locks_is_not_a_pause) {
+  conc_init(held_env, CONC_LEN(held_env));
+  pthread_t cycle = start_held_cycle();
+  pthread_t holder;
+  ck_assert_int_eq(pthread_create(&holder, NULL, hold_roots_lock_main, NULL), 0);
+  while (!atomic_load_acquire(&roots_lock_held)) sleep_ns(HOLD_POLL_NS);
+  double t0 = now_ms();
+  finish_held_cycle(cycle);
+  double took = now_ms() - t0;
+  ck_assert_int_eq(pthread_join(holder, NULL), 0);
+  ck_assert_msg(took >= LOCK_HOLD_MS / 2, "the cycle ended %.1f ms after the lock was taken: it did not wait",
+                took);
+  double longest = (double)stats_now().max_pause_ns / 1e6;
+  if (longest >= LOCK_HOLD_MS / 2)
+    ck_abort_msg("a pause of %.1f ms recorded: the %d ms wait for the roots lock was counted", longest,
+                 LOCK_HOLD_MS);
+}
+END_TEST
+
 /* ---- where marks start ---- */
 
 /* The trigger after a cycle that marked `marked` bytes in 100 ms, the
@@ -720,6 +757,7 @@ static Suite *background_suite(void) {
   TCase *term = tcase_create("termination");
   tcase_set_timeout(term, 60);
   tcase_add_test(term, test_termination_waits_out_mark_work_without_stopping);
+  tcase_add_test(term, test_a_wait_for_the_collector_locks_is_not_a_pause);
   suite_add_tcase(s, term);
   return s;
 }
