@@ -439,6 +439,43 @@ START_TEST(test_scavenge_returns_freed_pages_to_os) {
 }
 END_TEST
 
+/* Linked with -Wl,--wrap=os_release (tests/alloc/meson.build): every
+ * release of pages to the OS passes here. */
+int __real_os_release(void *p, size_t size);
+int __wrap_os_release(void *p, size_t size);
+static atomic_word release_calls, largest_release;
+
+int __wrap_os_release(void *p, size_t size) {
+  atomic_fetch_add(&release_calls, 1);
+  if (size > atomic_load_relaxed(&largest_release)) atomic_store_relaxed(&largest_release, size);
+  return __real_os_release(p, size);
+}
+
+/* Mirrors SCAVENGE_RELEASE_CHUNK in alloc/mheap.c (private there). */
+#define RELEASE_CHUNK (2 * MIB)
+#define LONG_RUN (16 * MIB)
+
+/* A long free run goes back to the OS in chunks: madvise holds the
+ * address space's lock while it works, and the heap growing (mprotect)
+ * waits for it; one call for the whole run made that wait as long as the
+ * run took to release. */
+START_TEST(test_scavenge_releases_a_long_run_in_chunks) {
+  (void)mheap_scavenge(SIZE_MAX, 0); /* what was free before: released */
+  char *p = gc_alloc(LONG_RUN);
+  ck_assert(p != NULL);
+  memset(p, 0x5A, LONG_RUN);
+  gc_free(p);
+  atomic_store_relaxed(&release_calls, 0);
+  atomic_store_relaxed(&largest_release, 0);
+  ck_assert_uint_ge(mheap_scavenge(SIZE_MAX, 0), LONG_RUN);
+  ck_assert(mheap_is_valid());
+  ck_assert_msg(atomic_load_relaxed(&largest_release) <= RELEASE_CHUNK,
+                "%zu bytes released in one call (chunks of %zu expected)",
+                (size_t)atomic_load_relaxed(&largest_release), (size_t)RELEASE_CHUNK);
+  ck_assert_uint_ge(atomic_load_relaxed(&release_calls), LONG_RUN / RELEASE_CHUNK);
+}
+END_TEST
+
 /* Spans of the fragmented heap of the next test: every other one is freed,
  * so no two free ones coalesce. */
 #define FRAGMENT_SPANS 64
@@ -572,6 +609,7 @@ static Suite *mheap_suite(void) {
 
   TCase *scavenge = tcase("scavenge");
   tcase_add_test(scavenge, test_scavenge_returns_freed_pages_to_os);
+  tcase_add_test(scavenge, test_scavenge_releases_a_long_run_in_chunks);
   tcase_add_test(scavenge, test_scavenge_in_steps_releases_every_free_span);
   tcase_add_test(scavenge, test_scavenge_leaves_recently_freed_pages_alone);
   tcase_add_test(scavenge, test_scavenge_skips_walks_until_a_span_can_be_old_enough);
