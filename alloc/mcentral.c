@@ -34,6 +34,16 @@
  *   allocbits &= markbits, markbits = 0,
  * counting the freed slots; then sweepgen = sg.  Claiming (sweepgen sg-2
  * -> sg-1) happens under the lock, so lock holders never see sg-1.
+ *
+ * A small span stops being in use (mheap_free_span) only under its class
+ * lock.  mcentral_free_remote, mcentral_free_held and mcentral_sweep_any
+ * are handed a span found without a lock; they check its state and class
+ * under the lock and then work on it, which is sound only because nobody
+ * can free (and the mheap reuse) the span while they hold the lock.
+ * Freeing an emptied span after dropping the lock, to shorten the
+ * sweeper's hold, broke that: ThreadSanitizer caught a walk reading a
+ * record the mheap was recycling (test_phase_races), and a gc_free of a
+ * stale pointer could then have cleared a bit of the span's next use.
  */
 #include "alloc/mcentral.h"
 
