@@ -22,15 +22,16 @@
 
 #include "alloc/sizeclasses.h"
 
-#define WORD_SIZE 8      /* class 1: the smallest object */
-#define OBJECT_ALIGN 16  /* alignment of objects of 16 bytes and more */
-#define WASTE_DIV 8      /* both waste bounds are 1/WASTE_DIV = 12.5% */
+#define WORD_SIZE 8         /* class 1: the smallest object */
+#define OBJECT_ALIGN 16     /* alignment of classes above WORD_ALIGNED_MAX */
+#define WORD_ALIGNED_MAX 24 /* classes up to here are word-aligned (8, 16, 24) */
+#define WASTE_DIV 8         /* both waste bounds are 1/WASTE_DIV = 12.5% */
 #define MAX_SPAN_PAGES 16
 #define DIVMUL_SHIFT 32
 
 /*
  * The tail-waste bound holds for requests above TAIL_WASTE_FLOOR bytes.
- * Below, classes are OBJECT_ALIGN apart, and a step of 16 is more than 1/8
+ * Below, classes are at most OBJECT_ALIGN apart, and a step of 16 is more than 1/8
  * of any class under 128 bytes: a 97-byte request in the 112-byte class
  * wastes 15/112 = 13.4%.  No 16-aligned table can do better there, so those
  * requests are held to the step instead (waste < OBJECT_ALIGN bytes).
@@ -93,7 +94,7 @@ START_TEST(test_sizes_are_aligned_and_strictly_increasing) {
   ck_assert_uint_eq(sizeclass_size[1], WORD_SIZE);
   for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
     uint32_t size = sizeclass_size[c];
-    uint32_t align = size < OBJECT_ALIGN ? WORD_SIZE : OBJECT_ALIGN;
+    uint32_t align = size <= WORD_ALIGNED_MAX ? WORD_SIZE : OBJECT_ALIGN;
     ck_assert_msg(size % align == 0, "class %u: size %u not a multiple of %u",
                   c, (unsigned)size, (unsigned)align);
     ck_assert_msg(size > sizeclass_size[c - 1], "class %u: size %u <= %u", c,
