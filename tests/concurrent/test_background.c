@@ -298,14 +298,20 @@ static void *lone_background_drain(void *arg) {
 
 /* A lone background worker that has nothing to mark and waits for work,
  * as it does while an assist runs (the test's mark_assist_begin).  Returns
- * once it drains, or once it has ended (it should not have: the caller
- * checks lone_drain_done where that matters). */
+ * once it has emptied the pool and waits, or once it has ended (it should
+ * not have: the caller checks lone_drain_done where that matters).  Not
+ * as soon as it starts: the pool may still hold grey work from the
+ * roots, and an assist run meanwhile drains that for its whole 100 µs
+ * instead of parking, the likely cause of a TSan CI failure ("the assist
+ * never parked", the greyer's 2 s wait used up). */
 static pthread_t start_waiting_lone_worker(void) {
   atomic_store_release(&lone_drain_done, 0);
   mark_assist_begin();
   pthread_t drainer;
   ck_assert_int_eq(pthread_create(&drainer, NULL, lone_background_drain, NULL), 0);
-  while (!mark_background_draining() && !atomic_load_acquire(&lone_drain_done)) sleep_ns(HOLD_POLL_NS);
+  while (!atomic_load_acquire(&lone_drain_done) &&
+         !(mark_background_draining() && !workpool_has_work() && atomic_load_acquire(&workpool_waiting) > 0))
+    sleep_ns(HOLD_POLL_NS);
   return drainer;
 }
 
