@@ -88,6 +88,15 @@ static void *fresh_span_first(size_t n, bool noscan) {
   }
 }
 
+/* objs[at .. at + count): the first count objects of a fresh span of
+ * n-byte objects, allocated in order (they may run on into the next span
+ * if count exceeds it).  Returns the span of objs[at]. */
+static struct mspan *fresh_span_with(size_t at, size_t n, bool noscan, unsigned count) {
+  objs[at] = fresh_span_first(n, noscan);
+  for (unsigned i = 1; i < count; i++) objs[at + i] = alloc_kind(n, noscan);
+  return span_at(objs[at]);
+}
+
 static bool is_all(const void *p, size_t n, unsigned char v) {
   const unsigned char *b = p;
   for (size_t i = 0; i < n; i++)
@@ -292,9 +301,7 @@ END_TEST
 
 START_TEST(test_remote_free_of_uncached_span_takes_effect_at_once) {
   const size_t n = 128;
-  objs[0] = fresh_span_first(n, false);
-  objs[1] = gc_alloc(n);
-  struct mspan *s = span_at(objs[0]);
+  struct mspan *s = fresh_span_with(0, n, false, 2);
   mcache_release_all(my_mcache());
   ck_assert_uint_eq(s->alloccount, 2);
 
@@ -523,9 +530,7 @@ END_TEST
  * second free is reported now), and the thread's next refill applies it. */
 START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
   const size_t n = 208;
-  objs[0] = fresh_span_first(n, false);
-  objs[1] = gc_alloc(n);
-  struct mspan *s = span_at(objs[0]);
+  struct mspan *s = fresh_span_with(0, n, false, 2);
   mcache_release_all(my_mcache());
   void *x = objs[0];
   objs[0] = NULL;
@@ -587,11 +592,7 @@ END_TEST
  * class. */
 START_TEST(test_frees_alternating_between_size_classes_are_held_side_by_side) {
   const size_t na = 208, nb = 1024;
-  objs[0] = fresh_span_first(na, false);
-  for (unsigned i = 1; i < 4; i++) objs[i] = gc_alloc(na);
-  objs[4] = fresh_span_first(nb, false);
-  for (unsigned i = 5; i < 8; i++) objs[i] = gc_alloc(nb);
-  struct mspan *a = span_at(objs[0]), *b = span_at(objs[4]);
+  struct mspan *a = fresh_span_with(0, na, false, 4), *b = fresh_span_with(4, nb, false, 4);
   ck_assert_uint_ne(a->sizeclass, b->sizeclass);
   mcache_release_all(my_mcache());
   for (unsigned i = 1; i < 4; i++) {
@@ -622,11 +623,7 @@ END_TEST
  * free into the one applies what was held for the other. */
 START_TEST(test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry) {
   const size_t n = 208;
-  objs[0] = fresh_span_first(n, false);
-  objs[1] = gc_alloc(n);
-  objs[2] = fresh_span_first(n, true);
-  objs[3] = gc_alloc_atomic(n);
-  struct mspan *a = span_at(objs[0]), *b = span_at(objs[2]);
+  struct mspan *a = fresh_span_with(0, n, false, 2), *b = fresh_span_with(2, n, true, 2);
   ck_assert_uint_eq(a->sizeclass, b->sizeclass);
   ck_assert_uint_ne(a->spanclass, b->spanclass);
   mcache_release_all(my_mcache());
