@@ -87,6 +87,10 @@ void stats_init(void) {
   start_cpu_ns = os_process_cpu_ns();
 }
 
+void stats_fork_prepare(void) { pthread_mutex_lock(&stats_lock); }
+void stats_fork_parent(void) { pthread_mutex_unlock(&stats_lock); }
+void stats_after_fork_child(void) { pthread_mutex_init(&stats_lock, NULL); }
+
 uint64_t stats_cycles(void) {
   lock_mutex(&stats_lock);
   uint64_t n = cur.cycles;

@@ -36,6 +36,12 @@ void stats_record_cycle(const struct cycle_record *c);
 void stats_record_pause(uint64_t ns);
 /* Print the MGC_TRACE line for it. */
 void stats_trace_cycle(const struct cycle_record *c, uint64_t cycle);
+
+/* fork(): stats_lock is held across it, then released (parent) or made
+ * anew (child). */
+void stats_fork_prepare(void);
+void stats_fork_parent(void);
+void stats_after_fork_child(void);
 uint64_t stats_cycles(void);
 
 #endif /* MGC_STATS_H */

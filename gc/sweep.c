@@ -27,6 +27,7 @@
 #include "alloc/mheap.h"
 #include "alloc/scavenger.h"
 #include "gc/finalizer.h"
+#include "runtime/forkguard.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
@@ -42,7 +43,7 @@ static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t sweeper_requested;   /* under sweeper_mutex */
 
-static void sweep_large(struct mspan *s, bool hand_over) {
+static void sweep_large_guarded(struct mspan *s, bool hand_over) {
   uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
   atomic_fetch_add(&sweeps_in_progress, 1);
   if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) {
@@ -83,6 +84,14 @@ static void sweep_large(struct mspan *s, bool hand_over) {
     mheap_free_span(s);
   }
   atomic_fetch_sub(&sweeps_in_progress, 1);
+}
+
+/* No fork in the middle: the child would wait for sweeps_in_progress to
+ * drop for ever (runtime/forkguard.h). */
+static void sweep_large(struct mspan *s, bool hand_over) {
+  fork_guard_enter();
+  sweep_large_guarded(s, hand_over);
+  fork_guard_leave();
 }
 
 void sweep_span(struct mspan *s, bool hand_over) {

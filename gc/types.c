@@ -35,6 +35,10 @@ static pthread_mutex_t types_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *chunk;
 static size_t chunk_left;
 
+void types_fork_prepare(void) { pthread_mutex_lock(&types_lock); }
+void types_fork_parent(void) { pthread_mutex_unlock(&types_lock); }
+void types_after_fork_child(void) { pthread_mutex_init(&types_lock, NULL); }
+
 static struct gc_type *type_alloc(size_t bitmap_words) {
   size_t bytes = MGC_ROUND_UP(sizeof(struct gc_type) + bitmap_words * sizeof(uint64_t), (size_t)16);
   if (bytes > TYPES_CHUNK) return NULL;

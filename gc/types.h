@@ -37,4 +37,10 @@ bool types_is_valid(const gc_type *t);
 const gc_type *types_new_ephemeron(size_t words);
 bool types_is_ephemeron(const gc_type *t);
 
+/* fork(): types_lock is held across it, then released (parent) or made
+ * anew (child). */
+void types_fork_prepare(void);
+void types_fork_parent(void);
+void types_after_fork_child(void);
+
 #endif /* MGC_TYPES_H */

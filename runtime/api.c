@@ -32,6 +32,7 @@
 #include "gc/finalizer.h"
 #include "gc/mark.h"
 #include "gc/types.h"
+#include "runtime/forkguard.h"
 #include "runtime/init.h"
 #include "runtime/oom.h"
 #include "runtime/thread.h"
@@ -216,8 +217,9 @@ GC_API size_t gc_size(const void *p) {
 }
 
 /* Returns false when the object was already freed.  The caller keeps the
- * mark phase from changing (thread_mark_phase_enter). */
-static bool free_large(struct mspan *s) {
+ * mark phase from changing (thread_mark_phase_enter); the caller keeps a
+ * fork out (runtime/forkguard.h). */
+static bool free_large_guarded(struct mspan *s) {
   /* has_freed doubles as "freed" for a large span: a second gc_free racing
    * with the first loses the exchange. */
   if (!atomic_cas(&s->has_freed, 0, LARGE_FREED)) return false;
@@ -233,6 +235,13 @@ static bool free_large(struct mspan *s) {
   if (gc_barrier_on) atomic_store_release(&s->has_freed, LARGE_FREED_RELEASE_AT_SWEEP);
   else mheap_free_span(s);
   return true;
+}
+
+static bool free_large(struct mspan *s) {
+  fork_guard_enter();
+  bool ok = free_large_guarded(s);
+  fork_guard_leave();
+  return ok;
 }
 
 static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);

@@ -7,10 +7,12 @@
  * calling thread, which is what makes a second call useful from a new
  * thread.
  *
- * fork(): the prepare handler takes every heap lock in rank order, so the
- * child inherits a heap that no other thread was changing; both sides then
- * release them, and the child drops the records of threads it does not
- * have and starts its own background threads.
+ * fork(): the prepare handler takes every heap lock in rank order, and the
+ * fork guard (runtime/forkguard.h) between the roots and the class locks,
+ * then the leaf locks of statistics and types, so the child inherits a
+ * heap that no other thread was changing; both sides then release them,
+ * and the child drops the records of threads it does not have and starts
+ * its own background threads.
  */
 #include "runtime/init.h"
 
@@ -22,33 +24,46 @@
 #include "alloc/scavenger.h"
 #include "gc/collector.h"
 #include "gc/finalizer.h"
+#include "gc/stats.h"
+#include "gc/types.h"
 #include "runtime/config.h"
+#include "runtime/forkguard.h"
 #include "runtime/roots.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
 atomic_word mgc_initialized;
+pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
 static pthread_once_t init_control = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void) {
   collector_fork_prepare();
   lock_acquire(&threads_lock);
   roots_lock_for_stw();
+  pthread_rwlock_wrlock(&fork_guard);
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) pthread_mutex_lock(&mcentrals[i].lock.mutex);
   pthread_mutex_lock(&mheap_lock.mutex);
   finalizers_fork_prepare();
+  stats_fork_prepare(); /* leaf locks last */
+  types_fork_prepare();
 }
 
 static void fork_parent(void) {
+  types_fork_parent();
+  stats_fork_parent();
   finalizers_fork_parent();
   pthread_mutex_unlock(&mheap_lock.mutex);
   for (unsigned i = SPANCLASS_COUNT; i-- > 0;) pthread_mutex_unlock(&mcentrals[i].lock.mutex);
+  pthread_rwlock_unlock(&fork_guard);
   roots_unlock_after_stw();
   lock_release(&threads_lock);
   collector_fork_parent();
 }
 
 static void fork_child(void) {
+  types_after_fork_child();
+  stats_after_fork_child();
+  pthread_rwlock_init(&fork_guard, NULL);
   finalizers_after_fork_child();
   lock_reinit_after_fork(&mheap_lock);
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) lock_reinit_after_fork(&mcentrals[i].lock);

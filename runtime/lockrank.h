@@ -19,7 +19,9 @@
  * one.  Marking takes no lock a mutator holds; sweeping happens under the
  * span's mcentral lock.  Leaf locks outside this order (each a few
  * instructions, never held while taking another): the work pool's spin
- * lock, stats_lock, the scavenger's and sweeper's wake mutexes.
+ * lock, stats_lock, types_lock, the scavenger's and sweeper's wake mutexes.
+ * The fork guard (runtime/forkguard.h), a reader-writer lock, ranks
+ * between LOCK_ROOTS and LOCK_MCENTRAL.
  */
 #ifndef MGC_LOCKRANK_H
 #define MGC_LOCKRANK_H

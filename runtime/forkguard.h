@@ -1,0 +1,36 @@
+/*
+ * forkguard.h: sequences a fork() must not cut in two.
+ *
+ * The fork handlers (runtime/init.c) take every heap lock, so a child
+ * never inherits a structure half changed under a lock.  A few sequences
+ * change shared state with atomics and no lock, and a child inheriting one
+ * half done would wait for its end for ever, since the thread running it
+ * does not exist in the child:
+ *   - the sweep of a large span (gc/sweep.c), from the sweepgen claim to
+ *     the release, with sweeps_in_progress raised: the child's next mark
+ *     waits for that count to drop;
+ *   - gc_free of a large object (runtime/api.c), from the has_freed
+ *     exchange to handing the span back: cut, the span is lost to the child.
+ * They run inside fork_guard_enter / fork_guard_leave, a shared hold of a
+ * reader-writer lock that the prepare handler takes exclusively.
+ *
+ * Rank: a holder takes mcentral, mheap and finalizer locks, so the prepare
+ * handler takes the guard before those (after LOCK_ROOTS); nobody enters
+ * it holding a heap lock, and it is never nested.  Readers do not wait for
+ * one another; a fork waits for the sequences in flight to end (the
+ * default glibc lock lets new readers in meanwhile: a stream of large
+ * frees could delay a fork, never deadlock it).
+ */
+#ifndef MGC_FORKGUARD_H
+#define MGC_FORKGUARD_H
+
+#include <pthread.h>
+
+#include "runtime/compiler.h"
+
+extern pthread_rwlock_t fork_guard;
+
+MGC_INLINE void fork_guard_enter(void) { pthread_rwlock_rdlock(&fork_guard); }
+MGC_INLINE void fork_guard_leave(void) { pthread_rwlock_unlock(&fork_guard); }
+
+#endif /* MGC_FORKGUARD_H */
