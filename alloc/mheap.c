@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "alloc/arena.h"
+#include "runtime/forkguard.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
@@ -365,9 +366,14 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   size_t done = 0;
   uint64_t now = os_nanotime();
   uint64_t cutoff = now > min_age_ns ? now - min_age_ns : 0;
+  /* A span being released is in no list: a fork then would lose it to the
+   * child (runtime/forkguard.h).  The guard is let go with the lock
+   * between windows. */
+  fork_guard_enter();
   lock_acquire(&mheap_lock);
   if (cutoff < scavenge_free_since_bound) {
     lock_release(&mheap_lock);
+    fork_guard_leave();
     return 0;
   }
   /* One lap of the address range at most (it may grow meanwhile; then
@@ -379,8 +385,10 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   while (done < bytes && walked < lap) {
     if (budget == 0) {
       lock_release(&mheap_lock);
+      fork_guard_leave();
       lock_wait_for_waiters(&mheap_lock);
       os_yield_if_due(&last_yield, SCAVENGE_YIELD_NS);
+      fork_guard_enter();
       lock_acquire(&mheap_lock);
       budget = SCAVENGE_WINDOW_PAGES;
     }
@@ -406,7 +414,15 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   }
   scavenge_free_since_bound = walked >= lap ? oldest : 0;
   lock_release(&mheap_lock);
+  fork_guard_leave();
   return done;
+}
+
+uintptr_t mheap_pages_in_release(void) {
+  lock_acquire(&mheap_lock);
+  uintptr_t n = scavenging_pages;
+  lock_release(&mheap_lock);
+  return n;
 }
 
 void mheap_read_stats(struct mheap_stats *out) {

@@ -42,6 +42,9 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns);
 void mheap_read_stats(struct mheap_stats *out);
 /* Checker: free lists, span map and byte counts agree. Takes the lock. */
 bool mheap_is_valid(void);
+/* Free pages out of the lists while the scavenger releases them (0 when
+ * no release is under way).  Takes the lock. */
+uintptr_t mheap_pages_in_release(void);
 
 /* The lock, for fork handling. */
 extern struct mgc_lock mheap_lock;

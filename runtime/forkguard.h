@@ -10,13 +10,16 @@
  *     the release, with sweeps_in_progress raised: the child's next mark
  *     waits for that count to drop;
  *   - gc_free of a large object (runtime/api.c), from the has_freed
- *     exchange to handing the span back: cut, the span is lost to the child.
+ *     exchange to handing the span back: cut, the span is lost to the child;
+ *   - the scavenger's release of a free span (alloc/mheap.c), out of the
+ *     free lists while madvise runs: cut, its pages are lost to the child.
  * They run inside fork_guard_enter / fork_guard_leave, a shared hold of a
  * reader-writer lock that the prepare handler takes exclusively.
  *
  * Rank: a holder takes mcentral, mheap and finalizer locks, so the prepare
  * handler takes the guard before those (after LOCK_ROOTS); nobody enters
- * it holding a heap lock, and it is never nested.  Readers do not wait for
+ * it holding a heap lock (the collector may, holding LOCK_GC, which the
+ * forking thread takes first), and it is never nested.  Readers do not wait for
  * one another; a fork waits for the sequences in flight to end (the
  * default glibc lock lets new readers in meanwhile: a stream of large
  * frees could delay a fork, never deadlock it).

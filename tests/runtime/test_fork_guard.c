@@ -2,16 +2,20 @@
  * test_fork_guard.c: a fork() waits for the lock-free sequences on large
  * spans to end (runtime/forkguard.h).
  *
- * The suite links with -Wl,--wrap=mheap_free_span: once armed, the first
- * call on a span of WATCHED_PAGES pages says so and sleeps HOLD_MS before
- * freeing it, the middle of the sequence a fork must not cut.  The test
- * forks during that sleep; the child then checks what a cut would break:
+ * The suite links with -Wl,--wrap=mheap_free_span,--wrap=os_release: once
+ * armed, the first call on a span of WATCHED_PAGES pages (or, for the
+ * scavenger, the first release) says so and sleeps HOLD_MS before going
+ * on, the middle of the sequence a fork must not cut.  The test forks
+ * during that sleep; the child then checks what a cut would break:
  *   sweep  the background sweeper frees a dead large object: the child's
  *          next collections must finish (cut, its mark waits for ever for
  *          the sweep the parent's sweeper had counted in progress);
  *   free   gc_free of a large object: the span must be free in the child
  *          (cut, the has_freed exchange was made but the span never goes
- *          back to the page heap).
+ *          back to the page heap);
+ *   scavenge  the scavenger returns a free span to the OS: no pages may be
+ *          out of the free lists in the child (cut, the span being
+ *          released is in no list, and nobody puts it back).
  * A child that hangs is killed by an alarm and the test fails.
  */
 #include <check.h>
@@ -29,6 +33,7 @@
 #include "alloc/arena.h"
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
+#include "alloc/scavenger.h"
 
 #include "../gc/gctest.h"
 
@@ -50,6 +55,19 @@ void __wrap_mheap_free_span(struct mspan *s) {
   __real_mheap_free_span(s);
 }
 
+static int release_armed;
+
+int __real_os_release(void *p, size_t size);
+
+int __wrap_os_release(void *p, size_t size) {
+  if (__atomic_exchange_n(&release_armed, 0, __ATOMIC_ACQ_REL)) {
+    __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+    struct timespec ts = {0, HOLD_MS * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  return __real_os_release(p, size);
+}
+
 static bool wait_until_holding(void) {
   for (int i = 0; i < 10000 && !__atomic_load_n(&holding, __ATOMIC_ACQUIRE); i++) usleep(1000);
   return __atomic_load_n(&holding, __ATOMIC_ACQUIRE);
@@ -58,7 +76,7 @@ static bool wait_until_holding(void) {
 /* Fork while the watched span is held; the child runs check and exits
  * with its result. */
 static void fork_while_holding(int (*check)(void)) {
-  ck_assert_msg(wait_until_holding(), "no watched span was freed within 10 s");
+  ck_assert_msg(wait_until_holding(), "no watched sequence began within 10 s");
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
@@ -137,6 +155,23 @@ START_TEST(test_a_fork_waits_for_a_large_free_to_end) {
 }
 END_TEST
 
+/* ---- scavenge ----------------------------------------------------------- */
+
+static int child_finds_no_pages_in_release(void) { return mheap_pages_in_release() == 0 ? 0 : 1; }
+
+START_TEST(test_a_fork_waits_for_a_scavenger_release_to_end) {
+  setenv("MGC_CONCURRENT", "1", 1);
+  gc_init();
+  void *p = gc_alloc_atomic(WATCHED_BYTES);
+  ck_assert_ptr_nonnull(p);
+  gc_free(p); /* a free span for the scavenger */
+  scavenger_set_age(0);
+  __atomic_store_n(&release_armed, 1, __ATOMIC_RELEASE);
+  scavenger_wake();
+  fork_while_holding(child_finds_no_pages_in_release);
+}
+END_TEST
+
 static Suite *fork_guard_suite(void) {
   Suite *s = suite_create("fork_guard");
   TCase *tc = tcase_create("sweep");
@@ -146,6 +181,10 @@ static Suite *fork_guard_suite(void) {
   tc = tcase_create("free");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_a_fork_waits_for_a_large_free_to_end);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("scavenge");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_a_fork_waits_for_a_scavenger_release_to_end);
   suite_add_tcase(s, tc);
   return s;
 }
