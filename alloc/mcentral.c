@@ -49,6 +49,7 @@
 
 #include "mgc.h"
 
+#include "alloc/arena.h"
 #include "alloc/heaplive.h"
 #include "alloc/mcache.h"
 #include "alloc/mheap.h"
@@ -419,6 +420,31 @@ void mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintp
   if (freed) finish_uncached_frees_locked(mc, s, freed);
   lock_release(&mc->lock);
 }
+
+struct orphan_walk {
+  uintptr_t keep;
+  bool uncache;
+  unsigned found;
+};
+
+static void orphan_cb(struct mspan *s, void *ctx) {
+  struct orphan_walk *ow = ctx;
+  if (atomic_load_acquire(&s->state) != MSPAN_IN_USE || span_is_large(s)) return;
+  uintptr_t by = atomic_load_relaxed(&s->cached_by);
+  if (!by || by == ow->keep) return;
+  ow->found++;
+  if (ow->uncache) mcentral_uncache_span(s);
+}
+
+static unsigned walk_orphans(uintptr_t keep, bool uncache) {
+  struct orphan_walk ow = {keep, uncache, 0};
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), orphan_cb, &ow);
+  return ow.found;
+}
+
+unsigned mcentral_uncache_orphans(uintptr_t keep) { return walk_orphans(keep, true); }
+
+unsigned mcentral_count_cached_by_others(uintptr_t keep) { return walk_orphans(keep, false); }
 
 bool mcentral_is_valid(struct mcentral *mc) {
   bool ok = true;

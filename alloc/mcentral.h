@@ -79,4 +79,14 @@ unsigned mcentral_empty_keep(unsigned spc);
 /* Checker: list membership agrees with counts; takes the lock. */
 bool mcentral_is_valid(struct mcentral *mc);
 
+/* In a child after fork(): give back every small span still marked cached
+ * by an mcache other than keep's.  A thread caught by the fork between its
+ * slot and the class lock (a span taken out of its slot, about to be given
+ * back; or taken from mcentral, not yet in the slot) left one that no slot
+ * names, and mcache_release_all cannot find it.  Returns how many. */
+unsigned mcentral_uncache_orphans(uintptr_t keep);
+/* Checker: small in-use spans marked cached by an mcache other than
+ * keep's (a whole-heap walk). */
+unsigned mcentral_count_cached_by_others(uintptr_t keep);
+
 #endif /* MGC_MCENTRAL_H */

@@ -367,8 +367,8 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   uint64_t now = os_nanotime();
   uint64_t cutoff = now > min_age_ns ? now - min_age_ns : 0;
   /* A span being released is in no list: a fork then would lose it to the
-   * child (runtime/forkguard.h).  The guard is let go with the lock
-   * between windows. */
+   * child (runtime/forkguard.h).  A fork waiting for the guard gets it
+   * after the span being released, between windows of the walk. */
   fork_guard_enter();
   lock_acquire(&mheap_lock);
   if (cutoff < scavenge_free_since_bound) {
@@ -385,10 +385,9 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
   while (done < bytes && walked < lap) {
     if (budget == 0) {
       lock_release(&mheap_lock);
-      fork_guard_leave();
+      if (fork_guard_wanted()) fork_guard_let_fork_through();
       lock_wait_for_waiters(&mheap_lock);
       os_yield_if_due(&last_yield, SCAVENGE_YIELD_NS);
-      fork_guard_enter();
       lock_acquire(&mheap_lock);
       budget = SCAVENGE_WINDOW_PAGES;
     }
@@ -411,6 +410,7 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
     }
     insert_coalesced_locked(s);
     if (err) break;
+    if (fork_guard_wanted()) budget = 0; /* let it through now */
   }
   scavenge_free_since_bound = walked >= lap ? oldest : 0;
   lock_release(&mheap_lock);

@@ -99,10 +99,11 @@
  * hold a few slots each): back to back, their assists made gaps of
  * 0.7-1.1 ms in the pause probe at 256 MiB (an instrumented run: 6-9
  * assists of about 100 µs within a millisecond, all past the goal).  So an
- * assist may last at most ASSIST_DUTY times the time the thread ran on
- * since its last assist ended (at least ASSIST_MIN_NS): the thread still
- * spends up to ASSIST_DUTY / (ASSIST_DUTY + 1) of its time assisting, in
- * pieces spread over its iterations instead of piled into one.  Pause
+ * assist (past the goal or not) may last at most ASSIST_DUTY times the
+ * time since the thread's last assist ended (at least ASSIST_MIN_NS): the
+ * thread still spends up to ASSIST_DUTY / (ASSIST_DUTY + 1) of its time
+ * assisting, in pieces spread over its iterations instead of piled into
+ * one.  Before the goal, an assist cut short by its slice also rests.  Pause
  * probe at 256 MiB, 3 interleaved rounds: p99.9 gap 508 µs -> 278-344
  * (p99.99 639-655 -> 377-500); binary-trees' heap at mark end kept its
  * 1.06x the goal (median over cycles).  At 4, p99.9 was 180-229 µs but

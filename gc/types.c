@@ -8,8 +8,9 @@
  * happens to look like a heap address never keeps anything alive.
  *
  * Descriptors are bump-allocated from metadata chunks under types_lock (a
- * leaf lock, only taken by gc_type_new*).  A magic word lets the marker
- * detect a header overwritten by a buffer underrun and stop loudly.
+ * leaf lock, taken by gc_type_new* and held across fork()).  A magic word
+ * lets the marker detect a header overwritten by a buffer underrun and stop
+ * loudly.
  */
 #include "gc/types.h"
 

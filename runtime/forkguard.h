@@ -13,6 +13,8 @@
  *     exchange to handing the span back: cut, the span is lost to the child;
  *   - the scavenger's release of a free span (alloc/mheap.c), out of the
  *     free lists while madvise runs: cut, its pages are lost to the child.
+ *     It holds the guard over a window of its walk and lets a waiting
+ *     fork through after the span (fork_guard_wanted).
  * They run inside fork_guard_enter / fork_guard_leave, a shared hold of a
  * reader-writer lock that the prepare handler takes exclusively.
  *
@@ -28,12 +30,24 @@
 #define MGC_FORKGUARD_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
+#include "runtime/atomics.h"
 #include "runtime/compiler.h"
 
 extern pthread_rwlock_t fork_guard;
+/* Set by the prepare handler while it waits for (and holds) the guard. */
+extern atomic_word fork_guard_wanted_flag;
 
 MGC_INLINE void fork_guard_enter(void) { pthread_rwlock_rdlock(&fork_guard); }
 MGC_INLINE void fork_guard_leave(void) { pthread_rwlock_unlock(&fork_guard); }
+
+/* A holder that goes on for long (the scavenger's walk) checks this
+ * between steps: readers are let in while a writer waits, so a fork would
+ * wait for the whole walk. */
+MGC_INLINE bool fork_guard_wanted(void) { return atomic_load_relaxed(&fork_guard_wanted_flag) != 0; }
+
+/* Leave the guard, wait while a fork wants it, enter again.  Hold no lock. */
+void fork_guard_let_fork_through(void);
 
 #endif /* MGC_FORKGUARD_H */

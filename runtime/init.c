@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
@@ -34,12 +35,24 @@
 
 atomic_word mgc_initialized;
 pthread_rwlock_t fork_guard = PTHREAD_RWLOCK_INITIALIZER;
+atomic_word fork_guard_wanted_flag;
+
+#define FORK_GUARD_POLL_NS 100000
+
+void fork_guard_let_fork_through(void) {
+  fork_guard_leave();
+  const struct timespec poll = {0, FORK_GUARD_POLL_NS};
+  while (fork_guard_wanted()) nanosleep(&poll, NULL);
+  fork_guard_enter();
+}
+
 static pthread_once_t init_control = PTHREAD_ONCE_INIT;
 
 static void fork_prepare(void) {
   collector_fork_prepare();
   lock_acquire(&threads_lock);
   roots_lock_for_stw();
+  atomic_store_relaxed(&fork_guard_wanted_flag, 1);
   pthread_rwlock_wrlock(&fork_guard);
   for (unsigned i = 0; i < SPANCLASS_COUNT; i++) pthread_mutex_lock(&mcentrals[i].lock.mutex);
   pthread_mutex_lock(&mheap_lock.mutex);
@@ -54,6 +67,7 @@ static void fork_parent(void) {
   finalizers_fork_parent();
   pthread_mutex_unlock(&mheap_lock.mutex);
   for (unsigned i = SPANCLASS_COUNT; i-- > 0;) pthread_mutex_unlock(&mcentrals[i].lock.mutex);
+  atomic_store_relaxed(&fork_guard_wanted_flag, 0);
   pthread_rwlock_unlock(&fork_guard);
   roots_unlock_after_stw();
   lock_release(&threads_lock);
@@ -63,6 +77,7 @@ static void fork_parent(void) {
 static void fork_child(void) {
   types_after_fork_child();
   stats_after_fork_child();
+  atomic_store_relaxed(&fork_guard_wanted_flag, 0);
   pthread_rwlock_init(&fork_guard, NULL);
   finalizers_after_fork_child();
   lock_reinit_after_fork(&mheap_lock);

@@ -18,8 +18,10 @@
  * takes both before it stops the world, since a stopped thread might hold
  * one.  Marking takes no lock a mutator holds; sweeping happens under the
  * span's mcentral lock.  Leaf locks outside this order (each a few
- * instructions, never held while taking another): the work pool's spin
- * lock, stats_lock, types_lock, the scavenger's and sweeper's wake mutexes.
+ * instructions, never held while taking another, but by fork's prepare
+ * handler, which takes stats_lock then types_lock last of all): the work
+ * pool's spin lock, stats_lock, types_lock, the scavenger's and sweeper's
+ * wake mutexes.
  * The fork guard (runtime/forkguard.h), a reader-writer lock, ranks
  * between LOCK_ROOTS and LOCK_MCENTRAL.
  */

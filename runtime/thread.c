@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc/fixalloc.h"
+#include "alloc/mcentral.h"
 #include "gc/barrier.h"
 #include "runtime/init.h"
 #include "runtime/os.h"
@@ -112,4 +113,5 @@ void thread_registry_after_fork_child(void) {
     self->next = self->prev = NULL;
     self->pthread = pthread_self();
   }
+  mcentral_uncache_orphans(self ? (uintptr_t)&self->mcache : 0);
 }

@@ -1,22 +1,29 @@
 /*
- * test_fork_guard.c: a fork() waits for the lock-free sequences on large
- * spans to end (runtime/forkguard.h).
+ * test_fork_guard.c: what a thread is in the middle of when another forks
+ * is finished or undone in the child (runtime/forkguard.h, and the child's
+ * sweep for spans cached by threads it does not have, alloc/mcentral.c).
  *
- * The suite links with -Wl,--wrap=mheap_free_span,--wrap=os_release: once
- * armed, the first call on a span of WATCHED_PAGES pages (or, for the
- * scavenger, the first release) says so and sleeps HOLD_MS before going
- * on, the middle of the sequence a fork must not cut.  The test forks
- * during that sleep; the child then checks what a cut would break:
- *   sweep  the background sweeper frees a dead large object: the child's
- *          next collections must finish (cut, its mark waits for ever for
- *          the sweep the parent's sweeper had counted in progress);
- *   free   gc_free of a large object: the span must be free in the child
- *          (cut, the has_freed exchange was made but the span never goes
- *          back to the page heap);
+ * The suite links with --wrap for mheap_free_span, os_release and
+ * mcentral_uncache_span: once armed, the wrapped call says so and waits,
+ * before going on, until the fork has begun (a pthread_atfork prepare
+ * handler of the test, which runs before mgc's) and HOLD_AFTER_FORK_MS
+ * more, time for an unguarded fork to finish.  The child then checks what
+ * a cut would break:
+ *   sweep     the background sweeper frees a dead large object: the
+ *             child's next collections must finish (cut, its mark waits
+ *             for ever for the sweep the parent had counted in progress);
+ *   free      gc_free of a large object: the span must be free in the
+ *             child (cut, it was marked freed but never handed back);
  *   scavenge  the scavenger returns a free span to the OS: no pages may be
- *          out of the free lists in the child (cut, the span being
- *          released is in no list, and nobody puts it back).
- * A child that hangs is killed by an alarm and the test fails.
+ *             out of the free lists in the child (cut, nobody puts the
+ *             span being released back);
+ *   cached    a thread gives back a span it has taken out of its slot: in
+ *             the child no span may be marked cached by any mcache but the
+ *             forking thread's (cut, no slot names it and it is lost, or
+ *             worse, a new thread whose record lands on the old one's
+ *             finds it "cached").
+ * A child that hangs is killed by an alarm and the test fails.  Each test
+ * needs a process of its own (CK_FORK is forced).
  */
 #include <check.h>
 #include <pthread.h>
@@ -31,45 +38,64 @@
 #include "mgc.h"
 
 #include "alloc/arena.h"
+#include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
 #include "alloc/scavenger.h"
+#include "runtime/thread.h"
 
 #include "../gc/gctest.h"
 
 #define WATCHED_PAGES 37 /* no other span of the test has this size */
 #define WATCHED_BYTES ((size_t)(WATCHED_PAGES - 1) * PAGE_SIZE + 1)
-#define HOLD_MS 300
 #define CHILD_ALARM_S 20
+/* A held sequence goes on this long after the fork began (the test's own
+ * prepare handler ran): long enough for an unguarded fork to finish, so
+ * that the child is made in the middle of the sequence. */
+#define HOLD_AFTER_FORK_MS 100
+#define WAIT_LIMIT_MS 10000
 
-static int armed, holding;
+static int armed, release_armed, uncache_armed, holding, fork_began;
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* Registered after gc_init, so it runs before mgc's prepare handler. */
+static void note_fork_began(void) { __atomic_store_n(&fork_began, 1, __ATOMIC_RELEASE); }
+
+/* In a wrapped call: say so, and go on only once the fork has begun and
+ * had time to finish (or to wait for the sequence, if it is guarded). */
+static void hold_until_forked(void) {
+  __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < WAIT_LIMIT_MS && !__atomic_load_n(&fork_began, __ATOMIC_ACQUIRE); i++) sleep_ms(1);
+  sleep_ms(HOLD_AFTER_FORK_MS);
+}
 
 void __real_mheap_free_span(struct mspan *s);
 
 void __wrap_mheap_free_span(struct mspan *s) {
-  if (s->npages == WATCHED_PAGES && __atomic_exchange_n(&armed, 0, __ATOMIC_ACQ_REL)) {
-    __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
-    struct timespec ts = {0, HOLD_MS * 1000000L};
-    nanosleep(&ts, NULL);
-  }
+  if (s->npages == WATCHED_PAGES && __atomic_exchange_n(&armed, 0, __ATOMIC_ACQ_REL)) hold_until_forked();
   __real_mheap_free_span(s);
 }
-
-static int release_armed;
 
 int __real_os_release(void *p, size_t size);
 
 int __wrap_os_release(void *p, size_t size) {
-  if (__atomic_exchange_n(&release_armed, 0, __ATOMIC_ACQ_REL)) {
-    __atomic_store_n(&holding, 1, __ATOMIC_RELEASE);
-    struct timespec ts = {0, HOLD_MS * 1000000L};
-    nanosleep(&ts, NULL);
-  }
+  if (__atomic_exchange_n(&release_armed, 0, __ATOMIC_ACQ_REL)) hold_until_forked();
   return __real_os_release(p, size);
 }
 
+void __real_mcentral_uncache_span(struct mspan *s);
+
+void __wrap_mcentral_uncache_span(struct mspan *s) {
+  if (__atomic_exchange_n(&uncache_armed, 0, __ATOMIC_ACQ_REL)) hold_until_forked();
+  __real_mcentral_uncache_span(s);
+}
+
 static bool wait_until_holding(void) {
-  for (int i = 0; i < 10000 && !__atomic_load_n(&holding, __ATOMIC_ACQUIRE); i++) usleep(1000);
+  for (int i = 0; i < WAIT_LIMIT_MS && !__atomic_load_n(&holding, __ATOMIC_ACQUIRE); i++) sleep_ms(1);
   return __atomic_load_n(&holding, __ATOMIC_ACQUIRE);
 }
 
@@ -77,6 +103,7 @@ static bool wait_until_holding(void) {
  * with its result. */
 static void fork_while_holding(int (*check)(void)) {
   ck_assert_msg(wait_until_holding(), "no watched sequence began within 10 s");
+  ck_assert_int_eq(pthread_atfork(note_fork_began, NULL, NULL), 0);
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
@@ -172,6 +199,35 @@ START_TEST(test_a_fork_waits_for_a_scavenger_release_to_end) {
 }
 END_TEST
 
+/* ---- cached spans -------------------------------------------------------- */
+
+/* A thread that runs through spans of one class: the first span it fills
+ * leaves its slot and is given back (mcentral_uncache_span, held). */
+static void *allocate_through_spans(void *arg) {
+  (void)arg;
+  __atomic_store_n(&uncache_armed, 1, __ATOMIC_RELEASE);
+  for (int i = 0; i < 100000 && __atomic_load_n(&uncache_armed, __ATOMIC_ACQUIRE); i++)
+    GCTEST_REQUIRE(gc_alloc_atomic(48) != NULL, "out of memory");
+  return NULL;
+}
+
+static uintptr_t forking_mcache;
+
+static int child_finds_no_span_cached_by_others(void) {
+  return mcentral_count_cached_by_others(forking_mcache) == 0 ? 0 : 1;
+}
+
+START_TEST(test_a_span_out_of_its_slot_at_the_fork_is_given_back_in_the_child) {
+  setenv("MGC_CONCURRENT", "1", 1);
+  gc_init();
+  forking_mcache = (uintptr_t)thread_mcache();
+  pthread_t th;
+  ck_assert_int_eq(gc_pthread_create(&th, NULL, allocate_through_spans, NULL), 0);
+  fork_while_holding(child_finds_no_span_cached_by_others);
+  pthread_join(th, NULL);
+}
+END_TEST
+
 static Suite *fork_guard_suite(void) {
   Suite *s = suite_create("fork_guard");
   TCase *tc = tcase_create("sweep");
@@ -186,7 +242,20 @@ static Suite *fork_guard_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_a_fork_waits_for_a_scavenger_release_to_end);
   suite_add_tcase(s, tc);
+  tc = tcase_create("cached");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_a_span_out_of_its_slot_at_the_fork_is_given_back_in_the_child);
+  suite_add_tcase(s, tc);
   return s;
 }
 
-int main(void) { return run_suite(fork_guard_suite()); }
+/* Every test must start mgc afresh in a process of its own, whatever
+ * CK_FORK says. */
+int main(void) {
+  SRunner *sr = srunner_create(fork_guard_suite());
+  srunner_set_fork_status(sr, CK_FORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
