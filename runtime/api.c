@@ -78,14 +78,19 @@ static void *alloc_large(size_t n, unsigned spc, bool zero) {
   heap_check_trigger();
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
+  /* The span and its bytes in heap_live together: a fork between the two
+   * would leave the child counting the object in no heap_live, and short
+   * by it for ever once it dies (runtime/forkguard.h). */
+  fork_guard_enter();
   struct mspan *s = mheap_alloc_span(npages, spc);
+  if (s) heap_live_add(npages * PAGE_SIZE);
+  fork_guard_leave();
   if (!s) {
     atomic_store_release(&t->in_mark_work, 0);
     struct large_request r = {n, spc, zero};
     return oom_alloc_failed(n, retry_large, &r);
   }
   if (atomic_load_relaxed(&alloc_black) || span_needs_sweep(s)) atomic_or(&s->markbits[0], 1);
-  heap_live_add(npages * PAGE_SIZE);
   atomic_fetch_add(&large_mallocs, 1);
   atomic_fetch_add(&large_bytes_allocated, npages * PAGE_SIZE);
   void *volatile obj = (void *)s->base; /* a root from here on: on our stack */

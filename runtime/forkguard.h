@@ -11,6 +11,8 @@
  *     waits for that count to drop;
  *   - gc_free of a large object (runtime/api.c), from the has_freed
  *     exchange to handing the span back: cut, the span is lost to the child;
+ *   - the allocation of a large object (runtime/api.c), from taking its
+ *     span to adding it to heap_live: cut, the child's count is short;
  *   - the scavenger's release of a free span (alloc/mheap.c), out of the
  *     free lists while madvise runs: cut, its pages are lost to the child.
  *     It holds the guard over a window of its walk and lets a waiting

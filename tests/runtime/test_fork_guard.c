@@ -3,8 +3,8 @@
  * is finished or undone in the child (runtime/forkguard.h, and the child's
  * sweep for spans cached by threads it does not have, alloc/mcentral.c).
  *
- * The suite links with --wrap for mheap_free_span, os_release and
- * mcentral_uncache_span: once armed, the wrapped call says so and waits,
+ * The suite links with --wrap for mheap_free_span, mheap_alloc_span,
+ * os_release and mcentral_uncache_span: once armed, the wrapped call says so and waits,
  * before going on, until the fork has begun (a pthread_atfork prepare
  * handler of the test, which runs before mgc's) and HOLD_AFTER_FORK_MS
  * more, time for an unguarded fork to finish.  The child then checks what
@@ -17,6 +17,8 @@
  *   scavenge  the scavenger returns a free span to the OS: no pages may be
  *             out of the free lists in the child (cut, nobody puts the
  *             span being released back);
+ *   alloc     a thread allocates a large object: the child's heap_live
+ *             must count it (cut, the span is taken but not yet counted);
  *   cached    a thread gives back a span it has taken out of its slot: in
  *             the child no span may be marked cached by any mcache but the
  *             forking thread's (cut, no slot names it and it is lost, or
@@ -38,6 +40,7 @@
 #include "mgc.h"
 
 #include "alloc/arena.h"
+#include "alloc/heaplive.h"
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
@@ -85,6 +88,17 @@ int __real_os_release(void *p, size_t size);
 int __wrap_os_release(void *p, size_t size) {
   if (__atomic_exchange_n(&release_armed, 0, __ATOMIC_ACQ_REL)) hold_until_forked();
   return __real_os_release(p, size);
+}
+
+static int alloc_armed;
+
+struct mspan *__real_mheap_alloc_span(uintptr_t npages, unsigned spc);
+
+/* Held after the span is taken, before the caller goes on. */
+struct mspan *__wrap_mheap_alloc_span(uintptr_t npages, unsigned spc) {
+  struct mspan *s = __real_mheap_alloc_span(npages, spc);
+  if (npages == WATCHED_PAGES && __atomic_exchange_n(&alloc_armed, 0, __ATOMIC_ACQ_REL)) hold_until_forked();
+  return s;
 }
 
 void __real_mcentral_uncache_span(struct mspan *s);
@@ -199,6 +213,32 @@ START_TEST(test_a_fork_waits_for_a_scavenger_release_to_end) {
 }
 END_TEST
 
+/* ---- large allocation ---------------------------------------------------- */
+
+static uintptr_t live_before;
+
+static void *allocate_watched(void *arg) {
+  (void)arg;
+  __atomic_store_n(&alloc_armed, 1, __ATOMIC_RELEASE);
+  GCTEST_REQUIRE(gc_alloc_atomic(WATCHED_BYTES) != NULL, "out of memory");
+  return NULL;
+}
+
+static int child_counts_the_object(void) {
+  return atomic_load_relaxed(&heap_live) >= live_before + (uintptr_t)WATCHED_PAGES * PAGE_SIZE ? 0 : 1;
+}
+
+START_TEST(test_a_fork_waits_for_a_large_allocation_to_be_counted) {
+  setenv("MGC_GOGC", "off", 1); /* no cycle changes heap_live meanwhile */
+  gc_init();
+  live_before = atomic_load_relaxed(&heap_live);
+  pthread_t th;
+  ck_assert_int_eq(gc_pthread_create(&th, NULL, allocate_watched, NULL), 0);
+  fork_while_holding(child_counts_the_object);
+  pthread_join(th, NULL);
+}
+END_TEST
+
 /* ---- cached spans -------------------------------------------------------- */
 
 /* A thread that runs through spans of one class: the first span it fills
@@ -241,6 +281,10 @@ static Suite *fork_guard_suite(void) {
   tc = tcase_create("scavenge");
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_a_fork_waits_for_a_scavenger_release_to_end);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("alloc");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_a_fork_waits_for_a_large_allocation_to_be_counted);
   suite_add_tcase(s, tc);
   tc = tcase_create("cached");
   tcase_set_timeout(tc, 60);
