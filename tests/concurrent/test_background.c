@@ -475,6 +475,8 @@ START_TEST(test_assist_past_goal_right_after_another_is_short) {
   pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
   struct past_goal pg = put_heap_past_goal();
   grey_hidden_list_into_pool();
+  /* Just past the goal: far past it (over 1/16), the limit is off. */
+  pacer_test_set_goal(pg.live - pg.live / 32);
   intptr_t after_run = 0, right_after = INTPTR_MAX;
   for (int i = 0; i < DUTY_TRIES; i++) {
     sleep_ns(DUTY_RUN_NS);
@@ -494,6 +496,33 @@ START_TEST(test_assist_past_goal_right_after_another_is_short) {
   ck_assert_msg(right_after * 3 < after_run || right_after <= floor,
                 "an assist right after another scanned %ld bytes, one after a millisecond %ld",
                 (long)right_after, (long)after_run);
+  check_list_intact(PARK_LIST_NODES);
+}
+END_TEST
+
+/* Far past the goal the limit is off: assists run back to back. */
+START_TEST(test_assist_far_past_goal_is_not_limited) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
+  struct past_goal pg = put_heap_past_goal(); /* the 4 MiB floor: 1.5x and more past it */
+  grey_hidden_list_into_pool();
+  intptr_t after_run = 0, right_after = 0;
+  for (int i = 0; i < DUTY_TRIES; i++) {
+    sleep_ns(DUTY_RUN_NS);
+    intptr_t w = assist_work_now();
+    if (w > after_run) after_run = w;
+    w = assist_work_now();
+    if (w > right_after) right_after = w;
+  }
+  finish_held_cycle(t);
+  check_past_goal(pg);
+  ck_assert_msg(pg.live > pg.goal + pg.goal / 16, "the heap (%zu) is not far past its goal (%zu)", (size_t)pg.live,
+                (size_t)pg.goal);
+  list_head = unhide(hidden_list);
+  intptr_t floor = (intptr_t)((NODES_PER_DEADLINE_CHECK + 8) * gc_size(list_head));
+  /* The largest of each kind: both had a full slice at least once. */
+  ck_assert_msg(right_after * 2 > after_run || after_run <= floor,
+                "far past the goal, an assist right after another scanned %ld bytes, one after a "
+                "millisecond %ld", (long)right_after, (long)after_run);
   check_list_intact(PARK_LIST_NODES);
 }
 END_TEST
@@ -795,6 +824,7 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_assist_past_goal_right_after_another_is_short);
+  tcase_add_test(assist, test_assist_far_past_goal_is_not_limited);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   tcase_add_test(assist, test_starved_assist_past_goal_waits_for_workers_briefly);
   tcase_add_test(assist, test_park_ended_by_grey_work_scans_it);
