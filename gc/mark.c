@@ -207,9 +207,7 @@ void mark_snapshot_cached_words_stw(void) {
  * object, or an oblet of a pointer array) always reads the clock: an oblet
  * names up to 1024 cold objects, and four of them between two reads let
  * assists run 300 µs and more past their 100 µs (pause probe at 256 MiB:
- * 50-70 gaps of 0.7-1.2 ms in 10 s, 2-3 after).  Assists read the clock at
- * every check (drain_limits.clock_every): their slices may be as short as
- * 10 µs (gc/pacer.c, ASSIST_DUTY), and 128 cold objects take longer. */
+ * 50-70 gaps of 0.7-1.2 ms in 10 s, 2-3 after). */
 #define CHECK_BYTES 4096
 #define CHECK_OBJECTS 32
 #define CLOCK_EVERY_CHECKS 4
@@ -241,10 +239,9 @@ struct drain_limits {
   uintptr_t budget;                /* bytes to scan */
   uint64_t deadline_ns;            /* os_nanotime; UINT64_MAX: none */
   struct background_share *share;  /* yield points; NULL: none */
-  unsigned clock_every;            /* checks per clock read */
 };
 
-static const struct drain_limits drain_all = {UINTPTR_MAX, UINT64_MAX, NULL, CLOCK_EVERY_CHECKS};
+static const struct drain_limits drain_all = {UINTPTR_MAX, UINT64_MAX, NULL};
 
 static atomic_word background_credit;
 
@@ -283,8 +280,7 @@ static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *
     if (++n % CHECK_OBJECTS != 0 && !big) continue;
     checked = w->scanned_bytes;
     gcwork_balance(w); /* for waiting workers and assists */
-    if (++checks < lim->clock_every && !big) continue;
-    checks = 0;
+    if (++checks % CLOCK_EVERY_CHECKS != 0 && !big) continue;
     if (lim->deadline_ns != UINT64_MAX && os_nanotime() >= lim->deadline_ns) break;
     if (lim->share) {
       atomic_fetch_add(&background_credit, w->scanned_bytes - credited);
@@ -303,9 +299,7 @@ static uintptr_t drain_prefetching(struct gcwork *w, const struct drain_limits *
 }
 
 uintptr_t mark_drain_budget(struct gcwork *w, uintptr_t budget, uint64_t deadline_ns) {
-  /* An assist may be given a few microseconds (gc/pacer.c, ASSIST_DUTY):
-   * it reads the clock at every check, about every 32 objects. */
-  struct drain_limits lim = {budget, deadline_ns, NULL, 1};
+  struct drain_limits lim = {budget, deadline_ns, NULL};
   return drain_prefetching(w, &lim);
 }
 
@@ -328,7 +322,7 @@ static bool others_may_bring_work(bool background) {
 static void drain_until_all_idle_uncounted(struct gcwork *w, unsigned nworkers, bool background) {
   struct background_share share;
   if (background) background_share_start(&share); /* a thread CPU clock read: only when used */
-  const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share, CLOCK_EVERY_CHECKS};
+  const struct drain_limits background_limits = {UINTPTR_MAX, UINT64_MAX, &share};
   for (;;) {
     drain_prefetching(w, background ? &background_limits : &drain_all);
     if (nworkers == 1 && !others_may_bring_work(background) && !workpool_has_work()) return;

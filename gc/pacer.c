@@ -93,27 +93,6 @@
  * termination drained it with the world stopped (binary-trees on 2
  * threads: 2-4 ms stops instead of 0.3 ms). */
 #define ASSIST_REST_NS 100000
-/* Past the goal the rest does not apply, and an assist at every span a
- * thread caches throttles it as hard as the debt says.  One loop iteration
- * of a program may cache several spans (partly free ones, after frees,
- * hold a few slots each): back to back, their assists made gaps of
- * 0.7-1.1 ms in the pause probe at 256 MiB (an instrumented run: 6-9
- * assists of about 100 µs within a millisecond, all past the goal).  So an
- * assist (past the goal or not) may last at most ASSIST_DUTY times the
- * time since the thread's last assist ended (at least ASSIST_MIN_NS): the
- * thread still spends up to ASSIST_DUTY / (ASSIST_DUTY + 1) of its time
- * assisting, in pieces spread over its iterations instead of piled into
- * one.  Before the goal, an assist cut short by its slice also rests.
- * Pause probe at 256 MiB, 3 interleaved rounds: p99.9 gap 508 µs ->
- * 278-344 (p99.99 639-655 -> 377-500); binary-trees' heap at mark end kept
- * its 1.06x the goal (median over cycles).  At 4, p99.9 was 180-229 µs but
- * binary-trees ended its marks at 1.10-1.12x the goal.  More than 1/16
- * past the goal (ASSIST_DUTY_OFF_FRACTION) the limit is off and assists
- * run back to back as before: under ThreadSanitizer, where scanning is
- * slow, the limit alone let the pacer test's heap end its marks at 1.41x
- * the goal (median; 1.35 allowed). */
-#define ASSIST_DUTY 9
-#define ASSIST_MIN_NS 10000
 #define ASSIST_MIN_WORK ((intptr_t)64 << 10)
 /* An assist past the goal that finds no grey work waits for some, in
  * polls of this length, at most this many times (400 µs): the next
@@ -224,7 +203,6 @@ void pacer_set_disabled(bool d) {
 }
 
 uintptr_t pacer_goal(void) { return atomic_load_relaxed(&goal); }
-void pacer_test_set_goal(uintptr_t bytes) { atomic_store_relaxed(&goal, bytes); }
 uintptr_t pacer_marked(void) { return marked; }
 bool pacer_limit_bound(void) { return limit_bound; }
 
@@ -273,15 +251,6 @@ void pacer_end_mark_stw(void) {
 /* Assists hold the goal: past it they neither rest nor give up. */
 static bool heap_past_goal(void) { return atomic_load_relaxed(&heap_live) > atomic_load_relaxed(&goal); }
 
-/* Past the goal by more than 1/ASSIST_DUTY_OFF_FRACTION of it, assists are
- * not limited by ASSIST_DUTY any more: there the heap's bound comes first. */
-#define ASSIST_DUTY_OFF_FRACTION 16
-
-static bool heap_far_past_goal(void) {
-  uintptr_t g = atomic_load_relaxed(&goal);
-  return atomic_load_relaxed(&heap_live) > g + g / ASSIST_DUTY_OFF_FRACTION;
-}
-
 /* The part of t's debt one assist (or one wait in park_assist) pays. */
 static uintptr_t debt_due_now(const struct mthread *t) {
   if (t->assist_debt <= 0) return 0;
@@ -323,24 +292,17 @@ static bool park_assist(struct mthread *t) {
   return work_came;
 }
 
-/* How long an assist starting at `start` may scan (see ASSIST_DUTY). */
-static uint64_t assist_slice_ns(const struct mthread *t, uint64_t start) {
-  uint64_t ran = start > t->assist_last_end ? start - t->assist_last_end : 0;
-  uint64_t slice = ran < ASSIST_MAX_NS / ASSIST_DUTY ? ran * ASSIST_DUTY : ASSIST_MAX_NS;
-  return slice > ASSIST_MIN_NS ? slice : ASSIST_MIN_NS;
-}
-
-/* Scan toward t's debt, for at most slice_ns from start.  Returns true when
- * the pool ran dry with the heap past its goal (the thread is starved:
- * park_assist). */
-static bool assist_drain(struct mthread *t, uint64_t start, uint64_t slice_ns) {
+/* Scan toward t's debt, for at most ASSIST_MAX_NS from start.  Returns
+ * true when the pool ran dry with the heap past its goal (the thread is
+ * starved: park_assist). */
+static bool assist_drain(struct mthread *t, uint64_t start) {
   bool starved = false;
   atomic_store_release(&t->in_mark_work, 1);
   atomic_fence();
   if (atomic_load_relaxed(&alloc_black)) {
     mark_assist_begin();
     uintptr_t want = debt_due_now(t);
-    uint64_t deadline = start + slice_ns;
+    uint64_t deadline = start + ASSIST_MAX_NS;
     uintptr_t done = mark_drain_budget(&t->gcw, want, deadline);
     uint64_t end = os_nanotime();
     bool dry = done < want && end < deadline;
@@ -383,9 +345,7 @@ void pacer_assist(uintptr_t bytes) {
    * 6 interleaved runs; binary-trees and the pause probe no worse, within
    * this machine's noise).  Starved again, it does not park twice, so one
    * call takes at most 100 + 400 + 100 µs. */
-  uint64_t slice = heap_far_past_goal() ? ASSIST_MAX_NS : assist_slice_ns(t, start);
-  if (assist_drain(t, start, slice) && park_assist(t) && assist_drain(t, os_nanotime(), slice)) t->assist_debt = 0;
-  t->assist_last_end = os_nanotime();
+  if (assist_drain(t, start) && park_assist(t) && assist_drain(t, os_nanotime())) t->assist_debt = 0;
   atomic_fetch_add(&assist_ns, os_thread_cpu_ns() - t0);
 }
 

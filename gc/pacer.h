@@ -34,8 +34,6 @@ uint64_t pacer_memlimit(void);          /* UINT64_MAX if none */
 void pacer_set_disabled(bool disabled);
 
 uintptr_t pacer_goal(void);
-/* Tests only, with the collector held: set the goal as it stands. */
-void pacer_test_set_goal(uintptr_t bytes);
 uintptr_t pacer_marked(void);
 bool pacer_limit_bound(void);          /* the memory limit set the last goal */
 

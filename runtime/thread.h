@@ -59,7 +59,6 @@ struct mthread {
   atomic_word in_mark_work;
   intptr_t assist_debt;           /* scan bytes owed (gc/pacer.c) */
   uint64_t assist_rest_until;     /* os_nanotime; no assist before (gc/pacer.c) */
-  uint64_t assist_last_end;       /* os_nanotime; when the last assist ended */
   bool is_main;                   /* registered by gc_init */
 };
 

@@ -11,10 +11,7 @@
  *     scans a few dozen nodes, not the list; and one oblet of a large
  *     pointer array, not four.
  *   - After an assist cut short by its deadline, the thread's next assist
- *     waits (ASSIST_REST_NS): a second assist at once does no work.  Past
- *     the goal it does not wait, but an assist right after another is
- *     given a short slice (ASSIST_DUTY): it scans far less than one after
- *     the thread ran on for a millisecond.
+ *     waits (ASSIST_REST_NS): a second assist at once does no work.
  *   - An assist past the goal that finds no grey work waits for a marking
  *     worker, at most ASSIST_PARK_POLLS polls, and not at all when no
  *     worker marks; woken by grey work, it scans it.
@@ -62,10 +59,10 @@
  * its nodes is in the word a cached span allocates from at mark setup
  * (greyed whole there, which would cut the chain the test walks). */
 #define FILLERS 256
-/* An assist's drain checks its deadline every 32 objects (gc/mark.c:
- * CHECK_OBJECTS; background drains every 128) and keeps up to 8
- * prefetched entries. */
-#define NODES_PER_DEADLINE_CHECK 32
+/* drain_prefetching checks the deadline every 128 objects (gc/mark.c:
+ * CHECK_OBJECTS x CLOCK_EVERY_CHECKS) and keeps up to 8 prefetched
+ * entries. */
+#define NODES_PER_DEADLINE_CHECK 128
 #define MARK_HELPER_NICE 10   /* gc/mark.c */
 #define SWEEPER_NICE 10       /* gc/sweep.c */
 #define SCAVENGER_NICE 10     /* alloc/scavenger.c */
@@ -455,78 +452,6 @@ static uint64_t assist_counting_park_polls(void) {
   return pacer_take_park_polls();
 }
 
-/* Scan work of one assist by this thread now, with a debt far over what
- * one assist scans. */
-static intptr_t assist_work_now(void) {
-  struct mthread *self = thread_current;
-  self->assist_debt = (intptr_t)64 << 20;
-  self->assist_rest_until = 0;
-  pacer_assist(1);
-  return ((intptr_t)64 << 20) - self->assist_debt;
-}
-
-/* Preemption only lowers the work done in a slice, so each kind is tried
- * DUTY_TRIES times: the largest work after a run of a millisecond against
- * the smallest right after another assist. */
-#define DUTY_TRIES 3
-#define DUTY_RUN_NS 1000000L
-
-START_TEST(test_assist_past_goal_right_after_another_is_short) {
-  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
-  struct past_goal pg = put_heap_past_goal();
-  grey_hidden_list_into_pool();
-  /* Just past the goal: far past it (over 1/16), the limit is off. */
-  pacer_test_set_goal(pg.live - pg.live / 32);
-  intptr_t after_run = 0, right_after = INTPTR_MAX;
-  for (int i = 0; i < DUTY_TRIES; i++) {
-    sleep_ns(DUTY_RUN_NS);
-    intptr_t w = assist_work_now();
-    if (w > after_run) after_run = w;
-    w = assist_work_now();
-    if (w < right_after) right_after = w;
-  }
-  finish_held_cycle(t);
-  check_past_goal(pg);
-  ck_assert_int_gt(after_run, 0);
-  /* A drain reads the clock every NODES_PER_DEADLINE_CHECK objects: under
-   * a sanitizer 100 µs may scan only a few times that, so a short assist
-   * passes at that floor too. */
-  list_head = unhide(hidden_list);
-  intptr_t floor = (intptr_t)((NODES_PER_DEADLINE_CHECK + 8) * gc_size(list_head));
-  ck_assert_msg(right_after * 3 < after_run || right_after <= floor,
-                "an assist right after another scanned %ld bytes, one after a millisecond %ld",
-                (long)right_after, (long)after_run);
-  check_list_intact(PARK_LIST_NODES);
-}
-END_TEST
-
-/* Far past the goal the limit is off: assists run back to back. */
-START_TEST(test_assist_far_past_goal_is_not_limited) {
-  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
-  struct past_goal pg = put_heap_past_goal(); /* the 4 MiB floor: 1.5x and more past it */
-  grey_hidden_list_into_pool();
-  intptr_t after_run = 0, right_after = 0;
-  for (int i = 0; i < DUTY_TRIES; i++) {
-    sleep_ns(DUTY_RUN_NS);
-    intptr_t w = assist_work_now();
-    if (w > after_run) after_run = w;
-    w = assist_work_now();
-    if (w > right_after) right_after = w;
-  }
-  finish_held_cycle(t);
-  check_past_goal(pg);
-  ck_assert_msg(pg.live > pg.goal + pg.goal / 16, "the heap (%zu) is not far past its goal (%zu)", (size_t)pg.live,
-                (size_t)pg.goal);
-  list_head = unhide(hidden_list);
-  intptr_t floor = (intptr_t)((NODES_PER_DEADLINE_CHECK + 8) * gc_size(list_head));
-  /* The largest of each kind: both had a full slice at least once. */
-  ck_assert_msg(right_after * 2 > after_run || after_run <= floor,
-                "far past the goal, an assist right after another scanned %ld bytes, one after a "
-                "millisecond %ld", (long)right_after, (long)after_run);
-  check_list_intact(PARK_LIST_NODES);
-}
-END_TEST
-
 START_TEST(test_starved_assist_past_goal_does_not_wait_without_workers) {
   pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
   struct past_goal pg = put_heap_past_goal();
@@ -823,8 +748,6 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
   tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
-  tcase_add_test(assist, test_assist_past_goal_right_after_another_is_short);
-  tcase_add_test(assist, test_assist_far_past_goal_is_not_limited);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   tcase_add_test(assist, test_starved_assist_past_goal_waits_for_workers_briefly);
   tcase_add_test(assist, test_park_ended_by_grey_work_scans_it);
