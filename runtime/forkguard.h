@@ -23,9 +23,9 @@
  * Rank: a holder takes mcentral, mheap and finalizer locks, so the prepare
  * handler takes the guard before those (after LOCK_ROOTS); nobody enters
  * it holding a heap lock (the collector may, holding LOCK_GC, which the
- * forking thread takes first), and it is never nested.  Readers do not wait for
- * one another; a fork waits for the sequences in flight to end (the
- * default glibc lock lets new readers in meanwhile: a stream of large
+ * forking thread takes first), and it is never nested.  Readers do not
+ * wait for one another; a fork waits for the sequences in flight to end
+ * (the default glibc lock lets new readers in meanwhile: a stream of large
  * frees could delay a fork, never deadlock it).
  */
 #ifndef MGC_FORKGUARD_H

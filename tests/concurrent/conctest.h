@@ -3,8 +3,9 @@
  *
  * Settings.  mgc reads its MGC_* environment once, in gc_init, so every
  * test here runs in its own forked child (Check's fork mode, forced by
- * conc_run_suite even when CK_FORK=no is set) and starts with conc_init,
- * which sets the variables the test needs and only then calls gc_init.
+ * run_suite_in_children in gctest.h even when CK_FORK=no is set) and
+ * starts with conc_init, which sets the variables the test needs and only
+ * then calls gc_init.
  * The parent process never touches the heap.
  *
  * Capturing stderr (MGC_VERIFY and MGC_TRACE lines): capture_text_begin
@@ -103,14 +104,5 @@ GCTEST_UNUSED static uint64_t conc_rand(uint64_t *state) {
 
 GCTEST_UNUSED static uint64_t conc_below(uint64_t *state, uint64_t n) { return conc_rand(state) % n; }
 
-/* Run a suite with every test in its own child process (see above). */
-GCTEST_UNUSED static int conc_run_suite(Suite *s) {
-  SRunner *sr = srunner_create(s);
-  srunner_set_fork_status(sr, CK_FORK);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
 
 #endif /* MGC_TESTS_CONCTEST_H */

@@ -768,4 +768,4 @@ static Suite *background_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(background_suite()); }
+int main(void) { return run_suite_in_children(background_suite()); }

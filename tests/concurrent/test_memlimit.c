@@ -140,4 +140,4 @@ static Suite *memlimit_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(memlimit_suite()); }
+int main(void) { return run_suite_in_children(memlimit_suite()); }

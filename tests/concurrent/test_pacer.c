@@ -133,4 +133,4 @@ static Suite *pacer_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(pacer_suite()); }
+int main(void) { return run_suite_in_children(pacer_suite()); }

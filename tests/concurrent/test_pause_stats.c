@@ -126,4 +126,4 @@ static Suite *pause_stats_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(pause_stats_suite()); }
+int main(void) { return run_suite_in_children(pause_stats_suite()); }

@@ -287,4 +287,4 @@ static Suite *phase_races_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(phase_races_suite()); }
+int main(void) { return run_suite_in_children(phase_races_suite()); }

@@ -461,4 +461,4 @@ static Suite *stress_verify_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(stress_verify_suite()); }
+int main(void) { return run_suite_in_children(stress_verify_suite()); }

@@ -635,4 +635,4 @@ static Suite *verify_barrier_suite(void) {
   return s;
 }
 
-int main(void) { return conc_run_suite(verify_barrier_suite()); }
+int main(void) { return run_suite_in_children(verify_barrier_suite()); }

@@ -26,6 +26,7 @@
 #define MGC_TESTS_GCTEST_H
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,13 +123,19 @@ GCTEST_UNUSED static size_t count_reclaimed(const uintptr_t *hidden, size_t n) {
 }
 
 /* Run a Check suite (CK_NORMAL); the process exit status says whether
- * every test passed. */
-GCTEST_UNUSED static int run_suite(Suite *s) {
+ * every test passed.  in_children: every test in a child process of its
+ * own whatever CK_FORK says, for suites whose tests start mgc afresh (each
+ * sets its own MGC_* first) or fork. */
+GCTEST_UNUSED static int run_suite_with(Suite *s, bool in_children) {
   SRunner *sr = srunner_create(s);
+  if (in_children) srunner_set_fork_status(sr, CK_FORK);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+GCTEST_UNUSED static int run_suite(Suite *s) { return run_suite_with(s, false); }
+GCTEST_UNUSED static int run_suite_in_children(Suite *s) { return run_suite_with(s, true); }
 
 #endif /* MGC_TESTS_GCTEST_H */

@@ -528,11 +528,4 @@ static Suite *stats_suite(void) {
   return s;
 }
 
-int main(void) {
-  SRunner *sr = srunner_create(stats_suite());
-  srunner_set_fork_status(sr, CK_FORK); /* each test sets its own MGC_* first */
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+int main(void) { return run_suite_in_children(stats_suite()); } /* each test sets its own MGC_* first */

@@ -293,13 +293,5 @@ static Suite *fork_guard_suite(void) {
   return s;
 }
 
-/* Every test must start mgc afresh in a process of its own, whatever
- * CK_FORK says. */
-int main(void) {
-  SRunner *sr = srunner_create(fork_guard_suite());
-  srunner_set_fork_status(sr, CK_FORK);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+/* Every test must start mgc afresh in a process of its own. */
+int main(void) { return run_suite_in_children(fork_guard_suite()); }
