@@ -166,7 +166,7 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
   uint64_t free_bits = ~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w);
   if (!free_bits) return false;
   drop_double_frees(s, w, free_bits);
-  if (s->needzero && !spanclass_noscan(s->spanclass))
+  if (atomic_load_byte_relaxed(&s->needzero) && !spanclass_noscan(s->spanclass))
     zero_free_slots(s, w, free_bits & ~(s->clean_word == w ? s->clean_slots : 0));
   uintptr_t visit = atomic_load_relaxed(&s->visit) | 1;
   atomic_store_relaxed(&s->visit, visit);     /* odd: entering */

@@ -142,7 +142,7 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
     if (w < atomic_load_relaxed(&s->cur_word)) s->has_holes = 1;
   }
   s->local_frees++;
-  s->needzero = 1; /* zeroed when a word holding it is entered again */
+  atomic_store_byte_relaxed(&s->needzero, 1); /* zeroed when a word holding it is entered again */
   return true;
 }
 

@@ -151,11 +151,11 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     if (dead | (a & f)) atomic_store_relaxed(&s->allocbits[w], a & m & ~f);
     freed += (unsigned)__builtin_popcountll(dead);
     applied += (unsigned)__builtin_popcountll(a & f);
-    if (a & f) s->needzero = 1;
+    if (a & f) atomic_store_byte_relaxed(&s->needzero, 1);
   }
   if (atomic_load_relaxed(&s->has_freed) && !freed_left) atomic_store_relaxed(&s->has_freed, 0);
   if (freed) {
-    s->needzero = 1;
+    atomic_store_byte_relaxed(&s->needzero, 1);
     count_add_locked(&mc->counts.frees, freed);
   }
   atomic_store_release(&s->sweepgen, sg);
@@ -290,7 +290,7 @@ static void fold_freed_locked(struct mspan *s) {
       count_add_locked(&mcentrals[s->spanclass].counts.frees, -(uintptr_t)__builtin_popcountll(f & ~a));
     }
     atomic_store_relaxed(&s->allocbits[w], a & ~f);
-    if (a & f) s->needzero = 1;
+    if (a & f) atomic_store_byte_relaxed(&s->needzero, 1);
   }
 }
 

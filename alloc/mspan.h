@@ -100,7 +100,8 @@ struct mspan {
   uint16_t nelems;
   uint16_t nwords;          /* words per bitmap */
   uint8_t spanclass;
-  uint8_t needzero;         /* free slots may hold old data */
+  uint8_t needzero;         /* free slots may hold old data; while cached,
+                               set by the owner and by sweeps (atomic) */
   uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
   uint8_t has_holes;        /* owner freed slots behind cur_word */
   uint16_t clean_word;      /* clean_slots are slots of this word ... */

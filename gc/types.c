@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "runtime/atomics.h"
 #include "runtime/os.h"
 #include "runtime/throw.h"
 
@@ -135,15 +136,24 @@ struct visit_ctx {
   types_mark_fn mark;
 };
 
-static void visit_slot(void **slot, void *arg) {
+/* The slots of an object the collector scans while the program runs are
+ * read as they are: a store racing with the read is one GC_WRITE has
+ * already recorded the old value of (or one made by a store the snapshot
+ * does not need), so either value is right.  Hence the scanning functions
+ * here carry MGC_NO_SANITIZE_SCAN, as gc/mark.c's do. */
+MGC_NO_SANITIZE_SCAN static void visit_slot(void **slot, void *arg) {
   struct visit_ctx *ctx = arg;
   uintptr_t v = (uintptr_t)*(void *volatile *)slot;
   if (v) ctx->mark(ctx->w, v, (uintptr_t)slot);
 }
 
-void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
-                       types_ephemeron_fn ephemeron) {
-  const struct gc_type *t = *(const struct gc_type *const volatile *)base;
+MGC_NO_SANITIZE_SCAN void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
+                                            types_ephemeron_fn ephemeron) {
+  /* Acquire: pairs with gc_alloc_typed's release store of the header, so a
+   * header read here comes with the type it names fully written.  The
+   * marker can reach an object that is being allocated (a conservative
+   * word naming a slot of a span some thread allocates from). */
+  const struct gc_type *t = (const struct gc_type *)atomic_load_acquire((const atomic_word *)base);
   if (!t) return; /* header not written yet: a fresh, zeroed object */
   if (t->magic != TYPE_MAGIC) mgc_throw("the header of a typed object was overwritten (write before its start?)");
   uintptr_t obj = base + TYPED_HEADER, usable = size - TYPED_HEADER;

@@ -24,6 +24,10 @@ MGC_INLINE uintptr_t atomic_load_relaxed(const atomic_word *p) { return AO_load(
 MGC_INLINE uintptr_t atomic_load_acquire(const atomic_word *p) { return AO_load_acquire(p); }
 MGC_INLINE void atomic_store_relaxed(atomic_word *p, uintptr_t v) { AO_store(p, v); }
 MGC_INLINE void atomic_store_release(atomic_word *p, uintptr_t v) { AO_store_release(p, v); }
+/* A one-byte flag written by two threads (mspan.needzero: the span's owner
+ * and a sweeper holding the class lock), relaxed. */
+MGC_INLINE uint8_t atomic_load_byte_relaxed(const uint8_t *p) { return AO_char_load((const volatile unsigned char *)p); }
+MGC_INLINE void atomic_store_byte_relaxed(uint8_t *p, uint8_t v) { AO_char_store((volatile unsigned char *)p, v); }
 
 /* Returns the value before the addition. */
 MGC_INLINE uintptr_t atomic_fetch_add(atomic_word *p, uintptr_t v) { return AO_fetch_and_add_full(p, v); }

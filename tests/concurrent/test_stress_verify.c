@@ -11,7 +11,11 @@
  * slot, id, shape, payload seed), nfields pointer fields, an inline
  * payload, and optionally a pointer to a noscan buffer (gc_alloc_atomic)
  * with its own seed.  One node in LARGE_ONE_IN has a payload over 32 KiB
- * (a large object).  Nodes are only ever linked within one worker's graph.
+ * (a large object).  One in TYPED_ONE_IN is typed (gc_alloc_typed, a
+ * payload of TYPED_INLINE bytes, one type per field count): the marker
+ * then reads only its buffer and field words, and reads its type header,
+ * which gc_alloc_typed writes while marking may be under way.  Nodes are
+ * only ever linked within one worker's graph.
  *
  * The shadow.  Per worker, malloc'd records indexed by shadow slot: id,
  * shape, seeds and children as slot numbers (NO_SLOT for NULL).  It holds
@@ -33,12 +37,13 @@
  * 500), MGC_STRESS_SECONDS (limit, default 240; reaching it fails the
  * test), MGC_STRESS_SEED; to isolate a failure, MGC_STRESS_LARGE=0 (no
  * large nodes), MGC_STRESS_TINY=0 (no buffers of 16 bytes or less, which
- * the tiny allocator packs into shared blocks) and MGC_VERIFY=0 (the
- * shadow check alone).
+ * the tiny allocator packs into shared blocks), MGC_STRESS_TYPED=0 (no
+ * typed nodes) and MGC_VERIFY=0 (the shadow check alone).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +63,8 @@
 #define TINY_BYTES 16           /* atomic objects this small share blocks */
 #define LARGE_INLINE (36 * 1024)
 #define LARGE_ONE_IN 400
+#define TYPED_ONE_IN 4
+#define TYPED_INLINE 40
 #define WALK_STEPS 5
 #define CHECK_OPS 4000
 #define POLL_OPS 32
@@ -120,6 +127,8 @@ static char failure[MSG_MAX];
 static uint64_t target_cycles;
 static bool with_large = true;
 static bool with_tiny = true;
+static bool with_typed = true;
+static const gc_type *node_types[MAX_FIELDS + 1];  /* typed nodes, by field count */
 
 
 static void report_failure(const char *fmt, unsigned long long a, unsigned long long b, unsigned long long c) {
@@ -263,10 +272,12 @@ static void give_buffer(struct worker *w, struct node *n) {
 static void op_new_node(struct worker *w) {
   uint32_t slot = record_take(w);
   if (slot == NO_SLOT) return;
-  bool large = with_large && conc_below(&w->rng, LARGE_ONE_IN) == 0;
+  bool typed = with_typed && conc_below(&w->rng, TYPED_ONE_IN) == 0;
+  bool large = !typed && with_large && conc_below(&w->rng, LARGE_ONE_IN) == 0;
   uint32_t nf = (uint32_t)conc_below(&w->rng, MAX_FIELDS + 1);
-  uint32_t il = large ? LARGE_INLINE : (uint32_t)conc_below(&w->rng, MAX_INLINE + 1);
-  struct node *n = gc_alloc(sizeof(struct node) + nf * sizeof(struct node *) + il);
+  uint32_t il = typed ? TYPED_INLINE : large ? LARGE_INLINE : (uint32_t)conc_below(&w->rng, MAX_INLINE + 1);
+  size_t bytes = sizeof(struct node) + nf * sizeof(struct node *) + il;
+  struct node *n = typed ? gc_alloc_typed(bytes, node_types[nf]) : gc_alloc(bytes);
   if (!n) {
     report_failure("gc_alloc of a node failed%llu%llu%llu", 0, 0, 0);
     return;
@@ -396,6 +407,18 @@ static const struct conc_env stress_env[] = {
   {"MGC_GOGC", "50", 0},
 };
 
+/* One type per field count: the buffer pointer and the fields are the
+ * node's only pointers; its integers and payload are never scanned. */
+static void make_node_types(void) {
+  size_t offsets[1 + MAX_FIELDS];
+  offsets[0] = offsetof(struct node, buffer);
+  for (uint32_t nf = 0; nf <= MAX_FIELDS; nf++) {
+    if (nf) offsets[nf] = offsetof(struct node, fields) + (nf - 1) * sizeof(struct node *);
+    node_types[nf] = gc_type_new(sizeof(struct node) + nf * sizeof(struct node *) + TYPED_INLINE, offsets, 1 + nf);
+    ck_assert_msg(node_types[nf] != NULL, "gc_type_new for %u fields failed", nf);
+  }
+}
+
 START_TEST(test_stress_concurrent_verify) {
   conc_init(stress_env, CONC_LEN(stress_env));
   target_cycles = conc_env_ulong("MGC_STRESS_CYCLES", DEFAULT_CYCLES);
@@ -403,6 +426,8 @@ START_TEST(test_stress_concurrent_verify) {
   uint64_t seed = conc_env_ulong("MGC_STRESS_SEED", (unsigned long)time(NULL));
   with_large = conc_env_ulong("MGC_STRESS_LARGE", 1) != 0;
   with_tiny = conc_env_ulong("MGC_STRESS_TINY", 1) != 0;
+  with_typed = conc_env_ulong("MGC_STRESS_TYPED", 1) != 0;
+  make_node_types();
   fprintf(stderr, "stress_verify: seed %llu, %llu cycles\n", (unsigned long long)seed,
           (unsigned long long)target_cycles);
   double t0 = conc_seconds();
