@@ -5,6 +5,8 @@
  * not memset: lock-free readers holding a stale pointer to it (the span
  * walk, the marker) may be loading its atomic fields (state, sweepgen,
  * bitmap words) at that very moment.  They then see the old value or 0.
+ * For the same reason the free list's link, kept in a freed record's first
+ * word, is stored atomically.
  */
 #include "alloc/fixalloc.h"
 
@@ -27,7 +29,7 @@ void fixalloc_init(struct fixalloc *f, size_t size) {
 void *fixalloc_alloc(struct fixalloc *f) {
   void *p = f->free_list;
   if (p) {
-    f->free_list = *(void **)p;
+    f->free_list = (void *)atomic_load_relaxed((atomic_word *)p);
     atomic_word *w = p;
     for (size_t i = 0; i < f->size / sizeof(*w); i++) atomic_store_relaxed(&w[i], 0);
   } else {
@@ -48,7 +50,7 @@ void *fixalloc_alloc(struct fixalloc *f) {
 
 void fixalloc_free(struct fixalloc *f, void *p) {
   mgc_assert(f->in_use > 0);
-  *(void **)p = f->free_list;
+  atomic_store_relaxed((atomic_word *)p, (uintptr_t)f->free_list); /* see the top */
   f->free_list = p;
   f->in_use--;
 }

@@ -287,7 +287,10 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   return mcache_alloc(c, spc, zero);
 }
 
-bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+/* Reads other threads' state (their current words) and, from gc_base and
+ * gc_size, may read a span some thread is freeing: racy on purpose, see
+ * runtime/api.c, find_object. */
+MGC_NO_SANITIZE_SCAN bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;

@@ -80,6 +80,10 @@ static pthread_cond_t finq_done = PTHREAD_COND_INITIALIZER;
 static bool finq_signalled;
 static uintptr_t run_total;
 static atomic_word thread_started;
+/* Set once the program has set a finalizer: the lock-free "is there any
+ * finalizer at all" test of the collector's hooks (all_head and queue_head
+ * are the lock's). */
+static atomic_word finalizers_in_use;
 static struct mthread *finalizer_mthread;
 
 static struct finalizer *span_list(const struct mspan *s) {
@@ -94,7 +98,7 @@ static void mark_data(struct gcwork *w, const void *data) {
 }
 
 void finalizers_mark_roots(struct gcwork *w) {
-  if (!atomic_load_relaxed(&thread_started) && !all_head && !queue_head) return;
+  if (!atomic_load_relaxed(&finalizers_in_use)) return;
   lock_acquire(&fin_lock);
   for (struct finalizer *f = all_head; f; f = f->all_next) {
     struct mspan *s = span_of_heap(f->obj);
@@ -216,6 +220,7 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data) {
   } else if (old) {
     unlink_locked(link);
   } else if (fn) {
+    atomic_store_relaxed(&finalizers_in_use, 1);
     fresh->obj = p;
     fresh->fn = fn;
     fresh->data = data;
@@ -301,7 +306,7 @@ static void ensure_thread(void) {
 }
 
 void finalizers_after_cycle(void) {
-  if (all_head || queue_head) ensure_thread();
+  if (atomic_load_relaxed(&finalizers_in_use)) ensure_thread();
 }
 
 GC_API void gc_wait_finalizers(void) {

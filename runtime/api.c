@@ -186,12 +186,21 @@ GC_API void *gc_alloc_typed(size_t n, const gc_type *type) {
 }
 
 /* Where the user's part of the object in slot `base` of s starts. */
-static uintptr_t user_start(const struct mspan *s, uintptr_t base) {
+MGC_INLINE uintptr_t user_start(const struct mspan *s, uintptr_t base) {
   return base + (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
-/* The live object containing p: its span and slot index, or NULL. */
-static struct mspan *find_object(const void *p, uintptr_t *idx) {
+/* The live object containing p: its span and slot index, or NULL.
+ *
+ * gc_base and gc_size take any pointer, and promise not to fault even
+ * while another thread frees the object and its span is reused: they read
+ * the span map and span records without a lock, as the marker does, and
+ * each step re-checks what the one before found (the span's state, its
+ * bounds, the slot's bits).  A value read mid-change makes the answer
+ * stale, never a crash.  So they carry MGC_NO_SANITIZE_SCAN, as the
+ * scanning functions do; a program that asks about an object another
+ * thread frees at the same moment gets whichever answer was true. */
+MGC_NO_SANITIZE_SCAN static struct mspan *find_object(const void *p, uintptr_t *idx) {
   struct mspan *s = span_of_heap((uintptr_t)p);
   if (!s) return NULL;
   *idx = span_object_index(s, (uintptr_t)p);
@@ -201,18 +210,18 @@ static struct mspan *find_object(const void *p, uintptr_t *idx) {
 }
 
 /* Usable bytes of an object of s (the typed header excluded). */
-static size_t object_size(const struct mspan *s) {
+MGC_INLINE size_t object_size(const struct mspan *s) {
   size_t slot = span_slot_size(s);
   return slot - (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
-GC_API void *gc_base(const void *p) {
+GC_API MGC_NO_SANITIZE_SCAN void *gc_base(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
   return s ? (void *)user_start(s, span_object_addr(s, idx)) : NULL;
 }
 
-GC_API size_t gc_size(const void *p) {
+GC_API MGC_NO_SANITIZE_SCAN size_t gc_size(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
   if (!s) return 0;

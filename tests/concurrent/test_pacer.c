@@ -42,7 +42,16 @@
 #define SKIP_CYCLES 5
 #define TREE_DEPTH 10
 #define TREES_PER_CHECK 16      /* gc_get_stats is not free */
+/* The failure this guards against (assists finding no work, forgiven)
+ * put the heap at about twice the goal.  A normal build measures 1.08-1.10
+ * here; ThreadSanitizer, whose instrumented marking runs 5-20 times
+ * slower, 1.18-1.29 with another suite beside it, and once 1.39 on a
+ * loaded machine, so it gets a wider bound that still catches the 2x. */
+#if defined(__SANITIZE_THREAD__)
+#define MAX_MEDIAN_OVERSHOOT 1.6
+#else
 #define MAX_MEDIAN_OVERSHOOT 1.35
+#endif
 #define MIN_MEDIAN_START_FRACTION 0.94
 
 struct node {
