@@ -332,9 +332,9 @@ MGC_NO_SANITIZE_SCAN void mcache_add_unused_slots(const struct mcache *c, uint64
     const struct mspan *s = c->slots[spc].span;
     if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;
     unsigned cur = (unsigned)atomic_load_acquire(&s->cur_word);
-    uint64_t n = (uint64_t)__builtin_popcountll(mcache_slot_free_bits(c, spc));
+    uint64_t n = (uint64_t)mgc_popcount64(mcache_slot_free_bits(c, spc));
     for (unsigned w = 0; w < s->nwords; w++)
-      if (w != cur) n += (uint64_t)__builtin_popcountll(~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w));
+      if (w != cur) n += (uint64_t)mgc_popcount64(~atomic_load_relaxed(&s->allocbits[w]) & span_word_mask(s, w));
     unused[spc] += n;
   }
 }

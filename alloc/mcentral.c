@@ -149,8 +149,8 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
     uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
     uintptr_t dead = a & ~m & ~f;
     if (dead | (a & f)) atomic_store_relaxed(&s->allocbits[w], a & m & ~f);
-    freed += (unsigned)__builtin_popcountll(dead);
-    applied += (unsigned)__builtin_popcountll(a & f);
+    freed += (unsigned)mgc_popcount64(dead);
+    applied += (unsigned)mgc_popcount64(a & f);
     if (a & f) atomic_store_byte_relaxed(&s->needzero, 1);
   }
   if (atomic_load_relaxed(&s->has_freed) && !freed_left) atomic_store_relaxed(&s->has_freed, 0);
@@ -287,7 +287,7 @@ static void fold_freed_locked(struct mspan *s) {
        * could only be seen now. */
       mgc_report("gc_free: double free of an object of %u bytes in span %p, found late; ignored",
                  s->elemsize, (void *)s->base);
-      count_add_locked(&mcentrals[s->spanclass].counts.frees, -(uintptr_t)__builtin_popcountll(f & ~a));
+      count_add_locked(&mcentrals[s->spanclass].counts.frees, -(uintptr_t)mgc_popcount64(f & ~a));
     }
     atomic_store_relaxed(&s->allocbits[w], a & ~f);
     if (a & f) atomic_store_byte_relaxed(&s->needzero, 1);
@@ -349,7 +349,7 @@ static bool free_cached_locked(struct mcentral *mc, struct mspan *s, struct mcac
 static uint64_t free_uncached_locked(struct mspan *s, unsigned w, uint64_t bits, unsigned *freed) {
   uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
   if (a & bits) atomic_store_relaxed(&s->allocbits[w], a & ~bits);
-  *freed += (unsigned)__builtin_popcountll(a & bits);
+  *freed += (unsigned)mgc_popcount64(a & bits);
   return bits & ~a;
 }
 

@@ -101,7 +101,7 @@ void mspan_free_bitmaps_locked(struct mspan *s) {
 
 unsigned mspan_count_allocated(const struct mspan *s) {
   unsigned n = 0;
-  for (unsigned w = 0; w < s->nwords; w++) n += (unsigned)__builtin_popcountll(atomic_load_relaxed(&s->allocbits[w]));
+  for (unsigned w = 0; w < s->nwords; w++) n += (unsigned)mgc_popcount64(atomic_load_relaxed(&s->allocbits[w]));
   return n;
 }
 

@@ -110,7 +110,7 @@ MGC_NO_SANITIZE_SCAN static void add_owner_frees(const struct mcache *c, uint64_
     const struct mspan *s = c->slots[spc].span;
     if (!s || atomic_load_relaxed(&s->cached_by) != (uintptr_t)c) continue;
     local[spc] += *(const volatile uint32_t *)&s->local_frees;
-    in_word[spc] += (uint64_t)__builtin_popcountll(atomic_load_relaxed(&s->cur_freed));
+    in_word[spc] += (uint64_t)mgc_popcount64(atomic_load_relaxed(&s->cur_freed));
   }
   for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
     unsigned held_spc = *(const volatile uint8_t *)&c->held[sc].spanclass;
