@@ -287,20 +287,8 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   return mcache_alloc(c, spc, zero);
 }
 
-/* Reads other threads' state (their current words) and, from gc_base and
- * gc_size, may read a span some thread is freeing: racy on purpose, see
- * runtime/api.c, find_object. */
-MGC_NO_SANITIZE_SCAN bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
-  unsigned w = (unsigned)(idx >> 6);
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
-  if (c && mcache_holds_free(c, s, idx)) return false;
-  struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
-  if (owner && w == atomic_load_acquire(&s->cur_word)) {
-    if (owner != c) return true; /* another thread's word in use */
-    return !(c->slots[s->spanclass].freebits & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
-  }
-  return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
+bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+  return mcache_slot_is_allocated_inline(c, s, idx);
 }
 
 enum word_coverage mcache_current_word_coverage_stw(const struct mspan *s, uintptr_t idx) {

@@ -186,6 +186,20 @@ MGC_INLINE bool mcache_holds_free(const struct mcache *c, const struct mspan *s,
  * (a slot whose free c holds back is free); for another thread's cached
  * span, slots of its current word count as allocated. */
 bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
+/* The same, inline: for runtime/api.c's find_object, whose lookups of any
+ * address may read a span record being recycled (see there). */
+MGC_INLINE bool mcache_slot_is_allocated_inline(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
+  if (c && mcache_holds_free(c, s, idx)) return false;
+  struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
+  if (owner && w == atomic_load_acquire(&s->cur_word)) {
+    if (owner != c) return true; /* another thread's word in use */
+    return !(c->slots[s->spanclass].freebits & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
+  }
+  return (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
+}
 /* World stopped, marking on: an unmarked slot idx of s in the word its
  * owner allocates from, read from the owner's own (stopped, so exact) view.
  * The marker's view of such a word is "all allocated"; this tells apart

@@ -80,9 +80,11 @@ static pthread_cond_t finq_done = PTHREAD_COND_INITIALIZER;
 static bool finq_signalled;
 static uintptr_t run_total;
 static atomic_word thread_started;
-/* Set once the program has set a finalizer: the lock-free "is there any
- * finalizer at all" test of the collector's hooks (all_head and queue_head
- * are the lock's). */
+/* Set once the program has set a finalizer, never cleared (a fork child
+ * inherits it): the lock-free "is there any finalizer at all" test of the
+ * collector's hooks (all_head and queue_head are the lock's).  A child of
+ * a process that ever set one therefore starts its own finalizer thread
+ * after its first cycle, with or without finalizers left. */
 static atomic_word finalizers_in_use;
 static struct mthread *finalizer_mthread;
 

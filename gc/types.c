@@ -140,15 +140,16 @@ struct visit_ctx {
  * read as they are: a store racing with the read is one GC_WRITE has
  * already recorded the old value of (or one made by a store the snapshot
  * does not need), so either value is right.  Hence the scanning functions
- * here carry MGC_NO_SANITIZE_SCAN, as gc/mark.c's do. */
-MGC_NO_SANITIZE_SCAN static void visit_slot(void **slot, void *arg) {
+ * here are hidden from ThreadSanitizer, as gc/mark.c's are (those also
+ * from ASan, for reading stacks; typed objects are heap memory). */
+MGC_NO_SANITIZE_THREAD static void visit_slot(void **slot, void *arg) {
   struct visit_ctx *ctx = arg;
   uintptr_t v = (uintptr_t)*(void *volatile *)slot;
   if (v) ctx->mark(ctx->w, v, (uintptr_t)slot);
 }
 
-MGC_NO_SANITIZE_SCAN void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
-                                            types_ephemeron_fn ephemeron) {
+MGC_NO_SANITIZE_THREAD void types_scan_object(struct gcwork *w, uintptr_t base, uintptr_t size, types_mark_fn mark,
+                                              types_ephemeron_fn ephemeron) {
   /* Acquire: pairs with gc_alloc_typed's release store of the header, so a
    * header read here comes with the type it names fully written.  The
    * marker can reach an object that is being allocated (a conservative

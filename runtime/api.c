@@ -197,15 +197,17 @@ MGC_INLINE uintptr_t user_start(const struct mspan *s, uintptr_t base) {
  * the span map and span records without a lock, as the marker does, and
  * each step re-checks what the one before found (the span's state, its
  * bounds, the slot's bits).  A value read mid-change makes the answer
- * stale, never a crash.  So they carry MGC_NO_SANITIZE_SCAN, as the
- * scanning functions do; a program that asks about an object another
- * thread frees at the same moment gets whichever answer was true. */
-MGC_NO_SANITIZE_SCAN static struct mspan *find_object(const void *p, uintptr_t *idx) {
+ * stale, never a crash.  So they are hidden from ThreadSanitizer
+ * (MGC_NO_SANITIZE_THREAD; the plain reads that race are span fields such
+ * as spanclass and sizeclass of a record being recycled); a program that
+ * asks about an object another thread frees at the same moment gets
+ * whichever answer was true. */
+MGC_NO_SANITIZE_THREAD static struct mspan *find_object(const void *p, uintptr_t *idx) {
   struct mspan *s = span_of_heap((uintptr_t)p);
   if (!s) return NULL;
   *idx = span_object_index(s, (uintptr_t)p);
   if (span_is_large(s) && atomic_load_relaxed(&s->has_freed)) return NULL; /* freed, not yet released */
-  if (!mcache_slot_is_allocated(thread_mcache(), s, *idx)) return NULL;
+  if (!mcache_slot_is_allocated_inline(thread_mcache(), s, *idx)) return NULL;
   return s;
 }
 
@@ -215,13 +217,13 @@ MGC_INLINE size_t object_size(const struct mspan *s) {
   return slot - (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
-GC_API MGC_NO_SANITIZE_SCAN void *gc_base(const void *p) {
+GC_API MGC_NO_SANITIZE_THREAD void *gc_base(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
   return s ? (void *)user_start(s, span_object_addr(s, idx)) : NULL;
 }
 
-GC_API MGC_NO_SANITIZE_SCAN size_t gc_size(const void *p) {
+GC_API MGC_NO_SANITIZE_THREAD size_t gc_size(const void *p) {
   uintptr_t idx;
   struct mspan *s = find_object(p, &idx);
   if (!s) return 0;

@@ -15,8 +15,10 @@
  *               overlap, and a correct program got no "mgc: " report.
  *   collect     objects allocated while another thread collects in a loop
  *               survive (new spans and large objects around a cycle);
- *   lookup      gc_base from one thread on objects another thread is
- *               allocating and freeing never faults.
+ *   lookup      gc_base and gc_size from one thread on objects another
+ *               thread is allocating and freeing (large objects, whose
+ *               spans go back to the heap, and small ones) never fault and
+ *               give either a right answer or "not an object".
  *
  * Bookkeeping lives in static arrays (roots the collector scans); a
  * pointer in transit between them is in a local variable of a registered
@@ -52,6 +54,7 @@
 #define COLLECT_BATCH 64
 #define LOOKUP_RUN_NS 2000000000ull
 #define LOOKUP_SIZE 40000             /* a large object: a span of its own */
+#define LOOKUP_SMALL_SIZE 200         /* and a small one */
 
 struct rec {
   char *p;
@@ -387,7 +390,7 @@ END_TEST
 
 /* ---- lookup ---- */
 
-static atomic_uintptr_t published;
+static atomic_uintptr_t published, published_small;
 static atomic_bool lookup_stop;
 
 static void *churn_large_main(void *arg) {
@@ -396,15 +399,26 @@ static void *churn_large_main(void *arg) {
   while (!atomic_load(&lookup_stop)) {
     char *p = gc_alloc(LOOKUP_SIZE);
     atomic_store(&published, (uintptr_t)p);
+    char *q = gc_alloc(LOOKUP_SMALL_SIZE);
+    atomic_store(&published_small, (uintptr_t)q);
     gc_free(p);
+    gc_free(q);
   }
   gc_thread_unregister();
   return NULL;
 }
 
-/* gc_base may be asked about any address (mgc.h): one whose object another
- * thread frees meanwhile gets its base or NULL, never a crash. */
-START_TEST(test_gc_base_never_faults_while_another_thread_frees) {
+/* gc_base and gc_size may be asked about any address (mgc.h): one whose
+ * object another thread frees meanwhile gets its answer as of before or
+ * after the free (base or NULL; the size or 0), never a crash. */
+static void look_up(uintptr_t p, size_t size) {
+  void *b = gc_base((void *)(p + size / 2));
+  if (b != NULL && (uintptr_t)b > p + size / 2) record_failure("gc_base(%p + %zu) = %p", (void *)p, size / 2, b);
+  size_t n = gc_size((void *)p);
+  if (n != 0 && n < size) record_failure("gc_size(%p) = %zu for a %zu-byte object", (void *)p, n, size);
+}
+
+START_TEST(test_gc_base_and_gc_size_never_fault_while_another_thread_frees) {
   pthread_t t;
   atomic_store(&lookup_stop, false);
   ck_assert_int_eq(pthread_create(&t, NULL, churn_large_main, NULL), 0);
@@ -412,10 +426,10 @@ START_TEST(test_gc_base_never_faults_while_another_thread_frees) {
   unsigned long lookups = 0;
   while (now_ns() < deadline) {
     for (int i = 0; i < 1000; i++) {
-      uintptr_t p = atomic_load(&published);
-      if (!p) continue;
-      void *b = gc_base((void *)(p + 100));
-      if (b != NULL && (uintptr_t)b > p + 100) record_failure("gc_base(%p + 100) = %p", (void *)p, b);
+      uintptr_t p = atomic_load(&published), q = atomic_load(&published_small);
+      if (!p || !q) continue;
+      look_up(p, LOOKUP_SIZE);
+      look_up(q, LOOKUP_SMALL_SIZE);
       lookups++;
     }
   }
@@ -446,7 +460,7 @@ static Suite *threads_alloc_suite(void) {
   TCase *lookup = tcase_create("lookup");
   tcase_add_checked_fixture(lookup, setup, NULL);
   tcase_set_timeout(lookup, 60);
-  tcase_add_test(lookup, test_gc_base_never_faults_while_another_thread_frees);
+  tcase_add_test(lookup, test_gc_base_and_gc_size_never_fault_while_another_thread_frees);
   suite_add_tcase(s, lookup);
 
   return s;
