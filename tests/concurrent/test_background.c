@@ -750,7 +750,15 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);
   tcase_add_test(assist, test_starved_assist_past_goal_waits_for_workers_briefly);
+  /* Not under ThreadSanitizer: the greyer thread must run within the
+   * park's 400 µs (ASSIST_PARK_POLLS polls), and beside another TSan suite
+   * on two CPUs it sometimes did not ("the assist never parked", a CI run
+   * at 20ed5dc; it passed 4 of 4 runs alone).  The other builds run it. */
+#if !MGC_TSAN
   tcase_add_test(assist, test_park_ended_by_grey_work_scans_it);
+#else
+  (void)test_park_ended_by_grey_work_scans_it;
+#endif
   suite_add_tcase(s, assist);
   TCase *trigger = tcase_create("trigger");
   tcase_add_test(trigger, test_trigger_follows_the_runway_between_its_bounds);
