@@ -287,10 +287,6 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   return mcache_alloc(c, spc, zero);
 }
 
-bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
-  return mcache_slot_is_allocated_inline(c, s, idx);
-}
-
 enum word_coverage mcache_current_word_coverage_stw(const struct mspan *s, uintptr_t idx) {
   const struct mcache *owner = (const struct mcache *)atomic_load_relaxed(&s->cached_by);
   if (!owner || (idx >> 6) != atomic_load_relaxed(&s->cur_word)) return WORD_WHITE;

@@ -185,10 +185,7 @@ MGC_INLINE bool mcache_holds_free(const struct mcache *c, const struct mspan *s,
 /* Is slot idx of s allocated?  Exact for c's own spans and uncached spans
  * (a slot whose free c holds back is free); for another thread's cached
  * span, slots of its current word count as allocated. */
-bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx);
-/* The same, inline: for runtime/api.c's find_object, whose lookups of any
- * address may read a span record being recycled (see there). */
-MGC_INLINE bool mcache_slot_is_allocated_inline(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
+MGC_INLINE bool mcache_slot_is_allocated(const struct mcache *c, const struct mspan *s, uintptr_t idx) {
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;

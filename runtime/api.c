@@ -207,7 +207,7 @@ MGC_NO_SANITIZE_THREAD static struct mspan *find_object(const void *p, uintptr_t
   if (!s) return NULL;
   *idx = span_object_index(s, (uintptr_t)p);
   if (span_is_large(s) && atomic_load_relaxed(&s->has_freed)) return NULL; /* freed, not yet released */
-  if (!mcache_slot_is_allocated_inline(thread_mcache(), s, *idx)) return NULL;
+  if (!mcache_slot_is_allocated(thread_mcache(), s, *idx)) return NULL;
   return s;
 }
 

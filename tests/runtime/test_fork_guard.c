@@ -268,28 +268,21 @@ START_TEST(test_a_span_out_of_its_slot_at_the_fork_is_given_back_in_the_child) {
 }
 END_TEST
 
+/* One TCase per test, each with the time a held sequence and its child need. */
+static void add_case(Suite *s, const char *name, const TTest *test) {
+  TCase *tc = tcase_create(name);
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test);
+  suite_add_tcase(s, tc);
+}
+
 static Suite *fork_guard_suite(void) {
   Suite *s = suite_create("fork_guard");
-  TCase *tc = tcase_create("sweep");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_a_fork_waits_for_a_large_sweep_to_end);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("free");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_a_fork_waits_for_a_large_free_to_end);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("scavenge");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_a_fork_waits_for_a_scavenger_release_to_end);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("alloc");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_a_fork_waits_for_a_large_allocation_to_be_counted);
-  suite_add_tcase(s, tc);
-  tc = tcase_create("cached");
-  tcase_set_timeout(tc, 60);
-  tcase_add_test(tc, test_a_span_out_of_its_slot_at_the_fork_is_given_back_in_the_child);
-  suite_add_tcase(s, tc);
+  add_case(s, "sweep", test_a_fork_waits_for_a_large_sweep_to_end);
+  add_case(s, "free", test_a_fork_waits_for_a_large_free_to_end);
+  add_case(s, "scavenge", test_a_fork_waits_for_a_scavenger_release_to_end);
+  add_case(s, "alloc", test_a_fork_waits_for_a_large_allocation_to_be_counted);
+  add_case(s, "cached", test_a_span_out_of_its_slot_at_the_fork_is_given_back_in_the_child);
   return s;
 }
 
