@@ -69,6 +69,19 @@
  * never cached by this thread (a refill of h->spanclass flushes h before
  * it takes a span).
  *
+ * Giving spans back each cycle.  A cached span counts in heap_live as
+ * fully allocated, and a held free counts until it is applied.  A thread
+ * that stops using a size class (a program moving from one phase to the
+ * next) would keep that class's span and held frees forever: heap_live
+ * would stay above the live heap by up to a span per class, and where that
+ * is near the trigger, cycles would follow one another with nothing to
+ * free.  So the first refill of a new sweep generation (one per completed
+ * mark) gives every cached span back and applies or drops the held frees
+ * (mcache_release_all), as at thread exit, before it takes a span: the
+ * phantom lasts one cycle at most for a thread that allocates.  The spans
+ * in use are taken again at their next refill, a lock or two per class
+ * per cycle.
+ *
  * visit is odd from the moment a thread starts leaving a word until it has
  * entered the next one, and even while (cur_word, free bits) describe the
  * word it allocates from.  Entering records enter_free, sets the free bits,
@@ -87,6 +100,7 @@
 
 void mcache_init(struct mcache *c) {
   memset(c, 0, sizeof(*c));
+  c->released_sweepgen = atomic_load_relaxed(&mheap_sweepgen);
   unsigned at = 0;
   for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
     c->held[sc].bits_at = (uint16_t)at;
@@ -258,6 +272,11 @@ void mcache_flush_held(struct mcache *c) {
 
 MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
+  uintptr_t sweepgen = atomic_load_relaxed(&mheap_sweepgen);
+  if (unlikely(c->released_sweepgen != sweepgen)) {
+    c->released_sweepgen = sweepgen;
+    mcache_release_all(c); /* see "Giving spans back each cycle" at the top */
+  }
   /* The span taken below may be one this thread holds frees for. */
   struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
   if (h->span && h->spanclass == spc) flush_held_entry(c, h);

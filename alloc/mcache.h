@@ -61,6 +61,9 @@ struct mcache {
   uintptr_t tiny_offset;   /* bytes of it handed out */
   struct held_frees held[SIZECLASS_COUNT];  /* by the span's size class */
   uint64_t held_bits[SIZECLASS_BITMAP_WORDS_SUM];
+  /* mheap_sweepgen when the thread last gave all its spans back (see
+   * "Giving spans back each cycle", alloc/mcache.c). */
+  uintptr_t released_sweepgen;
   /* The placeholder a thread uses before it is registered: every slot is
    * empty, so its first allocation reaches mcache_refill, which registers
    * the thread instead. */

@@ -194,6 +194,38 @@ START_TEST(test_release_all_returns_every_cached_span) {
 }
 END_TEST
 
+/* A thread gives back the spans it caches at its first refill after a
+ * collection, so a class it no longer uses does not keep a span counted
+ * as allocated (alloc/mcache.c, "Giving spans back each cycle"). */
+START_TEST(test_first_refill_after_a_collection_gives_back_every_cached_span) {
+  mcache_release_all(my_mcache());
+  objs[0] = gc_alloc(64);
+  objs[1] = gc_alloc_atomic(5000);
+  struct mspan *a = span_at(objs[0]), *b = span_at(objs[1]);
+  unsigned spc_a = a->spanclass, spc_b = b->spanclass;
+  gc_collect();
+  /* Nothing happens before the thread refills. */
+  ck_assert_ptr_eq(my_mcache()->slots[spc_a].span, a);
+  ck_assert_ptr_eq(my_mcache()->slots[spc_b].span, b);
+  objs[2] = gc_alloc(1500); /* a class with no span cached: a refill */
+  ck_assert_ptr_null(my_mcache()->slots[spc_a].span);
+  ck_assert_ptr_null(my_mcache()->slots[spc_b].span);
+  ck_assert_uint_eq(a->cached_by, 0);
+  ck_assert_uint_eq(b->cached_by, 0);
+  ck_assert_ptr_eq(my_mcache()->slots[span_at(objs[2])->spanclass].span, span_at(objs[2]));
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(b);
+  /* The objects are still there, and a second refill in the same cycle
+   * gives nothing back. */
+  ck_assert_ptr_eq(gc_base(objs[0]), objs[0]);
+  ck_assert_ptr_eq(gc_base(objs[1]), objs[1]);
+  objs[3] = gc_alloc(64);
+  objs[4] = gc_alloc(3000);
+  ck_assert_ptr_eq(my_mcache()->slots[span_at(objs[2])->spanclass].span, span_at(objs[2]));
+  ck_assert_ptr_eq(my_mcache()->slots[span_at(objs[3])->spanclass].span, span_at(objs[3]));
+}
+END_TEST
+
 /* ---- kinds ---- */
 
 START_TEST(test_allocation_kind_picks_span_class) {
@@ -811,6 +843,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(fastpath, test_fast_path_hands_out_distinct_slots_in_address_order);
   tcase_add_test(fastpath, test_refill_moves_to_next_span_and_files_used_up_span_full);
   tcase_add_test(fastpath, test_release_all_returns_every_cached_span);
+  tcase_add_test(fastpath, test_first_refill_after_a_collection_gives_back_every_cached_span);
   suite_add_tcase(s, fastpath);
 
   TCase *kinds = tcase("kinds");

@@ -13,6 +13,12 @@
  * With -DBENCH_CALLOC as well, the glibc and mimalloc variants allocate
  * with calloc(1, n) / mi_calloc(1, n) and are named glibc_calloc and
  * mimalloc_calloc: zeroed memory, as gc_alloc hands out, for reference.
+ * With -DBENCH_MGC -DBENCH_ATOMIC the mgc variant allocates with
+ * gc_alloc_atomic instead and is named mgc_atomic: memory that is neither
+ * zeroed nor scanned, as malloc's, so against mimalloc it shows the
+ * allocator apart from gc_alloc's zeroing.  Objects of at most 16 bytes
+ * come from the tiny allocator there, and gc_free leaves them to the
+ * collector, so its *_16 rows measure allocation plus collection.
  *
  * The glibc binary therefore must link neither, and the mimalloc binary calls
  * mi_malloc/mi_free by name.  At start-up each malloc-based variant looks up
@@ -73,8 +79,13 @@
 
 #if defined(BENCH_MGC)
 #include "mgc.h"
+#if defined(BENCH_ATOMIC)
+#define BENCH_NAME "mgc_atomic"
+static inline void *bench_alloc(size_t n) { return gc_alloc_atomic(n); }
+#else
 #define BENCH_NAME "mgc"
 static inline void *bench_alloc(size_t n) { return gc_alloc(n); }
+#endif
 static inline void bench_free(void *p) { gc_free(p); }
 
 /* meson passes the library's debug_level so that numbers taken with the
