@@ -158,14 +158,14 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
 /* mcache_free_held's common case, inline for gc_free's fast path: s is
- * the span c holds frees for, in the same sweep generation, and uncached
- * (so allocbits is exact for the slot: a thread caching s meanwhile only
- * takes free slots).  1: held; 0: the slot is already free; -1: not the
- * common case, call mcache_free_held. */
+ * the span c holds frees for, in the same sweep generation.  The caller
+ * has read s's cached_by as 0: s is uncached, so allocbits is exact for
+ * the slot (a thread caching s meanwhile only takes free slots).  1: held;
+ * 0: the slot is already free; -1: not the common case, call
+ * mcache_free_held. */
 MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_t idx) {
   struct held_frees *h = &c->held[s->sizeclass];
-  if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen) || atomic_load_relaxed(&s->cached_by))
-    return -1;
+  if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen)) return -1;
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   uint64_t *held = &c->held_bits[h->bits_at + w];

@@ -289,8 +289,10 @@ GC_API void gc_free(void *p) {
     struct mcache *c = &t->mcache;
     uintptr_t phase = thread_mark_phase_enter(t);
     if (likely(!gc_barrier_on)) {
-      int r = atomic_load_relaxed(&s->cached_by) == (uintptr_t)c ? mcache_free_local(c, s, idx)
-                                                                 : mcache_free_held_fast(c, s, idx);
+      uintptr_t owner = atomic_load_relaxed(&s->cached_by);
+      int r = owner == (uintptr_t)c ? mcache_free_local(c, s, idx)
+              : owner == 0          ? mcache_free_held_fast(c, s, idx)
+                                    : -1;
       if (likely(r >= 0)) {
         thread_mark_phase_leave(t, phase);
         if (unlikely(!r)) mgc_report("gc_free(%p): object already freed; ignored", p);
