@@ -415,6 +415,37 @@ START_TEST(test_collection_advances_cycles_and_records_pause) {
 }
 END_TEST
 
+/* A program that moves on from a phase that used many size classes: the
+ * spans its thread cached then count as allocated in heap_live until they
+ * are given back, which happens at the first refill after a collection
+ * (alloc/mcache.c, "Giving spans back each cycle").  The next phase stays
+ * far under the heap goal and must not collect over and over; before the
+ * release, it ran a collection at nearly every refill. */
+START_TEST(test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming) {
+  gc_set_percent(100);
+  /* Phase 1: one object of each size class, scanned and atomic, freed at
+   * once: the spans stay cached, some 6 MiB of them. */
+  for (size_t n = 32; n <= 32768; n += 16) { /* every small size class */
+    gc_free(gc_alloc(n));
+    gc_free(gc_alloc_atomic(n));
+  }
+  /* Phase 2: batches of 1 MiB of 256-byte objects, allocated and freed. */
+  enum { BATCH = 4096, ROUNDS = 50 };
+  static void *batch[BATCH];
+  uint64_t before = stats_now().cycles;
+  for (int r = 0; r < ROUNDS; r++) {
+    for (int i = 0; i < BATCH; i++) batch[i] = gc_alloc(256);
+    for (int i = 0; i < BATCH; i++) {
+      gc_free(batch[i]);
+      batch[i] = NULL;
+    }
+  }
+  uint64_t cycles = stats_now().cycles - before;
+  ck_assert_msg(cycles <= 4, "%llu collections while the live heap stayed under 1 MiB",
+                (unsigned long long)cycles);
+}
+END_TEST
+
 START_TEST(test_heap_sys_covers_in_use_and_released) {
   uintptr_t hidden[NLARGE];
   make_large(hidden, false);
@@ -639,6 +670,7 @@ static Suite *collect_suite(void) {
   tcase_add_test(tc, test_get_stats_rejects_null_and_too_small_size);
   tcase_add_test(tc, test_get_stats_with_older_smaller_struct_writes_only_its_size);
   tcase_add_test(tc, test_collection_advances_cycles_and_records_pause);
+  tcase_add_test(tc, test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming);
   tcase_add_test(tc, test_heap_sys_covers_in_use_and_released);
   tcase_add_test(tc, test_free_pages_are_released_to_the_os_after_heap_shrinks);
   tcase_add_test(tc, test_total_alloc_bytes_grows_by_at_least_the_bytes_allocated);
