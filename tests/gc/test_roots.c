@@ -403,15 +403,26 @@ START_TEST(test_unreachable_objects_are_reclaimed_and_memory_reused) {
 }
 END_TEST
 
+/* Is the object hidden in h still allocated?  Out of line, so that its
+ * address is never left in a register of the caller, which collects
+ * again when it is. */
+static GCTEST_NOINLINE bool hidden_object_is_allocated(uintptr_t h) { return gc_base(unhide(h)) != NULL; }
+
 START_TEST(test_first_object_of_heap_is_reclaimed_when_dropped) {
   /* This test's process has a fresh heap (no mgc call before the runner
    * forks), so this large object is the first in the heap and starts at
    * its lowest address.  Nothing refers to it: no mgc-internal global
-   * (such as the arena bounds) may keep it alive. */
+   * (such as the arena bounds) may keep it alive.  A stray copy of its
+   * address that the stack clobbering missed kept it through one
+   * collect_clean in about 3% of runs under ASan with two suites at once,
+   * so it gets up to four; a global would keep it through all of them. */
   uintptr_t h = new_patterned_kind((size_t)1 << 20, 9, false);
-  collect_clean();
-  ck_assert_msg(gc_base(unhide(h)) == NULL,
-                "the heap's first object at %p survives with no reference", unhide(h));
+  int cleans = 0;
+  do collect_clean();
+  while (hidden_object_is_allocated(h) && ++cleans < 4);
+  ck_assert_msg(!hidden_object_is_allocated(h),
+                "the heap's first object at %p survives %d collections with no reference", unhide(h),
+                2 * cleans);
 }
 END_TEST
 
