@@ -31,6 +31,11 @@ import os
 PEERS = [("bdwgc", "bdwgc"), ("glibc", "glibc malloc"), ("mimalloc", "mimalloc"),
          ("jemalloc", "jemalloc"), ("go", "Go")]
 ALLOCATORS = ["mgc", "glibc", "mimalloc", "jemalloc"]
+# References in the allocation table, not peers: gc_alloc zeroes and
+# malloc does not, so mgc is also set against mimalloc's calloc, and mgc's
+# unzeroed gc_alloc_atomic against mimalloc's malloc.
+ALLOC_REFERENCES = ["mgc_atomic", "mimalloc_calloc"]
+ALLOC_REFERENCE_RATIOS = [("mgc", "mimalloc_calloc"), ("mgc_atomic", "mimalloc")]
 GC_VARIANTS = ["mgc", "mgc_nowb", "bdwgc", "glibc", "go"]
 COUNTS = {"collections", "iters_per_s"}
 PAUSE_VARIANTS = ["mgc", "mgc-stw", "bdwgc", "bdwgc-inc", "go", "malloc"]
@@ -261,15 +266,29 @@ class Report:
                "bytes, one allocated and the oldest freed per op; `batch_N`: allocate a batch, "
                "free it; `mix`: a fixed size mix.  mgc frees explicitly here (`gc_free`).", "")
         allocs = [a for a in ALLOCATORS if any(a in d for d in data.values())]
+        refs = [a for a in ALLOC_REFERENCES if any(a in d for d in data.values())]
+        ref_pairs = [(a, b) for a, b in ALLOC_REFERENCE_RATIOS
+                     if any(a in d and b in d for d in data.values())]
         peers = [a for a in allocs if a != "mgc"]
-        rows, per_peer = [], {a: [] for a in peers}
+        rows, per_peer, per_ref = [], {a: [] for a in peers}, {p: [] for p in ref_pairs}
         for wl, d in data.items():
             rs = [ratio(d.get("mgc"), d.get(a)) for a in peers]
             for a, r in zip(peers, rs):
                 per_peer[a].append(r)
-            rows.append([wl] + [cell(d.get(a)) for a in allocs] +
-                        [rcell(r, overlap(d.get("mgc"), d.get(a))) for a, r in zip(peers, rs)])
-        self.table(["workload"] + allocs + [f"mgc / {a}" for a in peers], rows)
+            refrs = [ratio(d.get(a), d.get(b)) for a, b in ref_pairs]
+            for p, r in zip(ref_pairs, refrs):
+                per_ref[p].append(r)
+            rows.append([wl] + [cell(d.get(a)) for a in allocs + refs] +
+                        [rcell(r, overlap(d.get("mgc"), d.get(a))) for a, r in zip(peers, rs)] +
+                        [rcell(r, overlap(d.get(a), d.get(b))) for (a, b), r in zip(ref_pairs, refrs)])
+        self.table(["workload"] + allocs + refs + [f"mgc / {a}" for a in peers] +
+                   [f"{a} / {b}" for a, b in ref_pairs], rows)
+        if ref_pairs:
+            means = ", ".join(f"{a} / {b} {geomean(per_ref[(a, b)]):.2f}" for a, b in ref_pairs
+                              if geomean(per_ref[(a, b)]))
+            self.p("", f"References (not in the summary): `mgc_atomic` is `gc_alloc_atomic` + "
+                   "`gc_free`, memory neither zeroed nor scanned, as malloc's; `mimalloc_calloc` "
+                   f"hands out zeroed memory, as `gc_alloc`.  Geometric means: {means}.", "")
         self.summary.append((f"alloc, geometric mean of {len(data)} workloads",
                              "ns per alloc + free", {a: geomean(per_peer[a]) for a in peers},
                              set()))
