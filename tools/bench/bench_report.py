@@ -284,8 +284,8 @@ class Report:
         self.table(["workload"] + allocs + refs + [f"mgc / {a}" for a in peers] +
                    [f"{a} / {b}" for a, b in ref_pairs], rows)
         if ref_pairs:
-            means = ", ".join(f"{a} / {b} {geomean(per_ref[(a, b)]):.2f}" for a, b in ref_pairs
-                              if geomean(per_ref[(a, b)]))
+            gms = {p: geomean(per_ref[p]) for p in ref_pairs}
+            means = ", ".join(f"{a} / {b} {g:.2f}" for (a, b), g in gms.items() if g)
             self.p("", f"References (not in the summary): `mgc_atomic` is `gc_alloc_atomic` + "
                    "`gc_free`, memory neither zeroed nor scanned, as malloc's; `mimalloc_calloc` "
                    f"hands out zeroed memory, as `gc_alloc`.  Geometric means: {means}.", "")
