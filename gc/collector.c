@@ -299,7 +299,8 @@ static void cycle_locked(bool forced) {
   rec.forced = forced;
   rec.concurrent = config.concurrent;
   uint64_t cpu0 = os_thread_cpu_ns();
-  pacer_take_assist_ns();
+  struct pacer_assists assists;
+  pacer_take_assists(&assists);
   mark_take_helper_cpu_ns();
   sweep_finish();
   rec.heap_before = atomic_load_relaxed(&heap_live);
@@ -310,7 +311,11 @@ static void cycle_locked(bool forced) {
   rec.end_ns = os_nanotime();
   rec.max_stop_latency_ns = max_stop_latency_ns;
   max_stop_latency_ns = 0;
-  rec.assist_ns = pacer_take_assist_ns();
+  pacer_take_assists(&assists);
+  rec.assist_ns = assists.cpu_ns;
+  rec.assists = assists.count;
+  rec.assist_wall_ns = assists.wall_ns;
+  rec.assist_max_ns = assists.max_wall_ns;
   rec.cpu_ns = os_thread_cpu_ns() - cpu0 + mark_take_helper_cpu_ns() + rec.assist_ns;
   struct pacer_cycle pc = {
     .marked = rec.heap_marked,

@@ -40,8 +40,15 @@ bool pacer_limit_bound(void);          /* the memory limit set the last goal */
 /* Allocation slow path during marking: this thread allocated `bytes`;
  * pay for it with scan work (installed as the heap assist hook). */
 void pacer_assist(uintptr_t bytes);
-/* Assist CPU time since the last call. */
-uint64_t pacer_take_assist_ns(void);
+/* The assists since the last call (and zero the counts): those that
+ * scanned or waited, not those paid from background credit alone. */
+struct pacer_assists {
+  uint64_t cpu_ns;            /* CPU time of the assisting threads */
+  uint64_t count;
+  uint64_t wall_ns;           /* time the allocating threads were held */
+  uint64_t max_wall_ns;       /* the longest single assist */
+};
+void pacer_take_assists(struct pacer_assists *out);
 /* Sleeps of starved assists past the goal (park_assist) since the last
  * call. */
 uint64_t pacer_take_park_polls(void);

@@ -28,7 +28,8 @@
  *   gc N @T s C%: A+B+C ms clock, X->Y->Z MB, G MB goal, W workers [flags]
  * MGC_TRACE=2 adds a detail line:
  *   gc N detail: stops A+C ms, S termination stops, longest stop wait L ms;
- *   clock P+M+E ms; cpu U ms, assist V ms; heap H MB at mark start,
+ *   clock P+M+E ms; cpu U ms, assist V ms; n assists held threads W ms,
+ *   longest J ms; heap H MB at mark start,
  *   K ephemerons cleared; since gc N-1: a objects (x MB) allocated,
  *   f objects (y MB) freed, o objects (h MB) in use; pages I MB in use,
  *   D MB idle, R MB released, Q spans
@@ -186,6 +187,10 @@ void stats_record_cycle(const struct cycle_record *c) {
   cur.heap_goal = c->heap_goal;
   cur.gc_cpu_ns += c->cpu_ns;
   cur.assist_cpu_ns += c->assist_ns;
+  cur.assists += c->assists;
+  cur.assist_wall_ns += c->assist_wall_ns;
+  if (c->assist_max_ns > cur.assist_max_ns) cur.assist_max_ns = c->assist_max_ns;
+  cur.cycle_assist_max_ns[(cur.cycles - 1) % GC_PAUSE_HISTORY] = c->assist_max_ns;
   cur.verify_misses += c->verify_misses;
   pthread_mutex_unlock(&stats_lock);
 }
@@ -214,17 +219,19 @@ static double ms(uint64_t ns) { return (double)ns / 1e6; }
 static void trace_detail(const struct cycle_record *c, uint64_t cycle) {
   const struct alloc_snapshot *now = &extra.now, *prev = &extra.prev;
   const struct mheap_stats *h = &extra.heap;
-  char line[640];
+  char line[720];
   snprintf(line, sizeof(line),
            "gc %llu detail: stops %.3f+%.3f ms, %u termination stops, longest stop wait %.3f ms; "
-           "clock %.3f+%.3f+%.3f ms; cpu %.3f ms, assist %.3f ms; heap %.1f MB at mark start, "
+           "clock %.3f+%.3f+%.3f ms; cpu %.3f ms, assist %.3f ms; %llu assists held threads %.3f ms, "
+           "longest %.3f ms; heap %.1f MB at mark start, "
            "%lu ephemerons cleared; since gc %llu: %llu objects (%.1f MB) allocated, "
            "%llu objects (%.1f MB) freed, %llu objects (%.1f MB) in use; "
            "pages %.1f MB in use, %.1f MB idle, %.1f MB released, %zu spans\n",
            (unsigned long long)cycle, ms(c->pause_setup_ns), ms(c->pause_term_ns),
            c->termination_attempts, ms(c->max_stop_latency_ns), ms(minus(c->mark_start_ns, c->start_ns)),
            ms(minus(c->mark_end_ns, c->mark_start_ns)), ms(minus(c->end_ns, c->mark_end_ns)), ms(c->cpu_ns),
-           ms(c->assist_ns), mb(c->heap_at_mark_start), (unsigned long)c->ephemerons_cleared,
+           ms(c->assist_ns), (unsigned long long)c->assists, ms(c->assist_wall_ns), ms(c->assist_max_ns),
+           mb(c->heap_at_mark_start), (unsigned long)c->ephemerons_cleared,
            (unsigned long long)(cycle - 1), (unsigned long long)minus(now->alloc_objects, prev->alloc_objects),
            mb(minus(now->alloc_bytes, prev->alloc_bytes)),
            (unsigned long long)minus(now->free_objects, prev->free_objects),

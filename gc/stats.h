@@ -15,6 +15,9 @@ struct cycle_record {
   uint64_t pause_term_ns;          /* mark termination stops, summed */
   uint64_t cpu_ns;                 /* collector CPU: its thread, helpers, assists */
   uint64_t assist_ns;              /* of which assists */
+  uint64_t assists;                /* assists that scanned or waited */
+  uint64_t assist_wall_ns;         /* their wall time: threads held up */
+  uint64_t assist_max_ns;          /* the longest one */
   uint64_t max_stop_latency_ns;    /* longest wait for threads to stop */
   uintptr_t heap_before;           /* heap_live when the cycle started */
   uintptr_t heap_at_mark_start;

@@ -263,7 +263,8 @@ GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
 #define GC_PAUSE_HISTORY 256
 /* Capacity of gc_stats.by_size: the small-object size classes (this
  * version has 71; gc_stats.size_classes says how many entries are used).
- * Programs built when it was 68 still work: they get the first 68. */
+ * Programs built when it was 68 still work: they get the first 68.  It
+ * no longer changes: fields are appended after by_size. */
 #define GC_SIZE_CLASSES 80
 
 /* One size class of small objects (up to 32 KiB) in gc_stats.by_size.
@@ -325,6 +326,17 @@ struct gc_stats {
   /* small objects by size class, smallest first */
   uint64_t size_classes;       /* entries of by_size in use */
   struct gc_size_class_stats by_size[GC_SIZE_CLASSES];
+  /* Appended after by_size (so GC_SIZE_CLASSES stays 80 from now on).
+   * Mark assists: a thread that allocates while the collector marks
+   * scans (or waits for the mark workers) in proportion; the time it is
+   * held there adds to its latency like a pause, though no other thread
+   * stops. */
+  uint64_t assists;            /* assists that scanned or waited */
+  uint64_t assist_wall_ns;     /* their total wall time */
+  uint64_t assist_max_ns;      /* the longest single assist */
+  /* ring: the longest assist of cycle k (counting from 1) at
+   * [(k - 1) % GC_PAUSE_HISTORY]; 0 when the cycle had none */
+  uint64_t cycle_assist_max_ns[GC_PAUSE_HISTORY];
 };
 
 /* Fill *stats (up to stats->size bytes, so a program built against an

@@ -59,6 +59,8 @@ struct mthread {
   atomic_word in_mark_work;
   intptr_t assist_debt;           /* scan bytes owed (gc/pacer.c) */
   uint64_t assist_rest_until;     /* os_nanotime; no assist before (gc/pacer.c) */
+  uint64_t assist_burst_ns;       /* time in assists of the current burst (gc/pacer.c) */
+  uint64_t assist_burst_last_end; /* os_nanotime at the end of its last assist */
   bool is_main;                   /* registered by gc_init */
 };
 

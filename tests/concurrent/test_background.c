@@ -12,6 +12,9 @@
  *     pointer array, not four.
  *   - After an assist cut short by its deadline, the thread's next assist
  *     waits (ASSIST_REST_NS): a second assist at once does no work.
+ *   - Past the goal, a burst of assists one after another holds the
+ *     thread at most ASSIST_BURST_MAX_NS; the next one rests, its debt
+ *     kept, and after a short run the thread assists again.
  *   - An assist past the goal that finds no grey work waits for a marking
  *     worker, at most ASSIST_PARK_POLLS polls, and not at all when no
  *     worker marks; woken by grey work, it scans it.
@@ -355,6 +358,7 @@ START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
   struct mthread *self = thread_current;
   self->assist_debt = 0;
   self->assist_rest_until = 0;
+  self->assist_burst_ns = 0;
   pacer_assist((uintptr_t)64 << 20); /* a debt far over one assist's 512 KiB */
   intptr_t after_first = self->assist_debt;
   uint64_t rest = self->assist_rest_until;
@@ -396,6 +400,7 @@ START_TEST(test_assist_debt_is_paid_from_background_credit) {
 
   self->assist_debt = ASSIST_DEBT_PAID;
   self->assist_rest_until = 0;
+  self->assist_burst_ns = 0;
   pacer_assist(1);
   intptr_t debt = self->assist_debt;
   uintptr_t left = mark_take_background_credit(UINTPTR_MAX);
@@ -448,6 +453,7 @@ static uint64_t assist_counting_park_polls(void) {
   struct mthread *self = thread_current;
   self->assist_debt = ASSIST_DEBT_PAID;
   self->assist_rest_until = 0;
+  self->assist_burst_ns = 0;
   pacer_assist(1);
   return pacer_take_park_polls();
 }
@@ -481,6 +487,66 @@ START_TEST(test_starved_assist_past_goal_waits_for_workers_briefly) {
   ck_assert_msg(polls >= 1, "the assist did not wait for the marking worker");
   ck_assert_msg(polls <= ASSIST_PARK_POLLS, "the assist slept %llu times, more than %d", (unsigned long long)polls,
                 ASSIST_PARK_POLLS);
+}
+END_TEST
+
+/* Past the goal, assists neither rest after a cut (ASSIST_REST_NS) nor
+ * give up, but a burst of them, one after another, holds the thread at
+ * most ASSIST_BURST_MAX_NS: then one assist does no work and keeps the
+ * debt, and after ASSIST_BURST_REST_NS of running the thread assists
+ * again.  The hidden list, greyed from its head, gives every assist work
+ * that outlasts its 100 µs. */
+#define ASSIST_BURST_MAX_NS 500000  /* gc/pacer.c */
+#define ASSIST_BURST_REST_NS 50000  /* gc/pacer.c */
+#define BURST_LIST_NODES 400000
+#define BURST_CALLS_MAX 200
+
+START_TEST(test_assist_burst_past_goal_is_bounded_then_rests) {
+  pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), BURST_LIST_NODES);
+  struct past_goal pg = put_heap_past_goal();
+  grey_hidden_list_into_pool();
+
+  struct mthread *self = thread_current;
+  self->assist_debt = 0;
+  self->assist_rest_until = 0;
+  self->assist_burst_ns = 0;
+  self->assist_burst_last_end = 0;
+  /* Assist with a debt far over one assist's 512 KiB until one call does
+   * no work.  A thread descheduled between two calls for
+   * ASSIST_BURST_REST_NS starts a new burst, so the loop may take several. */
+  int calls = 0, worked = 0;
+  intptr_t before = 0, after = 0;
+  uint64_t burst_ns = 0, since_burst_end = 0;
+  while (calls < BURST_CALLS_MAX) {
+    self->assist_debt += (intptr_t)64 << 20;
+    before = self->assist_debt;
+    burst_ns = self->assist_burst_ns;
+    uint64_t t0 = os_nanotime();
+    since_burst_end = t0 - self->assist_burst_last_end;
+    pacer_assist(1);
+    after = self->assist_debt;
+    calls++;
+    if (after < before) worked++;
+    else break;
+  }
+  /* A new burst, once the thread has run ASSIST_BURST_REST_NS. */
+  sleep_ns(2 * ASSIST_BURST_REST_NS);
+  intptr_t before_new = self->assist_debt;
+  pacer_assist(1);
+  intptr_t after_new = self->assist_debt;
+  finish_held_cycle(t);
+
+  check_past_goal(pg);
+  ck_assert_msg(calls < BURST_CALLS_MAX, "%d assists past the goal in a row all worked", calls);
+  ck_assert_int_ge(worked, 1);
+  ck_assert_msg(burst_ns >= ASSIST_BURST_MAX_NS && since_burst_end < ASSIST_BURST_REST_NS,
+                "an assist did no work %llu ns into a burst, %llu ns after the last", (unsigned long long)burst_ns,
+                (unsigned long long)since_burst_end);
+  ck_assert_msg(after >= before, "the resting assist lost the debt (%ld -> %ld)", (long)before, (long)after);
+  ck_assert_msg(after_new < before_new, "no assist after the rest (debt %ld -> %ld)", (long)before_new,
+                (long)after_new);
+  list_head = unhide(hidden_list);
+  check_list_intact(BURST_LIST_NODES);
 }
 END_TEST
 
@@ -746,6 +812,7 @@ static Suite *background_suite(void) {
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline);
   tcase_add_test(assist, test_assist_drain_stops_at_its_deadline_after_one_oblet);
   tcase_add_test(assist, test_assist_cut_by_its_deadline_rests_before_the_next);
+  tcase_add_test(assist, test_assist_burst_past_goal_is_bounded_then_rests);
   tcase_add_test(assist, test_lone_worker_waits_for_the_work_of_a_running_assist);
   tcase_add_test(assist, test_assist_debt_is_paid_from_background_credit);
   tcase_add_test(assist, test_starved_assist_past_goal_does_not_wait_without_workers);

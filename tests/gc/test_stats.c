@@ -398,8 +398,9 @@ static void check_trace_line(const char *text, uint64_t n, const struct gc_stats
 }
 
 struct detail {
-  char setup[32], term[32], cpu[32], assist[32];
+  char setup[32], term[32], cpu[32], assist[32], assist_wall[32], assist_max[32];
   unsigned stops;
+  unsigned long long assists;
   unsigned long long since, allocs, frees, in_use, spans;
 };
 
@@ -414,13 +415,15 @@ static struct detail parse_detail(const char *text, uint64_t n) {
   unsigned long long num;
   int got = sscanf(line,
                    "gc %llu detail: stops %31[0-9.]+%31[0-9.] ms, %u termination stops, longest stop wait %lf ms; "
-                   "clock %lf+%lf+%lf ms; cpu %31[0-9.] ms, assist %31[0-9.] ms; heap %lf MB at mark start, "
+                   "clock %lf+%lf+%lf ms; cpu %31[0-9.] ms, assist %31[0-9.] ms; %llu assists held threads %31[0-9.] ms, "
+                   "longest %31[0-9.] ms; heap %lf MB at mark start, "
                    "%lu ephemerons cleared; since gc %llu: %llu objects (%lf MB) allocated, "
                    "%llu objects (%lf MB) freed, %llu objects (%lf MB) in use; "
                    "pages %lf MB in use, %lf MB idle, %lf MB released, %llu spans",
-                   &num, d.setup, d.term, &d.stops, &wait, &p, &m, &e, d.cpu, d.assist, &h, &eph, &d.since,
+                   &num, d.setup, d.term, &d.stops, &wait, &p, &m, &e, d.cpu, d.assist, &d.assists, d.assist_wall,
+                   d.assist_max, &h, &eph, &d.since,
                    &d.allocs, &amb, &d.frees, &fmb, &d.in_use, &umb, &pin, &pidle, &prel, &d.spans);
-  ck_assert_msg(got == 23, "detail line has the wrong shape (%d fields): %s", got, line);
+  ck_assert_msg(got == 26, "detail line has the wrong shape (%d fields): %s", got, line);
   ck_assert_uint_eq(num, n);
   ck_assert_uint_eq(d.since, n - 1);
   return d;
@@ -474,6 +477,9 @@ static void check_trace(bool concurrent) {
   ck_assert_str_eq(d3.cpu, want);
   fmt_ms(want, sizeof(want), s3.assist_cpu_ns - s2.assist_cpu_ns);
   ck_assert_str_eq(d3.assist, want);
+  ck_assert_uint_eq(d3.assists, s3.assists - s2.assists);
+  fmt_ms(want, sizeof(want), s3.assist_wall_ns - s2.assist_wall_ns);
+  ck_assert_str_eq(d3.assist_wall, want);
   free(text);
   free(hidden);
 }

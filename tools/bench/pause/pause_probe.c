@@ -297,6 +297,16 @@ static void heap_report(void) {
   printf("self_p99_pause_us %.1f\n", s.pause_p99_ns / 1e3);
   printf("self_gc_cpu_ms %.1f\n", (s.gc_cpu_ns - stats0.gc_cpu_ns) / 1e6);
   printf("self_assist_cpu_ms %.1f\n", (s.assist_cpu_ns - stats0.assist_cpu_ns) / 1e6);
+  /* Mark assists hold the mutator too: the longest one in the cycles of
+   * the loop (the ring holds the last GC_PAUSE_HISTORY cycles). */
+  uint64_t assist_max = 0;
+  uint64_t c0 = s.cycles - stats0.cycles > GC_PAUSE_HISTORY ? s.cycles - GC_PAUSE_HISTORY : stats0.cycles;
+  for (uint64_t k = c0 + 1; k <= s.cycles; k++)
+    if (s.cycle_assist_max_ns[(k - 1) % GC_PAUSE_HISTORY] > assist_max)
+      assist_max = s.cycle_assist_max_ns[(k - 1) % GC_PAUSE_HISTORY];
+  printf("self_assists %llu\n", (unsigned long long)(s.assists - stats0.assists));
+  printf("self_assist_wall_ms %.2f\n", (s.assist_wall_ns - stats0.assist_wall_ns) / 1e6);
+  printf("self_max_assist_us %.1f\n", assist_max / 1e3);
   printf("heap_marked_mib %.1f\n", s.heap_marked / 1048576.0);
   printf("heap_sys_mib %.1f\n", s.heap_sys / 1048576.0);
   printf("heap_released_mib %.1f\n", s.heap_released / 1048576.0);
