@@ -38,11 +38,11 @@ ALLOC_REFERENCES = ["mgc_atomic", "mimalloc_calloc"]
 ALLOC_REFERENCE_RATIOS = [("mgc", "mimalloc_calloc"), ("mgc_atomic", "mimalloc")]
 GC_VARIANTS = ["mgc", "mgc_nowb", "bdwgc", "glibc", "go"]
 COUNTS = {"collections", "iters_per_s"}
-PAUSE_VARIANTS = ["mgc", "mgc-stw", "bdwgc", "bdwgc-inc", "go", "malloc"]
+PAUSE_VARIANTS = ["mgc", "mgc-stw", "bdwgc", "bdwgc-inc", "go", "malloc", "spin"]
 COLORS = {"mgc": "#1f77b4", "mgc_nowb": "#aec7e8", "mgc-stw": "#aec7e8",
           "bdwgc": "#d62728", "bdwgc-inc": "#ff9896", "glibc": "#7f7f7f",
           "malloc": "#7f7f7f", "mimalloc": "#2ca02c", "jemalloc": "#9467bd",
-          "go": "#17becf"}
+          "go": "#17becf", "spin": "#c7c7c7"}
 
 
 # ---- numbers ----------------------------------------------------------------------
@@ -391,7 +391,8 @@ class Report:
                f"holds any stop, assist or descheduling.  {s['pause_runs']} run(s) per cell, "
                "interleaved.  `mgc-stw`: MGC_CONCURRENT=0; `bdwgc-inc`: bdwgc in incremental "
                "mode; `malloc`: no collector at all, the noise floor of this machine at this "
-               "time.  \"Collector's longest stop\" is what the collector itself reports.  "
+               "time; `spin`: about 1 µs of arithmetic per iteration, no memory touched, the "
+               "floor of any loop.  \"Collector's longest stop\" is what the collector itself reports.  "
                "Each run's full output: `pause-logs/` under `" + self.meta["builddir"] +
                "/tools/bench/pause/`.", "")
         agg = {}
@@ -414,7 +415,7 @@ class Report:
                 x = a[v]
                 rg = ratio(mgc["gap_max_us"], x["gap_max_us"]) if mgc and v != "mgc" else None
                 rp = ratio(mgc["gap_p99_us"], x["gap_p99_us"]) if mgc and v != "mgc" else None
-                self_ = "–" if v == "malloc" else cell(x["self_max_pause_us"])
+                self_ = "–" if v in ("malloc", "spin") else cell(x["self_max_pause_us"])
                 rows.append([v] + [cell(x[k], count if k in COUNTS else num)
                                    for k, _, _ in keys[:-1]] + [self_] +
                             [f"{x['ok']}/{x['runs']}",

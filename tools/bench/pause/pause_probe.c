@@ -43,7 +43,11 @@
  * threads (kworker, kdamond) must then preempt either the mutator or the
  * sibling, where a lone mutator leaves them the idle CPU.
  *
- * usage: pause_probe_<heap> [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling]
+ * --spin (meant for the malloc binary, label spin) replaces each iteration
+ * with about a microsecond of arithmetic that touches no memory: the
+ * floor of any loop on this machine, allocator or not.
+ *
+ * usage: pause_probe_<heap> [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling] [--spin]
  *
  * Output: one "key value" per line on stdout (run_pause_probe parses it):
  * gap percentiles in microseconds, iterations, collections during the loop,
@@ -388,6 +392,21 @@ static void *busy_sibling(void *arg) {
   return (void *)(uintptr_t)spins;
 }
 
+/* ---- spin ------------------------------------------------------------------- */
+
+#define SPIN_STEPS 750
+
+static volatile uint64_t spin_sink;
+
+/* About a microsecond of dependent arithmetic, no loads or stores but
+ * the last. */
+static void spin_once(void) {
+  uint64_t x = spin_sink | 1;
+  for (int i = 0; i < SPIN_STEPS; i++)
+    x = x * 6364136223846793005u + 1442695040888963407u;
+  spin_sink = x;
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static long parse_arg(const char *s, const char *what, long lo, long hi) {
@@ -404,18 +423,20 @@ static long parse_arg(const char *s, const char *what, long lo, long hi) {
 
 int main(int argc, char **argv) {
   long live_mib = 256, seconds = 10;
-  int incremental = 0, busy = 0, npos = 0;
+  int incremental = 0, busy = 0, spin = 0, npos = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--incremental") == 0)
       incremental = 1;
     else if (strcmp(argv[i], "--busy-sibling") == 0)
       busy = 1;
+    else if (strcmp(argv[i], "--spin") == 0)
+      spin = 1;
     else if (npos == 0 && argv[i][0] != '-')
       live_mib = parse_arg(argv[npos++, i], "live size (MiB)", 1, 1 << 20);
     else if (npos == 1 && argv[i][0] != '-')
       seconds = parse_arg(argv[npos++, i], "duration (s)", 1, 86400);
     else {
-      fprintf(stderr, "usage: %s [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling]\n", argv[0]);
+      fprintf(stderr, "usage: %s [LIVE_MIB [SECONDS]] [--incremental] [--busy-sibling] [--spin]\n", argv[0]);
       return 2;
     }
   }
@@ -433,6 +454,8 @@ int main(int argc, char **argv) {
     }
     variant = strcmp(variant, "malloc") == 0 ? "malloc-busy" : variant;
   }
+  if (spin)
+    variant = busy ? "spin-busy" : "spin";
   heap_loop_start();
   uint64_t start = now_ns(), prev = start;
   uint64_t end = start + (uint64_t)seconds * 1000000000u;
@@ -443,7 +466,10 @@ int main(int argc, char **argv) {
   const char *log_env = getenv("PAUSE_PROBE_LOG_US");
   uint64_t log_ns = log_env ? strtoull(log_env, NULL, 10) * 1000u : UINT64_MAX;
   for (;;) {
-    mutate_once();
+    if (spin)
+      spin_once();
+    else
+      mutate_once();
     uint64_t t = now_ns(), gap = t - prev;
     prev = t;
     iters++;
