@@ -480,6 +480,8 @@ static void check_trace(bool concurrent) {
   ck_assert_uint_eq(d3.assists, s3.assists - s2.assists);
   fmt_ms(want, sizeof(want), s3.assist_wall_ns - s2.assist_wall_ns);
   ck_assert_str_eq(d3.assist_wall, want);
+  fmt_ms(want, sizeof(want), s3.cycle_assist_max_ns[(3 - 1) % GC_PAUSE_HISTORY]);
+  ck_assert_str_eq(d3.assist_max, want);
   free(text);
   free(hidden);
 }
