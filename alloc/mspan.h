@@ -87,37 +87,53 @@ enum mspan_state {
 struct mcache;
 
 struct mspan {
+  /* Line 0: what the marker reads for every pointer it follows
+   * (mark_pointer: span_of_heap, the index, the mark bit, the allocated
+   * test), so a mark touches one line of the record, two with has_freed.
+   * Records are 64-byte aligned (the size is a multiple of 64 and
+   * fixalloc's chunks are page-aligned).  `next` stays first: fixalloc
+   * keeps its free list in the first word of a free record. */
   struct mspan *next;       /* list links: mheap free list or mcentral list */
-  struct mspan *prev;
   uintptr_t base;           /* first byte */
-  uintptr_t npages;
   atomic_word state;        /* enum mspan_state; read lock-free */
   uintptr_t limit;          /* end of the last slot (in use) */
-
-  /* small-object span */
   uint32_t elemsize;        /* slot size; npages * PAGE_SIZE for large */
   uint32_t divmul;          /* slot index = (offset * divmul) >> 32 */
-  uint16_t nelems;
-  uint16_t nwords;          /* words per bitmap */
-  uint8_t spanclass;
-  uint8_t needzero;         /* free slots may hold old data; while cached,
-                               set by the owner and by sweeps (atomic) */
-  uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
-  uint8_t has_holes;        /* owner freed slots behind cur_word */
-  uint16_t clean_word;      /* clean_slots are slots of this word ... */
-  uint8_t sizeclass;        /* spanclass_sizeclass(spanclass) */
-  uint64_t clean_slots;     /* ... left free, and zero, by the last visit
-                               (alloc/mcache.c); owner or mcentral lock */
-  uint16_t alloccount;      /* allocated slots; exact when uncached */
-  uint16_t count_at_cache;  /* alloccount when the mcache took it */
-  uint32_t local_frees;     /* gc_free by the owner while cached */
+  atomic_word *markbits;
+  atomic_word *allocbits;
+  atomic_word cached_by;    /* struct mcache * holding it, or 0 */
+
+  /* Line 1: the rest of the marker's and gc_free's reads. */
+  atomic_word has_freed;    /* small: freedbits may be nonzero; large:
+                               LARGE_FREED* below */
+  atomic_word *freedbits;
   atomic_word cur_word;     /* word the owning mcache allocates from;
                                release-stored after allocbits[old] */
-  atomic_word enter_free;   /* free slots of cur_word when the owner entered
-                               it; written before cur_word is published */
   atomic_word cur_freed;    /* slots of cur_word the owner freed; reused
                                only after it leaves the word (written by
                                the owner, read by remote frees) */
+  atomic_word finalizers;   /* struct finalizer * list of its objects'
+                               finalizers (gc/finalizer.c, fin_lock) */
+  uint8_t spanclass;
+  uint8_t sizeclass;        /* spanclass_sizeclass(spanclass) */
+  uint8_t needzero;         /* free slots may hold old data; while cached,
+                               set by the owner and by sweeps (atomic) */
+  uint8_t has_holes;        /* owner freed slots behind cur_word */
+  uint32_t local_frees;     /* gc_free by the owner while cached */
+  uint16_t nelems;
+  uint16_t nwords;          /* words per bitmap */
+  uint16_t alloccount;      /* allocated slots; exact when uncached */
+  uint16_t count_at_cache;  /* alloccount when the mcache took it */
+  atomic_word sweepgen;     /* see gc/sweep.c */
+
+  struct mspan *prev;
+  uintptr_t npages;
+  uint8_t in_list;          /* which mcentral list holds it (mcentral.c) */
+  uint16_t clean_word;      /* clean_slots are slots of this word ... */
+  uint64_t clean_slots;     /* ... left free, and zero, by the last visit
+                               (alloc/mcache.c); owner or mcentral lock */
+  atomic_word enter_free;   /* free slots of cur_word when the owner entered
+                               it; written before cur_word is published */
   atomic_word visit;        /* owner's count of word visits: odd from
                                leaving a word to having entered the next,
                                even while in one (alloc/mcache.c) */
@@ -125,26 +141,21 @@ struct mspan {
                                SNAP_NONE if it was odd (written by the
                                collector with the world stopped) */
   atomic_word snap_free;    /* the owner's free bits of cur_word then */
-  atomic_word cached_by;    /* struct mcache * holding it, or 0 */
   uint64_t *bitmap_block;   /* the 4 * nwords words the bitmaps live in */
-  atomic_word *allocbits;
-  atomic_word *markbits;
-  atomic_word *freedbits;
   atomic_word *checkbits;   /* MGC_VERIFY's second mark (gc/verify.c) */
-  atomic_word has_freed;    /* small: freedbits may be nonzero; large:
-                               LARGE_FREED* below */
-  atomic_word sweepgen;     /* see gc/sweep.c */
   atomic_word incarnation;  /* counts the record's uses as an in-use span
                                (mspan_init_in_use_locked): a thread that
                                held frees for it tells a reuse of the
                                record (alloc/mcache.c, held frees) */
-  atomic_word finalizers;   /* struct finalizer * list of its objects'
-                               finalizers (gc/finalizer.c, fin_lock) */
 
   /* free span */
   uint8_t scavenged;        /* pages were released to the OS */
   uint64_t free_since;      /* os_nanotime() when it became free */
-};
+} __attribute__((aligned(64)));
+_Static_assert(offsetof(struct mspan, cached_by) < 64 && offsetof(struct mspan, markbits) < 64,
+               "the marker's reads of a span record should stay in its first cache line");
+_Static_assert(offsetof(struct mspan, sweepgen) < 128 && sizeof(struct mspan) == 256,
+               "span records: the marker's and gc_free's fields in two lines, 256 bytes");
 
 MGC_INLINE uintptr_t span_object_index(const struct mspan *s, uintptr_t p) {
   return (uintptr_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
