@@ -348,6 +348,17 @@ START_TEST(test_lone_worker_waits_for_the_work_of_a_running_assist) {
 }
 END_TEST
 
+/* The calling thread's assist state as if it had never assisted, with
+ * `debt` scan bytes owed. */
+static struct mthread *reset_assist_state(intptr_t debt) {
+  struct mthread *self = thread_current;
+  self->assist_debt = debt;
+  self->assist_rest_until = 0;
+  self->assist_burst_ns = 0;
+  self->assist_burst_last_end = 0;
+  return self;
+}
+
 START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
   pthread_t t = held_cycle_over_hidden_list(assist_env, CONC_LEN(assist_env), REST_LIST_NODES);
 
@@ -355,10 +366,7 @@ START_TEST(test_assist_cut_by_its_deadline_rests_before_the_next) {
    * assist finds it. */
   grey_hidden_list_into_pool();
 
-  struct mthread *self = thread_current;
-  self->assist_debt = 0;
-  self->assist_rest_until = 0;
-  self->assist_burst_ns = 0;
+  struct mthread *self = reset_assist_state(0);
   pacer_assist((uintptr_t)64 << 20); /* a debt far over one assist's 512 KiB */
   intptr_t after_first = self->assist_debt;
   uint64_t rest = self->assist_rest_until;
@@ -398,9 +406,7 @@ START_TEST(test_assist_debt_is_paid_from_background_credit) {
   uintptr_t scanned_before;
   (void)mark_take_mutator_marked(&scanned_before);
 
-  self->assist_debt = ASSIST_DEBT_PAID;
-  self->assist_rest_until = 0;
-  self->assist_burst_ns = 0;
+  reset_assist_state(ASSIST_DEBT_PAID);
   pacer_assist(1);
   intptr_t debt = self->assist_debt;
   uintptr_t left = mark_take_background_credit(UINTPTR_MAX);
@@ -450,10 +456,7 @@ static void check_past_goal(struct past_goal pg) {
  * polls it made. */
 static uint64_t assist_counting_park_polls(void) {
   (void)pacer_take_park_polls();
-  struct mthread *self = thread_current;
-  self->assist_debt = ASSIST_DEBT_PAID;
-  self->assist_rest_until = 0;
-  self->assist_burst_ns = 0;
+  reset_assist_state(ASSIST_DEBT_PAID);
   pacer_assist(1);
   return pacer_take_park_polls();
 }
@@ -506,11 +509,7 @@ START_TEST(test_assist_burst_past_goal_is_bounded_then_rests) {
   struct past_goal pg = put_heap_past_goal();
   grey_hidden_list_into_pool();
 
-  struct mthread *self = thread_current;
-  self->assist_debt = 0;
-  self->assist_rest_until = 0;
-  self->assist_burst_ns = 0;
-  self->assist_burst_last_end = 0;
+  struct mthread *self = reset_assist_state(0);
   /* Assist with a debt far over one assist's 512 KiB until one call does
    * no work.  A thread descheduled between two calls for
    * ASSIST_BURST_REST_NS starts a new burst, so the loop may take several. */

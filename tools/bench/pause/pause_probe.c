@@ -283,15 +283,24 @@ static void heap_loop_start(void) {
   gc_get_stats(&stats0);
 }
 
+/* The largest of entries [from, to) of a gc_stats ring (entry k at
+ * k % GC_PAUSE_HISTORY), of those it still holds: the last
+ * GC_PAUSE_HISTORY. */
+static uint64_t ring_max(const uint64_t ring[GC_PAUSE_HISTORY], uint64_t from, uint64_t to) {
+  if (to - from > GC_PAUSE_HISTORY)
+    from = to - GC_PAUSE_HISTORY;
+  uint64_t max = 0;
+  for (uint64_t k = from; k < to; k++)
+    if (ring[k % GC_PAUSE_HISTORY] > max)
+      max = ring[k % GC_PAUSE_HISTORY];
+  return max;
+}
+
 static void heap_report(void) {
   struct gc_stats s = {.size = sizeof s};
   gc_get_stats(&s);
-  uint64_t stops = s.pauses - stats0.pauses, max = 0;
-  /* The ring holds the last GC_PAUSE_HISTORY stops. */
-  uint64_t first = stops > GC_PAUSE_HISTORY ? s.pauses - GC_PAUSE_HISTORY : stats0.pauses;
-  for (uint64_t k = first; k < s.pauses; k++)
-    if (s.pause_ns[k % GC_PAUSE_HISTORY] > max)
-      max = s.pause_ns[k % GC_PAUSE_HISTORY];
+  uint64_t stops = s.pauses - stats0.pauses;
+  uint64_t max = ring_max(s.pause_ns, stats0.pauses, s.pauses);
   printf("collections %llu\n", (unsigned long long)(s.cycles - stats0.cycles));
   printf("self_stops %llu\n", (unsigned long long)stops);
   printf("self_max_pause_us %.1f\n", max / 1e3);
@@ -302,12 +311,8 @@ static void heap_report(void) {
   printf("self_gc_cpu_ms %.1f\n", (s.gc_cpu_ns - stats0.gc_cpu_ns) / 1e6);
   printf("self_assist_cpu_ms %.1f\n", (s.assist_cpu_ns - stats0.assist_cpu_ns) / 1e6);
   /* Mark assists hold the mutator too: the longest one in the cycles of
-   * the loop (the ring holds the last GC_PAUSE_HISTORY cycles). */
-  uint64_t assist_max = 0;
-  uint64_t c0 = s.cycles - stats0.cycles > GC_PAUSE_HISTORY ? s.cycles - GC_PAUSE_HISTORY : stats0.cycles;
-  for (uint64_t k = c0 + 1; k <= s.cycles; k++)
-    if (s.cycle_assist_max_ns[(k - 1) % GC_PAUSE_HISTORY] > assist_max)
-      assist_max = s.cycle_assist_max_ns[(k - 1) % GC_PAUSE_HISTORY];
+   * the loop (cycle k, counting from 1, is entry k - 1). */
+  uint64_t assist_max = ring_max(s.cycle_assist_max_ns, stats0.cycles, s.cycles);
   printf("self_assists %llu\n", (unsigned long long)(s.assists - stats0.assists));
   printf("self_assist_wall_ms %.2f\n", (s.assist_wall_ns - stats0.assist_wall_ns) / 1e6);
   printf("self_max_assist_us %.1f\n", assist_max / 1e3);
