@@ -60,9 +60,7 @@ MGC_INLINE struct mspan *span_of(uintptr_t p) {
  * scanning and gc_base use for arbitrary words. */
 MGC_INLINE struct mspan *span_of_heap(uintptr_t p) {
   struct mspan *s = span_of(p);
-  if (!s || atomic_load_acquire(&s->state) != MSPAN_IN_USE) return NULL;
-  if (p < s->base || p >= s->limit) return NULL;
-  return s;
+  return s && span_covers(s, p) ? s : NULL;
 }
 
 /* Set up the index (once, from gc_init).  Returns 0 or an errno. */

@@ -157,6 +157,14 @@ _Static_assert(offsetof(struct mspan, cached_by) < 64 && offsetof(struct mspan, 
 _Static_assert(offsetof(struct mspan, sweepgen) < 128 && sizeof(struct mspan) == 256,
                "span records: the marker's and gc_free's fields in two lines, 256 bytes");
 
+/* Is s in use, with p among its slots?  The test that makes a record read
+ * from the span map without a lock the span of p.  Two comparisons, not
+ * one with wrap-around: a record being reused may be read with a new base
+ * and an old, lower limit, which must cover nothing. */
+MGC_INLINE bool span_covers(const struct mspan *s, uintptr_t p) {
+  return atomic_load_acquire(&s->state) == MSPAN_IN_USE && p >= s->base && p < s->limit;
+}
+
 MGC_INLINE uintptr_t span_object_index(const struct mspan *s, uintptr_t p) {
   return (uintptr_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
 }

@@ -148,9 +148,20 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
   return p;
 }
 
+/* The class of an n-byte request, SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX:
+ * sizeclass_of's coarse table, for the medium fast paths below. */
+MGC_INLINE uintptr_t medium_class(size_t n) {
+  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
+}
+
+/* Small requests are taken from the mcache here, without a call: up to
+ * SMALL_SIZE_MAX_FINE by one table lookup (the 19-instruction fast path),
+ * up to SMALL_SIZE_MAX by the coarse table, behind a second test that only
+ * requests over SMALL_SIZE_MAX_FINE reach. */
 GC_API void *gc_alloc(size_t n) {
   if (likely(n <= SMALL_SIZE_MAX_FINE))
     return mcache_alloc(mcache_current, (uintptr_t)size_to_class1[n] << 1, true);
+  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, medium_class(n) << 1, true);
   return alloc_slow(n, false);
 }
 
@@ -160,6 +171,7 @@ GC_API void *gc_alloc_atomic(size_t n) {
     if (n <= TINY_SIZE) return alloc_tiny(c, n);
     return mcache_alloc(c, (uintptr_t)size_to_class1[n] << 1 | SPANCLASS_NOSCAN, false);
   }
+  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, medium_class(n) << 1 | SPANCLASS_NOSCAN, false);
   return alloc_slow(n, true);
 }
 
@@ -263,10 +275,9 @@ static bool free_large(struct mspan *s) {
 static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
 
 GC_API void gc_free(void *p) {
-  if (!p) return;
-  struct mspan *s = span_of_heap((uintptr_t)p);
-  if (!s) {
-    mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
+  struct mspan *s = span_of_heap((uintptr_t)p); /* NULL for p == NULL: page 0 is never heap */
+  if (unlikely(!s)) {
+    if (p) mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
     return;
   }
   /* A packed tiny object may start anywhere in its block; the block is
