@@ -118,7 +118,8 @@ struct mspan {
   uint8_t sizeclass;        /* spanclass_sizeclass(spanclass) */
   uint8_t needzero;         /* free slots may hold old data; while cached,
                                set by the owner and by sweeps (atomic) */
-  uint8_t has_holes;        /* owner freed slots behind cur_word */
+  uint8_t has_holes;        /* owner freed slots, maybe behind cur_word:
+                               its walk comes back once */
   uint32_t local_frees;     /* gc_free by the owner while cached */
   uint16_t nelems;
   uint16_t nwords;          /* words per bitmap */

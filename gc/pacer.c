@@ -93,29 +93,7 @@
  * termination drained it with the world stopped (binary-trees on 2
  * threads: 2-4 ms stops instead of 0.3 ms). */
 #define ASSIST_REST_NS 100000
-/* A thread's assists that follow one another with less than
- * ASSIST_BURST_REST_NS of its own running between them form a burst, and
- * a burst holds the thread at most ASSIST_BURST_MAX_NS (wall time, sleeps
- * included); then the thread runs ASSIST_BURST_REST_NS before it assists
- * again, past the goal too, its debt carried.  Past its goal the pause
- * probe at 256 MiB assisted at span after span with nothing between: with
- * the bound its 99.9th percentile gap went from 516-573 µs to 352-434
- * (4 interleaved runs each), speed and peak RSS the same.  It costs heap:
- * the program allocates unchecked while it rests, and test_pacer's
- * median heap at mark end went from 1.11-1.12x the goal to 1.12-1.17x
- * (5 runs each; 1.14-1.23x with a rest of 100 µs). */
-#define ASSIST_BURST_MAX_NS 500000
-#define ASSIST_BURST_REST_NS 50000
-#define ASSIST_MIN_WORK ((intptr_t)64 << 10)
-/* An assist past the goal that finds no grey work waits for some, in
- * polls of this length, at most this many times (400 µs): the next
- * allocation that needs a span parks again if the workers are still
- * behind, so the program is held to their pace all the same, in pieces
- * short enough for the pause goal.  (At 200 polls, 10 ms, single parks
- * made gaps of 1.4-1.6 ms in the pause probe at 256 MiB; binary-trees
- * and the probe kept their heap size and speed at 8.) */
-#define ASSIST_PARK_POLL_NS 50000
-#define ASSIST_PARK_POLLS 8
+/* ASSIST_BURST_*, ASSIST_MIN_WORK and ASSIST_PARK_* are in pacer.h. */
 /* Fixed point for assist_ratio: scan bytes per allocated byte << 16. */
 #define ASSIST_SHIFT 16
 

@@ -148,12 +148,6 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
   return p;
 }
 
-/* The class of an n-byte request, SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX:
- * sizeclass_of's coarse table, for the medium fast paths below. */
-MGC_INLINE uintptr_t medium_class(size_t n) {
-  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) / LARGE_SIZE_DIV];
-}
-
 /* Small requests are taken from the mcache here, without a call: up to
  * SMALL_SIZE_MAX_FINE by one table lookup (the 19-instruction fast path),
  * up to SMALL_SIZE_MAX by the coarse table, behind a second test that only
@@ -161,7 +155,7 @@ MGC_INLINE uintptr_t medium_class(size_t n) {
 GC_API void *gc_alloc(size_t n) {
   if (likely(n <= SMALL_SIZE_MAX_FINE))
     return mcache_alloc(mcache_current, (uintptr_t)size_to_class1[n] << 1, true);
-  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, medium_class(n) << 1, true);
+  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of_medium(n) << 1, true);
   return alloc_slow(n, false);
 }
 
@@ -171,7 +165,7 @@ GC_API void *gc_alloc_atomic(size_t n) {
     if (n <= TINY_SIZE) return alloc_tiny(c, n);
     return mcache_alloc(c, (uintptr_t)size_to_class1[n] << 1 | SPANCLASS_NOSCAN, false);
   }
-  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, medium_class(n) << 1 | SPANCLASS_NOSCAN, false);
+  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of_medium(n) << 1 | SPANCLASS_NOSCAN, false);
   return alloc_slow(n, true);
 }
 

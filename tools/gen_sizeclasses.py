@@ -414,13 +414,19 @@ extern const uint8_t  size_to_class128[(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / 
  * for the allocation fast paths, which save the rounding arithmetic. */
 extern const uint8_t  size_to_class1[SMALL_SIZE_MAX_FINE + 1];
 
+/* The class of an n-byte request, SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX
+ * (also the allocation fast paths' second test, runtime/api.c). */
+static inline unsigned sizeclass_of_medium(size_t n) {
+  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) /
+                          LARGE_SIZE_DIV];
+}
+
 /* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
  * larger requests to the large-object path. */
 static inline unsigned sizeclass_of(size_t n) {
   if (n <= SMALL_SIZE_MAX_FINE)
     return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
-  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) /
-                          LARGE_SIZE_DIV];
+  return sizeclass_of_medium(n);
 }
 
 #endif /* MGC_SIZECLASSES_H */

@@ -389,7 +389,6 @@ END_TEST
  * a background drain, and a debt of ASSIST_DEBT_PAID bytes must come out
  * of that bank, not be forgiven because the pool is empty. */
 #define ASSIST_DEBT_PAID ((intptr_t)256 << 10)
-#define ASSIST_MIN_WORK ((intptr_t)64 << 10) /* gc/pacer.c */
 
 START_TEST(test_assist_debt_is_paid_from_background_credit) {
   pthread_t t = held_cycle_over_hidden_list(assist_env, CONC_LEN(assist_env), REST_LIST_NODES);
@@ -476,7 +475,6 @@ END_TEST
  * ASSIST_PARK_POLLS polls, the next span parks again.  The lone worker
  * here has nothing to mark and waits, as it does while an assist runs
  * (mark_assist_begin), so its scanning never pays the debt. */
-#define ASSIST_PARK_POLLS 8 /* gc/pacer.c */
 
 START_TEST(test_starved_assist_past_goal_waits_for_workers_briefly) {
   pthread_t t = held_cycle_over_hidden_list(held_env, CONC_LEN(held_env), PARK_LIST_NODES);
@@ -499,8 +497,6 @@ END_TEST
  * debt, and after ASSIST_BURST_REST_NS of running the thread assists
  * again.  The hidden list, greyed from its head, gives every assist work
  * that outlasts its 100 µs. */
-#define ASSIST_BURST_MAX_NS 500000  /* gc/pacer.c */
-#define ASSIST_BURST_REST_NS 50000  /* gc/pacer.c */
 #define BURST_LIST_NODES 400000
 #define BURST_CALLS_MAX 200
 
