@@ -16,8 +16,10 @@
  *                an emptied span stays with its class up to a quota, until
  *                the next sweep;
  *   held_frees   gc_free into a span the thread does not cache is held
- *                back and applied at the next refill or free into another
- *                span, and dropped if a collection came between;
+ *                back and applied when a refill takes that span (with no
+ *                partial span in the class, it does) or the thread frees
+ *                into another span, and dropped if a collection came
+ *                between;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -579,7 +581,7 @@ START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
   ck_assert_msg(report != NULL, "a second free of a held object was not reported");
   ck_assert_uint_eq(h->count, 1);
 
-  objs[0] = gc_alloc(n); /* the refill applies the held free, then takes s */
+  objs[0] = gc_alloc(n); /* the refill takes s, the first partial span, applying the held free */
   ck_assert_ptr_null(h->span);
   ck_assert_ptr_eq(objs[0], x);
   ck_assert_ptr_eq(span_at(objs[0]), s);
@@ -639,7 +641,7 @@ START_TEST(test_frees_alternating_between_size_classes_are_held_side_by_side) {
   ck_assert_msg(a->alloccount == 4 && b->alloccount == 4,
                 "frees held for one size class were applied by a free of another (%u, %u objects left)",
                 a->alloccount, b->alloccount);
-  objs[1] = gc_alloc(na); /* a refill of a's class applies a's frees only */
+  objs[1] = gc_alloc(na); /* a refill of a's class takes a (the first partial), applying a's frees only */
   ck_assert_ptr_null(c->held[a->sizeclass].span);
   ck_assert_ptr_eq(c->held[b->sizeclass].span, b);
   ck_assert_uint_eq(b->alloccount, 4);
@@ -648,6 +650,95 @@ START_TEST(test_frees_alternating_between_size_classes_are_held_side_by_side) {
   mcache_release_all(c);
   check_span_and_mcentral(a);
   check_span_and_mcentral(b);
+}
+END_TEST
+
+/* A full span A of n-byte objects (objs[0 .. per_span)), given back, with
+ * no partial span left in its class: the objects allocated meanwhile are
+ * parked.  Returns A. */
+static struct mspan *full_span_alone_in_its_class(size_t n) {
+  unsigned spc = spanclass_for(n, false), per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mcentral *mc = &mcentrals[spc];
+  while (mc->partial[0] || mc->partial[1]) { /* use them up */
+    ck_assert_msg(nparked < MAX_PARKED, "the partial spans of %zu-byte objects never ran out", n);
+    parked[nparked++] = gc_alloc(n);
+  }
+  struct mspan *a = fresh_span_with(0, n, false, per_span); /* from the page heap now */
+  ck_assert_ptr_eq(span_at(objs[per_span - 1]), a);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(a->alloccount, per_span);
+  ck_assert_msg(!mc->partial[0] && !mc->partial[1], "a partial span of %zu-byte objects was left", n);
+  return a;
+}
+
+/* A refill that takes some other span leaves the frees held for A alone:
+ * applied then, they made A, partly freed, the first partial span, and the
+ * thread went on allocating from A's few free slots while freeing more
+ * into it. */
+START_TEST(test_refill_taking_another_span_keeps_the_frees_held) {
+  const size_t n = 240;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *a = full_span_alone_in_its_class(n);
+  objs[per_span] = gc_alloc(n); /* into a new span p, left partial */
+  struct mspan *p = span_at(objs[per_span]);
+  ck_assert_ptr_ne(p, a);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 1; i < 4; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  struct held_frees *h = &my_mcache()->held[a->sizeclass];
+  ck_assert_uint_eq(h->count, 3);
+
+  objs[per_span + 1] = gc_alloc(n);
+  ck_assert_ptr_eq(span_at(objs[per_span + 1]), p);
+  ck_assert_ptr_eq(h->span, a);
+  ck_assert_uint_eq(h->count, 3);
+  ck_assert_msg(a->alloccount == per_span, "the refill applied the frees held for another span (%u of %u left)",
+                a->alloccount, per_span);
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(a->alloccount, per_span - 3);
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(p);
+}
+END_TEST
+
+/* With no partial span in the class, the refill takes the span the thread
+ * holds frees for, applying them, rather than growing the heap; a slot
+ * whose free was held and is now applied is free to the thread, so
+ * freeing it again is reported. */
+START_TEST(test_refill_with_no_partial_span_takes_the_one_frees_are_held_for) {
+  const size_t n = 240;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *a = full_span_alone_in_its_class(n);
+  void *freed[3];
+  for (unsigned i = 1; i < 4; i++) {
+    freed[i - 1] = objs[i];
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  struct held_frees *h = &my_mcache()->held[a->sizeclass];
+  ck_assert_ptr_eq(h->span, a);
+
+  objs[1] = gc_alloc(n);
+  ck_assert_msg(span_at(objs[1]) == a, "the refill took another span (%p) over the held one (%p)",
+                (void *)span_at(objs[1]), (void *)a);
+  ck_assert_ptr_eq(objs[1], freed[0]);
+  ck_assert_ptr_null(h->span);
+  ck_assert_uint_eq(h->count, 0);
+  ck_assert(is_all(objs[1], n, 0));
+  capture_begin();
+  gc_free(freed[1]);
+  gc_free(freed[1]);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a second free of a slot whose held free was applied was not reported");
+  objs[2] = gc_alloc(n);
+  objs[3] = gc_alloc(n);
+  ck_assert(objs[2] != objs[3] && span_at(objs[2]) == a && span_at(objs[3]) == a);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(a->alloccount, per_span);
+  check_span_and_mcentral(a);
 }
 END_TEST
 
@@ -873,6 +964,8 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_held_frees_are_applied_when_the_thread_frees_into_another_span);
   tcase_add_test(held, test_frees_alternating_between_size_classes_are_held_side_by_side);
   tcase_add_test(held, test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry);
+  tcase_add_test(held, test_refill_taking_another_span_keeps_the_frees_held);
+  tcase_add_test(held, test_refill_with_no_partial_span_takes_the_one_frees_are_held_for);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
   suite_add_tcase(s, held);
 
