@@ -54,13 +54,9 @@
  * mixed sizes) alternate between classes: a single entry was applied, under
  * a lock, at nearly every free.  An entry's frees are applied under one
  * lock hold (mcentral_free_held) when the thread frees into another span
- * of that size class, when a new sweep generation has started, when a
- * refill takes their span (mcentral_cache_span applies them under the
- * lock it takes the span with, and takes it when its class has no other
- * partial span) and when it gives its spans back; a refill that takes
- * another span leaves them held (applied, they made their span, partly
- * freed, the first partial one, taken next).  The sweep generation and
- * the span's incarnation they
+ * of that size class, when a new sweep generation has started, when it
+ * refills that span class (so its next span sees them) and when it gives
+ * its spans back; the sweep generation and the span's incarnation they
  * were held under are checked then, and if either moved, or the collector
  * marks, they are dropped: a mark has taken the objects as allocated, and
  * the sweep after it frees them unless something still points to them.
@@ -70,8 +66,8 @@
  * next sweep; statistics count them as frees at once (gc/stats.c).
  * Invariants, per entry h: h->count == popcount of its bits;
  * h->count > 0 => h->span != NULL; h->span is of h's size class and is
- * never cached by this thread (when a refill takes h->span, its frees are
- * applied first and h is emptied).
+ * never cached by this thread (a refill of h->spanclass flushes h before
+ * it takes a span).
  *
  * Giving spans back each cycle.  A cached span counts in heap_live as
  * fully allocated, and a held free counts until it is applied.  A thread
@@ -234,27 +230,23 @@ static void uncache_slot(struct mcache_slot *sl) {
   mcentral_uncache_span(s);
 }
 
-/* Empty entry h, its frees applied or dropped. */
-static void clear_held_entry(struct mcache *c, struct held_frees *h) {
-  if (h->count) {
-    memset(&c->held_bits[h->bits_at], 0, h->nwords * sizeof(c->held_bits[0]));
-    h->count = 0;
-  }
-  h->span = NULL;
-}
-
 /* Apply (or drop) the frees held in h, and empty it. */
 static void flush_held_entry(struct mcache *c, struct held_frees *h) {
   if (!h->span) return;
-  /* From an older sweep generation they would be dropped under the lock
-   * anyway (mcentral_free_held); the generation only moves on. */
-  if (h->count && h->sweepgen == atomic_load_relaxed(&mheap_sweepgen)) {
-    struct mthread *t = thread_current;
-    uintptr_t phase = thread_mark_phase_enter(t);
-    mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, &c->held_bits[h->bits_at]);
-    thread_mark_phase_leave(t, phase);
+  uint64_t *bits = &c->held_bits[h->bits_at];
+  if (h->count) {
+    /* From an older sweep generation they would be dropped under the
+     * lock anyway (mcentral_free_held); the generation only moves on. */
+    if (h->sweepgen == atomic_load_relaxed(&mheap_sweepgen)) {
+      struct mthread *t = thread_current;
+      uintptr_t phase = thread_mark_phase_enter(t);
+      mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, bits);
+      thread_mark_phase_leave(t, phase);
+    }
+    memset(bits, 0, h->nwords * sizeof(bits[0]));
+    h->count = 0;
   }
-  clear_held_entry(c, h);
+  h->span = NULL;
 }
 
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
@@ -285,6 +277,9 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     c->released_sweepgen = sweepgen;
     mcache_release_all(c); /* see "Giving spans back each cycle" at the top */
   }
+  /* The span taken below may be one this thread holds frees for. */
+  struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
+  if (h->span && h->spanclass == spc) flush_held_entry(c, h);
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;
@@ -301,15 +296,7 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (!s) {
     heap_before_slow_alloc();
     heap_check_trigger();
-    /* The frees held for this class stay held: applied now, they would
-     * make their span, partly freed, the first partial one, and the
-     * thread would allocate from its few free slots while freeing more
-     * into it (a ring did that; it entered a word every 13 allocations
-     * instead of 64).  mcentral_cache_span applies them if it hands out
-     * their span, and takes it when no other has room. */
-    struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
-    s = mcentral_cache_span(c, spc, h, &c->held_bits[h->bits_at]);
-    if (h->span && h->span == s) clear_held_entry(c, h);
+    s = mcentral_cache_span(c, spc);
     if (!s) return mcache_refill_failed(spc, zero);
     heap_after_slow_alloc((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
     uintptr_t phase = thread_mark_phase_enter(t);

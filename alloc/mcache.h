@@ -163,8 +163,8 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
 /* gc_free of slot idx of small span s, which c does not cache, by c's
  * thread while the barrier is off: held back in the entry of s's size
  * class, applied with the other frees held for s when the thread frees
- * into another span of that size class, a refill takes s or it gives its
- * spans back.  Returns false when the slot is already free
+ * into another span of that size class, refills s's span class or gives
+ * its spans back.  Returns false when the slot is already free
  * (or held).  The caller keeps the mark phase from changing
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
@@ -180,8 +180,11 @@ MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   uint64_t *held = &c->held_bits[h->bits_at + w];
-  if ((*held & bit) || (atomic_load_relaxed(&s->freedbits[w]) & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit))
-    return 0;
+  /* No look at freedbits: an uncached span has none set (remote frees go
+   * to its allocbits, and uncaching folds them in).  Were s cached by
+   * another thread meanwhile and the slot freed remotely as well, that
+   * double free is reported when these frees are applied. */
+  if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return 0;
   *held |= bit;
   h->count++;
   return 1;

@@ -227,72 +227,13 @@ static struct mspan *find_partial_locked(struct mcentral *mc) {
   return mc->partial[sw];
 }
 
-/* Remote frees of the slots `bits` of word w of uncached s; returns the
- * slots that were not allocated (left alone).  The caller finishes with
- * finish_uncached_frees_locked.  Lock held. */
-static uint64_t free_uncached_locked(struct mspan *s, unsigned w, uint64_t bits, unsigned *freed) {
-  uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
-  if (a & bits) atomic_store_relaxed(&s->allocbits[w], a & ~bits);
-  *freed += (unsigned)mgc_popcount64(a & bits);
-  return bits & ~a;
-}
-
-/* The frees the caching thread holds back for s (h, bits), applied as s
- * is taken off its list: once s is cached, the thread's own frees of
- * those slots take the owner's path, which does not look at held ones.
- * Dropped, as mcentral_free_held drops them, if the sweep generation or
- * the record's use moved on or the collector marks.  Lock held. */
-static void apply_own_held_locked(struct mcentral *mc, struct mspan *s, const struct held_frees *h, const uint64_t *bits) {
-  struct mthread *t = thread_current;
-  uintptr_t phase = thread_mark_phase_enter(t);
-  bool same = atomic_load_relaxed(&s->incarnation) == h->incarnation &&
-              atomic_load_relaxed(&mheap_sweepgen) == h->sweepgen && !gc_barrier_on;
-  unsigned freed = 0;
-  for (unsigned w = 0; same && w < s->nwords; w++) {
-    uint64_t refused = bits[w] ? free_uncached_locked(s, w, bits[w], &freed) : 0;
-    if (refused)
-      mgc_report("gc_free: object of %u bytes at %p freed twice (by two threads), found late; ignored",
-                 s->elemsize, (void *)span_object_addr(s, (uintptr_t)w * 64 + (uintptr_t)__builtin_ctzll(refused)));
-  }
-  thread_mark_phase_leave(t, phase);
-  if (!freed) return;
-  count_add_locked(&mc->counts.frees, freed);
-  heap_live_sub((uintptr_t)freed * s->elemsize);
-  s->needzero = 1;
-  s->alloccount = (uint16_t)(s->alloccount - freed);
-}
-
-/* The span the caller holds frees for (held), if it is listed in this
- * class, swept: with no partial span, those frees make room in it rather
- * than the heap growing by a span.  Lock held. */
-static struct mspan *listed_held_span_locked(struct mcentral *mc, const struct held_frees *held) {
-  struct mspan *s = held->span;
-  /* The record may have been freed or reused since the frees were held;
-   * in this class and in use under the lock, it stays so while it is held
-   * (see the top of the file). */
-  if (atomic_load_relaxed(&s->state) != MSPAN_IN_USE || span_class_unlocked(s) != mc->spanclass ||
-      atomic_load_relaxed(&s->incarnation) != held->incarnation ||
-      atomic_load_relaxed(&mheap_sweepgen) != held->sweepgen || atomic_load_relaxed(&s->cached_by) ||
-      !s->in_list || span_needs_sweep(s))
-    return NULL;
-  return s;
-}
-
-struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct held_frees *held, const uint64_t *held_bits) {
+struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc) {
   struct mcentral *mc = &mcentrals[spc];
   lock_acquire(&mc->lock);
-  bool holds = held && held->count && held->spanclass == spc;
   struct mspan *s = find_partial_locked(mc);
-  if (!s && holds) s = listed_held_span_locked(mc, held);
   if (s) {
     list_remove_locked(mc, s);
-    if (holds && held->span == s) apply_own_held_locked(mc, s, held, held_bits);
-    if (s->alloccount == s->nelems) { /* the held span, its frees dropped */
-      list_insert_locked(mc, s);
-      s = NULL;
-    }
-  }
-  if (!s) {
+  } else {
     /* Keep the lock: a new span is in use but in no list and not yet
      * cached, and a sweeper (which takes this lock) must not see it so. */
     s = mheap_alloc_span(sizeclass_npages[spanclass_sizeclass(spc)], spc);
@@ -402,6 +343,16 @@ static bool free_cached_locked(struct mcentral *mc, struct mspan *s, struct mcac
   return ok;
 }
 
+/* Remote frees of the slots `bits` of word w of uncached s; returns the
+ * slots that were not allocated (left alone).  The caller finishes with
+ * finish_uncached_frees_locked.  Lock held. */
+static uint64_t free_uncached_locked(struct mspan *s, unsigned w, uint64_t bits, unsigned *freed) {
+  uintptr_t a = atomic_load_relaxed(&s->allocbits[w]);
+  if (a & bits) atomic_store_relaxed(&s->allocbits[w], a & ~bits);
+  *freed += (unsigned)mgc_popcount64(a & bits);
+  return bits & ~a;
+}
+
 /* Account for `freed` slots just freed in uncached s, and move it between
  * lists (or out of them) as it became partial or empty.  Lock held. */
 static void finish_uncached_frees_locked(struct mcentral *mc, struct mspan *s, unsigned freed) {
@@ -504,6 +455,11 @@ bool mcentral_is_valid(struct mcentral *mc) {
     for (struct mspan *s = *list_head(mc, which); s && ok; s = s->next) {
       if ((s->in_list & ~LIST_EMPTY) != which || s->spanclass != mc->spanclass) ok = false;
       if (atomic_load_relaxed(&s->cached_by)) ok = false;
+      /* remote frees of an uncached span are in allocbits (gc_free's held
+       * path relies on it) */
+      if (atomic_load_relaxed(&s->has_freed)) ok = false;
+      for (unsigned w = 0; w < s->nwords; w++)
+        if (atomic_load_relaxed(&s->freedbits[w])) ok = false;
       if (!mspan_is_valid(s)) ok = false;
       if (!!(which & LIST_FULL) != (s->alloccount == s->nelems)) ok = false;
       if (!!(s->in_list & LIST_EMPTY) != (s->alloccount == 0)) ok = false;

@@ -14,7 +14,6 @@
 #include "runtime/lock.h"
 
 struct mcache;
-struct held_frees;
 
 /* Per-class allocation counters (bytes are count * class size), updated
  * atomically, read without the lock by statistics. */
@@ -40,14 +39,8 @@ extern struct mcentral mcentrals[SPANCLASS_COUNT];
 
 void mcentral_init(void);
 /* A span of class spc with a free slot, swept, now cached by c
- * (cached_by set, allocbits exact).  NULL when the heap cannot grow.
- * held, with its bits held_bits, is c's entry of frees held back for
- * spc's size class (or NULL): if the span taken is held->span, they are
- * applied first (or dropped, see mcentral_free_held), and the caller
- * empties the entry; with no partial span, held->span is taken if that
- * makes room in it. */
-struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct held_frees *held,
-                                  const uint64_t *held_bits);
+ * (cached_by set, allocbits exact).  NULL when the heap cannot grow. */
+struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc);
 /* Take back a span from its owning mcache, whose allocbits[cur_word] the
  * caller has written back.  Folds remote frees, files the span as partial
  * or full, or, when empty, keeps it on the partial list (a few per class,

@@ -20,6 +20,7 @@
 #include "gc/sweep.h"
 
 #include <pthread.h>
+#include <time.h>
 
 #include "alloc/arena.h"
 #include "alloc/heaplive.h"
@@ -94,9 +95,14 @@ static void sweep_large(struct mspan *s, bool hand_over) {
   fork_guard_leave();
 }
 
+static atomic_word test_hold;
+
+void sweep_test_hold(bool on) { atomic_store_release(&test_hold, on); }
+
 void sweep_span(struct mspan *s, bool hand_over) {
   if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
   if (atomic_load_relaxed(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen) - 2) return;
+  while (unlikely(atomic_load_acquire(&test_hold))) nanosleep(&(struct timespec){0, 100000}, NULL);
   if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s, hand_over);
   else mcentral_sweep_any(s, hand_over);
 }

@@ -29,6 +29,11 @@ struct sweep_counts {
   uintptr_t large_freed_bytes;
 };
 void sweep_read_counts(struct sweep_counts *out);
+/* Test hook (tests/alloc): while `on`, the heap walks that sweep (the
+ * background sweeper, sweep_finish, allocation's proportional sweeping)
+ * wait before each span they would sweep.  Spans the allocator sweeps itself (mcentral
+ * before handing one out, the owner of a cached span) are still swept. */
+void sweep_test_hold(bool on);
 void sweep_after_fork_child(void);
 
 #endif /* MGC_SWEEP_H */

@@ -287,15 +287,15 @@ GC_API void gc_free(void *p) {
   /* Fast path, without calls, while the collector is not marking (read
    * inside the mark-phase bracket, see free_slow) and no object of the
    * span has a finalizer: the owner frees into a span it caches
-   * (cached_by changes only by the owner), or adds to the frees it holds
-   * back for an uncached span. */
+   * (cached_by changes only by the owner) and that is swept (see
+   * free_slow), or adds to the frees it holds back for an uncached span. */
   struct mthread *t = thread_current;
   if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
     struct mcache *c = &t->mcache;
     uintptr_t phase = thread_mark_phase_enter(t);
     if (likely(!gc_barrier_on)) {
       uintptr_t owner = atomic_load_relaxed(&s->cached_by);
-      int r = owner == (uintptr_t)c ? mcache_free_local(c, s, idx)
+      int r = owner == (uintptr_t)c ? (likely(!span_needs_sweep(s)) ? mcache_free_local(c, s, idx) : -1)
               : owner == 0          ? mcache_free_held_fast(c, s, idx)
                                     : -1;
       if (likely(r >= 0)) {
@@ -331,7 +331,15 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx) {
   }
   bool ok;
   if (span_is_large(s)) ok = free_large(s);
-  else if (c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c) ok = mcache_free_local(c, s, idx);
+  else if (c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c) {
+    /* The owner frees into words other than its current one without a
+     * lock, by a plain read and write of allocbits; a sweeper of the span
+     * (it sweeps all but that word) would lose the free or bring back a
+     * slot it freed.  So a span left unswept by the last mark is swept
+     * first; in the mark-phase bracket no new generation can begin. */
+    if (span_needs_sweep(s)) mcentral_sweep_cached(s);
+    ok = mcache_free_local(c, s, idx);
+  }
   else if (c && !gc_barrier_on) ok = mcache_free_held(c, s, idx); /* applied in batches */
   else ok = !(c && mcache_holds_free(c, s, idx)) && mcentral_free_remote(s, idx);
   thread_mark_phase_leave(t, phase);
