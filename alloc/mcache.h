@@ -128,7 +128,10 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
 void mcache_init(struct mcache *c);
 /* gc_free of slot idx of span s, cached by c (the calling thread's).
  * Returns false when the slot is already free.  Inline: it is gc_free's
- * fast path (runtime/api.c). */
+ * fast path (runtime/api.c).  The caller holds the mark phase still
+ * (thread_mark_phase_enter) and s is swept: a slot in a word other than
+ * the current one is freed by a plain read and write of allocbits, words
+ * a sweeper of s rewrites under the class lock. */
 MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
   struct mcache_slot *sl = &c->slots[s->spanclass];
   unsigned w = (unsigned)(idx >> 6);
