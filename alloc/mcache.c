@@ -230,37 +230,50 @@ static void uncache_slot(struct mcache_slot *sl) {
   mcentral_uncache_span(s);
 }
 
-/* Apply (or drop) the frees held in h, and empty it. */
+/* Apply (or drop) the frees held in h, and empty it.  The entry is
+ * emptied first, from a copy: a fork() between the two then leaves the
+ * child without these frees (dropped: the objects stay allocated until a
+ * sweep finds them unreachable), where emptying it after the frees were
+ * applied left a child that gives back every other thread's cache
+ * (runtime/thread.c) to apply them a second time, to slots perhaps handed
+ * out again meanwhile. */
 static void flush_held_entry(struct mcache *c, struct held_frees *h) {
-  if (!h->span) return;
-  uint64_t *bits = &c->held_bits[h->bits_at];
-  if (h->count) {
-    /* From an older sweep generation they would be dropped under the
-     * lock anyway (mcentral_free_held); the generation only moves on. */
-    if (h->sweepgen == atomic_load_relaxed(&mheap_sweepgen)) {
-      struct mthread *t = thread_current;
-      uintptr_t phase = thread_mark_phase_enter(t);
-      mcentral_free_held(h->span, h->spanclass, h->sweepgen, h->incarnation, bits);
-      thread_mark_phase_leave(t, phase);
-    }
-    memset(bits, 0, h->nwords * sizeof(bits[0]));
+  struct mspan *s = h->span;
+  if (!s) return;
+  uint64_t bits[HELD_WORDS_MAX];
+  uint32_t count = h->count;
+  if (count) {
+    memcpy(bits, &c->held_bits[h->bits_at], h->nwords * sizeof(bits[0]));
+    memset(&c->held_bits[h->bits_at], 0, h->nwords * sizeof(bits[0]));
     h->count = 0;
   }
   h->span = NULL;
+  __asm__ __volatile__("" ::: "memory");
+  /* From an older sweep generation they would be dropped under the lock
+   * anyway (mcentral_free_held); the generation only moves on. */
+  if (count && h->sweepgen == atomic_load_relaxed(&mheap_sweepgen)) {
+    struct mthread *t = thread_current;
+    uintptr_t phase = thread_mark_phase_enter(t);
+    mcentral_free_held(s, h->spanclass, h->sweepgen, h->incarnation, bits);
+    thread_mark_phase_leave(t, phase);
+  }
 }
 
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  /* Checked before the entry is touched: a bad free must not leave it
+   * pointing at s with nothing held. */
+  if (!mcache_slot_is_allocated(c, s, idx)) return false; /* also when held */
   struct held_frees *h = &c->held[s->sizeclass];
   uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
-  if (h->span != s || h->sweepgen != sg) {
+  uintptr_t incarnation = atomic_load_relaxed(&s->incarnation);
+  if (h->span != s || h->sweepgen != sg || h->incarnation != incarnation) {
     flush_held_entry(c, h);
     h->span = s;
     h->sweepgen = sg;
-    h->incarnation = atomic_load_relaxed(&s->incarnation);
+    h->incarnation = incarnation;
     h->spanclass = s->spanclass;
     h->nwords = (uint8_t)s->nwords;
   }
-  if (!mcache_slot_is_allocated(c, s, idx)) return false; /* also when held */
   c->held_bits[h->bits_at + (idx >> 6)] |= (uint64_t)1 << (idx & 63);
   h->count++;
   return true;

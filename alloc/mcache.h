@@ -52,6 +52,7 @@ struct held_frees {
   uint32_t count;          /* bits set in its bits */
 };
 _Static_assert(sizeof(struct held_frees) == 32, "held_frees should stay 32 bytes");
+#define HELD_WORDS_MAX ((SIZECLASS_MAX_NELEMS + 63) / 64) /* bits of one entry */
 _Static_assert(SPANCLASS_COUNT <= 256 && SIZECLASS_MAX_NELEMS / 64 <= 255 && SIZECLASS_BITMAP_WORDS_SUM <= 65535,
                "held_frees fields are too narrow for the size classes");
 
@@ -210,7 +211,9 @@ MGC_INLINE bool mcache_slot_is_allocated(const struct mcache *c, const struct ms
   uint64_t bit = (uint64_t)1 << (idx & 63);
   if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false;
   if (c && mcache_holds_free(c, s, idx)) return false;
-  struct mcache *owner = (struct mcache *)atomic_load_relaxed(&s->cached_by);
+  /* Acquire: allocbits below must be at least as new as the uncaching
+   * that wrote cached_by = 0 (mcentral_uncache_span). */
+  struct mcache *owner = (struct mcache *)atomic_load_acquire(&s->cached_by);
   if (owner && w == atomic_load_acquire(&s->cur_word)) {
     if (owner != c) return true; /* another thread's word in use */
     return !(c->slots[s->spanclass].freebits & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);

@@ -19,6 +19,9 @@
 static struct fixalloc span_records;
 static struct fixalloc bitmap_blocks[BITMAP_MAX_WORDS + 1];
 static bool records_ready;
+/* The last incarnation handed out, over all records: a record freed to
+ * span_records comes back zeroed, so a count per record would start over. */
+static uintptr_t last_incarnation;
 
 atomic_word mheap_sweepgen = SWEEPGEN_START;
 atomic_word sweeps_in_progress;
@@ -79,8 +82,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   atomic_store_relaxed(&s->finalizers, 0);
   atomic_store_relaxed(&s->has_freed, 0);
   atomic_store_relaxed(&s->sweepgen, atomic_load_relaxed(&mheap_sweepgen));
-  /* The record is never memset (fixalloc.c), so the count carries on. */
-  atomic_store_relaxed(&s->incarnation, atomic_load_relaxed(&s->incarnation) + 1);
+  atomic_store_relaxed(&s->incarnation, ++last_incarnation);
   if (sc == 0) {
     /* A large span is its object: allocated from birth. */
     atomic_store_relaxed(&s->allocbits[0], 1);

@@ -144,10 +144,10 @@ struct mspan {
   atomic_word snap_free;    /* the owner's free bits of cur_word then */
   uint64_t *bitmap_block;   /* the 4 * nwords words the bitmaps live in */
   atomic_word *checkbits;   /* MGC_VERIFY's second mark (gc/verify.c) */
-  atomic_word incarnation;  /* counts the record's uses as an in-use span
-                               (mspan_init_in_use_locked): a thread that
-                               held frees for it tells a reuse of the
-                               record (alloc/mcache.c, held frees) */
+  atomic_word incarnation;  /* unique to this use of the record as an
+                               in-use span (mspan_init_in_use_locked): a
+                               thread that held frees for it tells a reuse
+                               of the record (alloc/mcache.c, held frees) */
 
   /* free span */
   uint8_t scavenged;        /* pages were released to the OS */

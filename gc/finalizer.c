@@ -202,7 +202,10 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data) {
   struct mspan *s = span_of_heap(p);
   uintptr_t idx = s ? span_object_index(s, p) : 0;
   uintptr_t start = s ? span_object_addr(s, idx) + (spanclass_typed(s->spanclass) ? sizeof(void *) : 0) : 0;
-  if (!s || start != p || !mcache_slot_is_allocated(thread_mcache(), s, idx)) {
+  /* A large object gc_free took while the collector marked stays in its
+   * span until the sweep, allocated by its bits: has_freed tells. */
+  if (!s || start != p || !mcache_slot_is_allocated(thread_mcache(), s, idx) ||
+      (span_is_large(s) && atomic_load_acquire(&s->has_freed))) {
     mgc_report("gc_set_finalizer(%p): not the start of a live mgc object; no finalizer set", obj);
     return EINVAL;
   }

@@ -115,7 +115,10 @@ MGC_NO_SANITIZE_SCAN static void add_owner_frees(const struct mcache *c, uint64_
   }
   for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
     unsigned held_spc = *(const volatile uint8_t *)&c->held[sc].spanclass;
-    if (held_spc < SPANCLASS_COUNT) held[held_spc] += *(const volatile uint32_t *)&c->held[sc].count;
+    /* Frees held in an older sweep generation will be dropped, and the
+     * sweep counts those objects itself when it frees them. */
+    bool current = *(const volatile uintptr_t *)&c->held[sc].sweepgen == atomic_load_relaxed(&mheap_sweepgen);
+    if (held_spc < SPANCLASS_COUNT && current) held[held_spc] += *(const volatile uint32_t *)&c->held[sc].count;
   }
 }
 

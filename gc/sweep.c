@@ -73,8 +73,9 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
     atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
-  /* Dead.  gc_free may race to free it too: one exchange wins, and gc_free
-   * waits while the span is claimed, so the record is still ours here. */
+  /* Dead.  gc_free may race to free it too: one exchange wins.  A gc_free
+   * that won took the sweep first (sweep_take_large_for_free) or is waiting
+   * for this one to end, so the record is still ours here. */
   bool ours = !marked && atomic_cas(&s->has_freed, 0, LARGE_FREED);
   atomic_store_release(&s->sweepgen, sg);
   if (ours) {
@@ -85,6 +86,16 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
     mheap_free_span(s);
   }
   atomic_fetch_sub(&sweeps_in_progress, 1);
+}
+
+void sweep_take_large_for_free(struct mspan *s) {
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen);
+  for (;;) {
+    uintptr_t g = atomic_load_acquire(&s->sweepgen);
+    if (g == sg) return;
+    if (g == sg - 2 && atomic_cas(&s->sweepgen, sg - 2, sg)) return;
+    cpu_relax(); /* sg - 1: a sweeper has it, and will leave it to us */
+  }
 }
 
 /* No fork in the middle: the child would wait for sweeps_in_progress to

@@ -23,6 +23,14 @@ void sweep_wake_background(void);
  * background walk, which lets threads waiting for the class lock have it
  * first (mcentral_sweep_any). */
 void sweep_span(struct mspan *s, bool hand_over);
+/* gc_free of the large object of s, just marked freed (has_freed won):
+ * take s's sweep from the sweepers, who would find nothing to do, before
+ * s is released.  Checking only that no sweeper held it was not enough: one
+ * could claim it after the check, and if the record was released and
+ * reused for a new object meanwhile, it swept that object away.  Waits
+ * while a sweeper holds s.  The caller holds the mark phase still
+ * (thread_mark_phase_enter), so the generation cannot move meanwhile. */
+void sweep_take_large_for_free(struct mspan *s);
 /* Spans swept by the last sweep generation that freed objects, etc. */
 struct sweep_counts {
   uintptr_t large_freed;

@@ -31,6 +31,7 @@
 #include "gc/barrier.h"
 #include "gc/finalizer.h"
 #include "gc/mark.h"
+#include "gc/sweep.h"
 #include "gc/types.h"
 #include "runtime/forkguard.h"
 #include "runtime/init.h"
@@ -245,9 +246,7 @@ static bool free_large_guarded(struct mspan *s) {
   /* has_freed doubles as "freed" for a large span: a second gc_free racing
    * with the first loses the exchange. */
   if (!atomic_cas(&s->has_freed, 0, LARGE_FREED)) return false;
-  /* A sweeper may have claimed the span just before: let it finish with
-   * the record before it is freed (and perhaps reused). */
-  while (atomic_load_acquire(&s->sweepgen) == atomic_load_relaxed(&mheap_sweepgen) - 1) cpu_relax();
+  sweep_take_large_for_free(s);
   heap_live_sub(s->npages * PAGE_SIZE);
   atomic_fetch_add(&large_frees, 1);
   /* While the collector marks, grey work may name the object; the pages
@@ -285,17 +284,17 @@ GC_API void gc_free(void *p) {
     return;
   }
   /* Fast path, without calls, while the collector is not marking (read
-   * inside the mark-phase bracket, see free_slow) and no object of the
-   * span has a finalizer: the owner frees into a span it caches
-   * (cached_by changes only by the owner) and that is swept (see
-   * free_slow), or adds to the frees it holds back for an uncached span. */
+   * inside the mark-phase bracket, see free_slow), the span is swept (see
+   * free_slow) and no object of it has a finalizer: the owner frees into
+   * a span it caches (cached_by changes only by the owner), or adds to the
+   * frees it holds back for an uncached span. */
   struct mthread *t = thread_current;
   if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
     struct mcache *c = &t->mcache;
     uintptr_t phase = thread_mark_phase_enter(t);
-    if (likely(!gc_barrier_on)) {
-      uintptr_t owner = atomic_load_relaxed(&s->cached_by);
-      int r = owner == (uintptr_t)c ? (likely(!span_needs_sweep(s)) ? mcache_free_local(c, s, idx) : -1)
+    if (likely(!gc_barrier_on) && likely(!span_needs_sweep(s))) {
+      uintptr_t owner = atomic_load_acquire(&s->cached_by);
+      int r = owner == (uintptr_t)c ? mcache_free_local(c, s, idx)
               : owner == 0          ? mcache_free_held_fast(c, s, idx)
                                     : -1;
       if (likely(r >= 0)) {
@@ -330,20 +329,35 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx) {
     mark_account_mutator(&t->gcw);
   }
   bool ok;
+  /* A small span the last mark left unswept is swept first (in the
+   * mark-phase bracket no new generation can begin meanwhile):
+   *   the owner frees into words other than its current one by a plain
+   *   read and write of allocbits, and a sweeper of the span (it sweeps
+   *   all but that word) would lose the free or bring back a slot it freed;
+   *   a held free is judged by allocbits, where the last mark's garbage
+   *   still looks allocated: a second free of an object whose first free
+   *   was held (and dropped by that mark) would be held again, and applied
+   *   after the sweep had handed the slot out anew. */
+  if (!span_is_large(s) && span_needs_sweep(s)) mcentral_sweep_any(s, false);
   if (span_is_large(s)) ok = free_large(s);
-  else if (c && atomic_load_relaxed(&s->cached_by) == (uintptr_t)c) {
-    /* The owner frees into words other than its current one without a
-     * lock, by a plain read and write of allocbits; a sweeper of the span
-     * (it sweeps all but that word) would lose the free or bring back a
-     * slot it freed.  So a span left unswept by the last mark is swept
-     * first; in the mark-phase bracket no new generation can begin. */
-    if (span_needs_sweep(s)) mcentral_sweep_cached(s);
-    ok = mcache_free_local(c, s, idx);
-  }
+  else if (c && atomic_load_acquire(&s->cached_by) == (uintptr_t)c) ok = mcache_free_local(c, s, idx);
   else if (c && !gc_barrier_on) ok = mcache_free_held(c, s, idx); /* applied in batches */
   else ok = !(c && mcache_holds_free(c, s, idx)) && mcentral_free_remote(s, idx);
   thread_mark_phase_leave(t, phase);
   if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
+}
+
+/* Zero the bytes of the word at w from byte `keep` on: a shrink that cuts
+ * through the word deletes whatever pointer it held, so the old value is
+ * recorded as GC_WRITE records an overwritten one (include/mgc.h). */
+static void clear_word_tail(void **w, size_t keep) {
+  void *old = *w;
+  int on = gc_barrier_on;
+  if (on) gc_barrier_record(old);
+  __asm__ __volatile__("" ::: "memory");
+  memset((char *)w + keep, 0, sizeof(void *) - keep);
+  __asm__ __volatile__("" ::: "memory");
+  if (!on && gc_barrier_on) gc_barrier_record(old);
 }
 
 GC_API void *gc_realloc(void *p, size_t n) {
@@ -370,7 +384,7 @@ GC_API void *gc_realloc(void *p, size_t n) {
      * later finds zeroes and stale pointers keep nothing. */
     if (!noscan) {
       size_t first = MGC_ROUND_UP(n, sizeof(void *));
-      memset((char *)p + n, 0, first - n); /* the rest of the last word kept */
+      if (first > n) clear_word_tail((void **)((char *)p + first - sizeof(void *)), n % sizeof(void *));
       for (void **w = (void **)((char *)p + first); w < (void **)((char *)p + old); w++) GC_WRITE(w, NULL);
     }
     return p;

@@ -122,6 +122,19 @@ static void free_from_other_thread(void *p) {
 
 static bool span_holds_slot(const struct mspan *s, uintptr_t idx) { return bitmap_get(s->allocbits, idx); }
 
+/* Linked with -Wl,--wrap=mcentral_free_held: counts the applications of
+ * held frees that found the caller's entry for them not yet emptied. */
+static atomic_word applied_from_full_entry;
+void __real_mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintptr_t incarnation,
+                               uint64_t *bits);
+void __wrap_mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen, uintptr_t incarnation,
+                               uint64_t *bits) {
+  struct mcache *c = thread_mcache();
+  const struct held_frees *h = c ? &c->held[spanclass_sizeclass(spc)] : NULL;
+  if (h && (h->span || h->count || bits == &c->held_bits[h->bits_at])) atomic_fetch_add(&applied_from_full_entry, 1);
+  __real_mcentral_free_held(s, spc, sweepgen, incarnation, bits);
+}
+
 static uintptr_t slot_of(const struct mspan *s, const void *p) { return span_object_index(s, (uintptr_t)p); }
 
 static void check_span_and_mcentral(const struct mspan *s) {
@@ -776,6 +789,31 @@ START_TEST(test_refill_with_no_partial_span_reuses_the_held_slots) {
 }
 END_TEST
 
+/* An entry is emptied before its frees are applied, from a copy: a fork()
+ * between the two must leave the child an empty entry (the child gives
+ * back every other thread's cache and would apply the frees again, to
+ * slots perhaps handed out anew), never a full one. */
+START_TEST(test_held_frees_are_applied_from_an_emptied_entry) {
+  const size_t n = 240;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  objs[0] = fresh_span_first(n, false);
+  for (unsigned i = 1; i < 2 * per_span; i++) objs[i] = gc_alloc(n);
+  mcache_release_all(my_mcache());
+  atomic_store_relaxed(&applied_from_full_entry, 0);
+  for (unsigned i = 1; i < 4; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  gc_free(objs[per_span]); /* into another span: the first three are applied */
+  objs[per_span] = NULL;
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(span_at(objs[0])->alloccount, per_span - 3);
+  ck_assert_msg(atomic_load_relaxed(&applied_from_full_entry) == 0,
+                "held frees were applied while their entry still held them (%lu times)",
+                (unsigned long)atomic_load_relaxed(&applied_from_full_entry));
+}
+END_TEST
+
 /* Spans of the scan and the noscan class of one size share its entry: a
  * free into the one applies what was held for the other. */
 START_TEST(test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry) {
@@ -865,6 +903,37 @@ START_TEST(test_held_free_is_dropped_after_a_collection) {
   mcache_release_all(my_mcache());
   ck_assert_msg(span_holds_slot(s, 1), "the held free freed the object handed out after the sweep");
   ck_assert_ptr_eq(gc_base(objs[1]), objs[1]);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* A second gc_free of an object whose first free was held, after a mark
+ * that dropped the held free and before the sweep: the object is garbage
+ * the sweep frees, but its bits still say allocated.  Held again, the free
+ * would be applied after the sweep handed the slot out anew; the span is
+ * swept first, so the second free is reported at once. */
+START_TEST(test_second_free_between_a_mark_and_its_sweep_is_reported) {
+  const size_t n = 272;
+  struct mspan *s;
+  uintptr_t x = hold_free_of_fresh_first(n, &s);
+  scrub_stack();
+  sweep_test_hold(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !span_needs_sweep(s); i++) {
+    ck_assert_msg(i < 100000, "no mark ended within 10 s");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  capture_begin();
+  gc_free((void *)(x ^ HIDE));
+  const char *report = capture_end();
+  bool held = my_mcache()->held[s->sizeclass].count != 0 && my_mcache()->held[s->sizeclass].sweepgen == mheap_sweepgen;
+  sweep_test_hold(false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_msg(report != NULL && !held, "a second free after the mark was held, not reported");
+  mcache_release_all(my_mcache());
   check_span_and_mcentral(s);
 }
 END_TEST
@@ -1002,6 +1071,8 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_refill_applies_the_frees_held_for_its_class);
   tcase_add_test(held, test_refill_with_no_partial_span_reuses_the_held_slots);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
+  tcase_add_test(held, test_held_frees_are_applied_from_an_emptied_entry);
+  tcase_add_test(held, test_second_free_between_a_mark_and_its_sweep_is_reported);
   suite_add_tcase(s, held);
 
   TCase *tiny = tcase("tiny");

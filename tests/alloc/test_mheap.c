@@ -8,6 +8,9 @@
  *   coalesce   freed neighbours merge into one run, which a later allocation
  *              of their combined size gets whole (same base);
  *   large      objects over SMALL_SIZE_MAX get a span of their own;
+ *   large_gc   gc_free of a large object against the collector: it takes
+ *              the span's sweep from the sweepers, and an object freed
+ *              while the collector marks can no longer get a finalizer;
  *   spanmap    every page of an in-use span maps to it; free pages are no
  *              heap object (span_of_heap == NULL) and map as arena.h says;
  *   zero       needzero is clear for pages fresh from the OS or released
@@ -29,6 +32,8 @@
  * as reachable.
  */
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,7 +47,10 @@
 #include "alloc/mspan.h"
 #include "alloc/scavenger.h"
 #include "alloc/sizeclasses.h"
+#include "gc/collector.h"
+#include "gc/sweep.h"
 #include "runtime/os.h"
+#include "capture.h"
 
 #define LARGE_NOSCAN spanclass_make(0, true)
 /* Mirrors SCAVENGE_DEFAULT_AGE_NS in alloc/scavenger.c (private there). */
@@ -139,6 +147,8 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+  sweep_test_hold(false); /* a failed test may have left them on (CK_FORK=no) */
+  collector_test_hold_after_setup(false);
   for (size_t i = 0; i < nkept; i++)
     if (kept[i].span) mheap_free_span(kept[i].span);
   nkept = 0;
@@ -205,6 +215,33 @@ START_TEST(test_two_freed_neighbours_coalesce_and_are_reused_whole) {
 
   struct mspan *c = span_alloc(8);
   ck_assert_uint_eq(c->base, base);
+}
+END_TEST
+
+/* A record merged into its free neighbour goes back to the record pool,
+ * which hands it out again zeroed.  Its next use as an in-use span must
+ * still get an incarnation it never had: a thread holding frees for its
+ * last use tells the two apart by it (alloc/mcache.c, held frees), and a
+ * count kept in the record started over at each reuse. */
+START_TEST(test_reused_span_record_gets_an_incarnation_it_never_had) {
+  drain_free_runs();
+  struct mspan *a = span_alloc(3);
+  struct mspan *b = span_alloc(5);
+  span_alloc(1); /* fence */
+  uintptr_t ia = a->incarnation, ib = b->incarnation;
+  span_free(a);
+  span_free(b); /* b's record is merged into a's and freed */
+  struct mspan *c = span_alloc(3);
+  struct mspan *d = span_alloc(5); /* the rest of the run, in a record from the pool */
+  ck_assert_msg(c == b || d == b, "the freed record was not reused (a %p, b %p, c %p, d %p)", (void *)a,
+                (void *)b, (void *)c, (void *)d);
+  struct mspan *spans[2] = {c, d};
+  for (int i = 0; i < 2; i++) {
+    if (spans[i] == a) ck_assert_uint_ne(spans[i]->incarnation, ia);
+    if (spans[i] == b)
+      ck_assert_msg(spans[i]->incarnation != ib, "the record of b came back with b's incarnation %lu",
+                    (unsigned long)ib);
+  }
 }
 END_TEST
 
@@ -565,6 +602,91 @@ START_TEST(test_background_scavenger_returns_freed_pages_by_itself) {
 }
 END_TEST
 
+/* ---- large_gc ---- */
+
+#define LARGE_GC_BYTES 100000
+#define HIDE ((uintptr_t)0x5a5a5a5a5a5a5a5a) /* no root may name the object */
+
+static void *collect_main(void *arg) {
+  (void)arg;
+  gc_collect();
+  return NULL;
+}
+
+static void nap(void) { nanosleep(&(struct timespec){0, 100000}, NULL); }
+
+static __attribute__((noinline)) uintptr_t hidden_large_object(struct mspan **s) {
+  void *p = gc_alloc_atomic(LARGE_GC_BYTES);
+  ck_assert_ptr_nonnull(p);
+  *s = span_of_heap((uintptr_t)p);
+  ck_assert(*s && span_is_large(*s));
+  return (uintptr_t)p ^ HIDE;
+}
+
+/* gc_free of a large object takes its span's sweep (sweep_take_large_for_free)
+ * before it releases the span.  Checking only that no sweeper held it let
+ * a sweeper claim it in between, and sweep whatever object the reused
+ * record held by then.  Here a collection's closing sweep is held back
+ * (sweep_test_hold) with the span unswept; once taken, the sweepers leave
+ * it alone even though nothing points to its object. */
+START_TEST(test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers) {
+  struct mspan *s;
+  uintptr_t hidden = hidden_large_object(&s);
+  sweep_test_hold(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !span_needs_sweep(s); i++) {
+    ck_assert_msg(i < 100000, "no mark ended within 10 s");
+    nap();
+  }
+  sweep_take_large_for_free(s);
+  bool taken = !span_needs_sweep(s);
+  sweep_test_hold(false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_msg(taken, "sweep_take_large_for_free left the span to the sweepers");
+  ck_assert_msg(atomic_load_relaxed(&s->state) == MSPAN_IN_USE && span_of_heap(hidden ^ HIDE) == s,
+                "a sweeper swept a span whose sweep was taken");
+  gc_free((void *)(hidden ^ HIDE));
+  ck_assert_ptr_null(span_of_heap(hidden ^ HIDE));
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
+static void never_runs(void *obj, void *data) {
+  (void)obj;
+  (void)data;
+  ck_abort_msg("the finalizer of a freed object ran");
+}
+
+/* A large object freed while the collector marks keeps its span until the
+ * sweep, allocated by its bits; gc_set_finalizer must still see it freed. */
+START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
+  void *p = gc_alloc(LARGE_GC_BYTES);
+  ck_assert_ptr_nonnull(p);
+  collector_test_hold_after_setup(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !collector_test_is_holding(); i++) {
+    ck_assert_msg(i < 100000, "no mark started within 10 s");
+    nap();
+  }
+  gc_free(p);
+  capture_begin();
+  int r = gc_set_finalizer(p, never_runs, NULL);
+  const char *report = capture_end();
+  collector_test_hold_after_setup(false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_int_eq(r, EINVAL);
+  ck_assert_msg(report != NULL, "gc_set_finalizer on a freed large object said nothing");
+  gc_collect();
+  gc_wait_finalizers();
+}
+END_TEST
+
 /* ---- runner ---- */
 
 static TCase *tcase(const char *name) {
@@ -587,6 +709,7 @@ static Suite *mheap_suite(void) {
   tcase_add_test(coalesce, test_free_coalesces_with_both_neighbours);
   tcase_add_test(coalesce, test_freed_span_is_reused_for_same_size);
   tcase_add_test(coalesce, test_free_run_is_split_again_after_coalescing);
+  tcase_add_test(coalesce, test_reused_span_record_gets_an_incarnation_it_never_had);
   suite_add_tcase(s, coalesce);
 
   TCase *large = tcase("large");
@@ -594,6 +717,11 @@ static Suite *mheap_suite(void) {
   tcase_add_test(large, test_largest_small_object_is_not_large);
   tcase_add_test(large, test_freeing_large_object_returns_its_pages);
   suite_add_tcase(s, large);
+
+  TCase *large_gc = tcase("large_gc");
+  tcase_add_test(large_gc, test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers);
+  tcase_add_test(large_gc, test_large_object_freed_while_marking_gets_no_finalizer);
+  suite_add_tcase(s, large_gc);
 
   TCase *spanmap = tcase("spanmap");
   tcase_add_test(spanmap, test_every_page_of_in_use_span_maps_to_it);

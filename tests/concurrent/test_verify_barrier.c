@@ -540,6 +540,64 @@ START_TEST(test_realloc_during_mark_is_not_a_verify_miss) {
 }
 END_TEST
 
+/* gc_realloc shrinking in place while marking: global_c -> C (64 bytes)
+ * holds X in its fifth word, and C is shrunk to 33 bytes, which keeps one
+ * byte of that word and clears the rest.  Before that the program took X
+ * from C into a new (black) object D.  The cut deletes the pointer, so it
+ * must be recorded as GC_WRITE records an overwritten one: otherwise C is
+ * scanned without X, D is never scanned, and X is freed while D holds it. */
+#define SHRINK_C_BYTES 64
+#define SHRINK_X_WORD 4
+#define SHRINK_TO (SHRINK_X_WORD * sizeof(void *) + 1)
+
+static GCTEST_NOINLINE void build_c_holding_x_in_its_fifth_word(void) {
+  void **c = gc_alloc(SHRINK_C_BYTES);
+  unsigned char *x = gc_alloc_atomic(SMALL_B_BYTES);
+  ck_assert_ptr_nonnull(c);
+  ck_assert_ptr_nonnull(x);
+  pattern_fill(x, SMALL_B_BYTES, B_SEED + 5);
+  GC_WRITE(&c[SHRINK_X_WORD], x);
+  global_c = (struct obj *)c;
+  hidden_b = hide(x);
+  for (int i = 0; i < FILLERS; i++) {
+    void *volatile filler = gc_alloc(SHRINK_C_BYTES);
+    filler = gc_alloc_atomic(SMALL_B_BYTES);
+    (void)filler;
+  }
+}
+
+static GCTEST_NOINLINE void take_x_then_shrink_c(void) {
+  for (int i = 0; i < FILLERS; i++) { /* leave the words current at mark setup */
+    void *volatile filler = gc_alloc(sizeof(struct obj));
+    (void)filler;
+  }
+  void **c = (void **)global_c;
+  struct obj *d = gc_alloc(sizeof(struct obj));
+  ck_assert_ptr_nonnull(d);
+  global_d = d;
+  GC_WRITE(&d->f, (struct obj *)c[SHRINK_X_WORD]);
+  ck_assert_ptr_eq(gc_realloc(c, SHRINK_TO), c); /* in place */
+}
+
+START_TEST(test_realloc_shrinking_during_mark_records_the_pointer_it_cuts) {
+  conc_init(verify_env, CONC_LEN(verify_env));
+  build_c_holding_x_in_its_fifth_word();
+  struct capture_text cap;
+  capture_text_begin(&cap);
+  held_cycle_running(take_x_then_shrink_c);
+  char *err = capture_text_end(&cap);
+  uint64_t misses = stats_now().verify_misses;
+  gc_collect(); /* sweeps the held cycle's garbage first */
+  unsigned char *x = unhide(hidden_b);
+  ck_assert_ptr_eq(global_d->f, (struct obj *)x);
+  ck_assert_msg(misses == 0, "verify counted %llu misses for a shrink cutting a pointer:\n%s",
+                (unsigned long long)misses, err);
+  ck_assert_msg(gc_base(x) == x, "the object whose pointer a shrink cut was freed while still held");
+  ck_assert_uint_eq(pattern_check(x, SMALL_B_BYTES, B_SEED + 5), SMALL_B_BYTES);
+  free(err);
+}
+END_TEST
+
 /* ---- spans emptied by gc_free while marking -------------------------------
  * Typed objects named by roots are grey after mark setup: their entries
  * (address, size, "typed") wait in the collector's work buffer.  While it
@@ -630,6 +688,7 @@ static Suite *verify_barrier_suite(void) {
   tcase_set_timeout(moving, 60);
   tcase_add_test(moving, test_realloc_during_mark_keeps_what_the_old_block_held);
   tcase_add_test(moving, test_realloc_during_mark_is_not_a_verify_miss);
+  tcase_add_test(moving, test_realloc_shrinking_during_mark_records_the_pointer_it_cuts);
   tcase_add_test(moving, test_spans_emptied_during_mark_are_not_reused_by_other_classes);
   suite_add_tcase(s, moving);
   return s;
