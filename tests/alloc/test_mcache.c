@@ -328,6 +328,28 @@ static void *collect_main(void *arg) {
   return NULL;
 }
 
+/* A collection in another thread, its closing sweep held back: returns
+ * once its mark has ended and left s unswept.  release_the_sweep ends it.
+ * Inline: under AddressSanitizer a frame of its own, scanned while the
+ * mark ran, held a stale copy of an object a test needs dead. */
+static inline __attribute__((always_inline)) pthread_t collect_holding_the_sweep(const struct mspan *s) {
+  sweep_test_hold(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !span_needs_sweep(s); i++) {
+    ck_assert_msg(i < 100000, "no mark ended within 10 s");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  return t;
+}
+
+static void release_the_sweep(pthread_t t) {
+  sweep_test_hold(false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+}
+
 /* The owner frees into words other than the one it allocates from with a
  * plain read and write of allocbits; a sweeper of the span works on the
  * same words under the class lock only.  So an owner's free into a span
@@ -338,22 +360,13 @@ START_TEST(test_owner_free_into_a_span_left_unswept_sweeps_it_first) {
   const size_t n = 64; /* 128 slots, two words */
   struct mspan *s = fresh_span_with(0, n, false, 70);
   ck_assert_uint_eq(s->cur_word, 1);
-  sweep_test_hold(true);
-  pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !span_needs_sweep(s); i++) {
-    ck_assert_msg(i < 100000, "no mark ended within 10 s");
-    nanosleep(&(struct timespec){0, 100000}, NULL);
-  }
+  pthread_t t = collect_holding_the_sweep(s);
   ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
   void *x = objs[3];
   objs[3] = NULL;
   gc_free(x); /* in word 0 */
   bool swept = !span_needs_sweep(s);
-  sweep_test_hold(false);
-  gc_blocking_begin();
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
-  gc_blocking_end();
+  release_the_sweep(t);
   ck_assert_msg(swept, "the owner freed into a span left unswept without sweeping it");
   ck_assert(!span_holds_slot(s, 3));
   ck_assert(span_holds_slot(s, 2) && span_holds_slot(s, 4));
@@ -646,7 +659,10 @@ START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
 END_TEST
 
 /* Frees held for one span are applied together when the thread frees into
- * another. */
+ * another.  The entry is emptied before they are applied, from a copy: a
+ * fork() between the two must leave the child an empty entry (the child
+ * gives back every other thread's cache and would apply the frees again,
+ * to slots perhaps handed out anew), never a full one. */
 START_TEST(test_held_frees_are_applied_when_the_thread_frees_into_another_span) {
   const size_t n = 240;
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
@@ -655,6 +671,7 @@ START_TEST(test_held_frees_are_applied_when_the_thread_frees_into_another_span) 
   struct mspan *a = span_at(objs[0]), *b = span_at(objs[per_span]);
   ck_assert_ptr_ne(a, b);
   mcache_release_all(my_mcache());
+  atomic_store_relaxed(&applied_from_full_entry, 0);
   for (unsigned i = 1; i < 4; i++) {
     gc_free(objs[i]);
     objs[i] = NULL;
@@ -671,6 +688,9 @@ START_TEST(test_held_frees_are_applied_when_the_thread_frees_into_another_span) 
   mcache_flush_held(my_mcache());
   ck_assert_uint_eq(b->alloccount, per_span - 1);
   check_span_and_mcentral(b);
+  ck_assert_msg(atomic_load_relaxed(&applied_from_full_entry) == 0,
+                "held frees were applied while their entry still held them (%lu times)",
+                (unsigned long)atomic_load_relaxed(&applied_from_full_entry));
 }
 END_TEST
 
@@ -789,31 +809,6 @@ START_TEST(test_refill_with_no_partial_span_reuses_the_held_slots) {
 }
 END_TEST
 
-/* An entry is emptied before its frees are applied, from a copy: a fork()
- * between the two must leave the child an empty entry (the child gives
- * back every other thread's cache and would apply the frees again, to
- * slots perhaps handed out anew), never a full one. */
-START_TEST(test_held_frees_are_applied_from_an_emptied_entry) {
-  const size_t n = 240;
-  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
-  objs[0] = fresh_span_first(n, false);
-  for (unsigned i = 1; i < 2 * per_span; i++) objs[i] = gc_alloc(n);
-  mcache_release_all(my_mcache());
-  atomic_store_relaxed(&applied_from_full_entry, 0);
-  for (unsigned i = 1; i < 4; i++) {
-    gc_free(objs[i]);
-    objs[i] = NULL;
-  }
-  gc_free(objs[per_span]); /* into another span: the first three are applied */
-  objs[per_span] = NULL;
-  mcache_flush_held(my_mcache());
-  ck_assert_uint_eq(span_at(objs[0])->alloccount, per_span - 3);
-  ck_assert_msg(atomic_load_relaxed(&applied_from_full_entry) == 0,
-                "held frees were applied while their entry still held them (%lu times)",
-                (unsigned long)atomic_load_relaxed(&applied_from_full_entry));
-}
-END_TEST
-
 /* Spans of the scan and the noscan class of one size share its entry: a
  * free into the one applies what was held for the other. */
 START_TEST(test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry) {
@@ -915,23 +910,25 @@ END_TEST
 START_TEST(test_second_free_between_a_mark_and_its_sweep_is_reported) {
   const size_t n = 272;
   struct mspan *s;
-  uintptr_t x = hold_free_of_fresh_first(n, &s);
-  scrub_stack();
-  sweep_test_hold(true);
+  uintptr_t x;
   pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !span_needs_sweep(s); i++) {
-    ck_assert_msg(i < 100000, "no mark ended within 10 s");
-    nanosleep(&(struct timespec){0, 100000}, NULL);
+  /* The case needs the object dead at the mark; a stale copy of its
+   * address (a register, a frame the scrub missed) sometimes keeps it, and
+   * then a second free is rightly taken as the only one: try again. */
+  for (int attempt = 0;; attempt++) {
+    ck_assert_msg(attempt < 10, "the object survived every mark: something still points to it");
+    x = hold_free_of_fresh_first(n, &s);
+    scrub_stack();
+    t = collect_holding_the_sweep(s);
+    if (!bitmap_get(s->markbits, slot_of(s, (void *)(x ^ HIDE)))) break;
+    release_the_sweep(t);
+    mcache_release_all(my_mcache());
   }
   capture_begin();
   gc_free((void *)(x ^ HIDE));
   const char *report = capture_end();
   bool held = my_mcache()->held[s->sizeclass].count != 0 && my_mcache()->held[s->sizeclass].sweepgen == mheap_sweepgen;
-  sweep_test_hold(false);
-  gc_blocking_begin();
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
-  gc_blocking_end();
+  release_the_sweep(t);
   ck_assert_msg(report != NULL && !held, "a second free after the mark was held, not reported");
   mcache_release_all(my_mcache());
   check_span_and_mcentral(s);
@@ -1071,7 +1068,6 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_refill_applies_the_frees_held_for_its_class);
   tcase_add_test(held, test_refill_with_no_partial_span_reuses_the_held_slots);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
-  tcase_add_test(held, test_held_frees_are_applied_from_an_emptied_entry);
   tcase_add_test(held, test_second_free_between_a_mark_and_its_sweep_is_reported);
   suite_add_tcase(s, held);
 
