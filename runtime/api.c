@@ -338,26 +338,16 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx) {
    *   still looks allocated: a second free of an object whose first free
    *   was held (and dropped by that mark) would be held again, and applied
    *   after the sweep had handed the slot out anew. */
-  if (!span_is_large(s) && span_needs_sweep(s)) mcentral_sweep_any(s, false);
-  if (span_is_large(s)) ok = free_large(s);
-  else if (c && atomic_load_acquire(&s->cached_by) == (uintptr_t)c) ok = mcache_free_local(c, s, idx);
-  else if (c && !gc_barrier_on) ok = mcache_free_held(c, s, idx); /* applied in batches */
-  else ok = !(c && mcache_holds_free(c, s, idx)) && mcentral_free_remote(s, idx);
+  if (span_is_large(s)) {
+    ok = free_large(s);
+  } else {
+    if (span_needs_sweep(s)) mcentral_sweep_any(s, false);
+    if (c && atomic_load_acquire(&s->cached_by) == (uintptr_t)c) ok = mcache_free_local(c, s, idx);
+    else if (c && !gc_barrier_on) ok = mcache_free_held(c, s, idx); /* applied in batches */
+    else ok = !(c && mcache_holds_free(c, s, idx)) && mcentral_free_remote(s, idx);
+  }
   thread_mark_phase_leave(t, phase);
   if (!ok) mgc_report("gc_free(%p): object already freed; ignored", p);
-}
-
-/* Zero the bytes of the word at w from byte `keep` on: a shrink that cuts
- * through the word deletes whatever pointer it held, so the old value is
- * recorded as GC_WRITE records an overwritten one (include/mgc.h). */
-static void clear_word_tail(void **w, size_t keep) {
-  void *old = *w;
-  int on = gc_barrier_on;
-  if (on) gc_barrier_record(old);
-  __asm__ __volatile__("" ::: "memory");
-  memset((char *)w + keep, 0, sizeof(void *) - keep);
-  __asm__ __volatile__("" ::: "memory");
-  if (!on && gc_barrier_on) gc_barrier_record(old);
 }
 
 GC_API void *gc_realloc(void *p, size_t n) {
@@ -384,7 +374,15 @@ GC_API void *gc_realloc(void *p, size_t n) {
      * later finds zeroes and stale pointers keep nothing. */
     if (!noscan) {
       size_t first = MGC_ROUND_UP(n, sizeof(void *));
-      if (first > n) clear_word_tail((void **)((char *)p + first - sizeof(void *)), n % sizeof(void *));
+      if (first > n) {
+        /* The last word kept, cut through: its bytes below n stay, the
+         * rest become zero, through the barrier (a pointer it held is
+         * deleted). */
+        void **last = (void **)((char *)p + first - sizeof(void *));
+        void *kept = NULL;
+        memcpy(&kept, last, n % sizeof(void *));
+        GC_WRITE(last, kept);
+      }
       for (void **w = (void **)((char *)p + first); w < (void **)((char *)p + old); w++) GC_WRITE(w, NULL);
     }
     return p;

@@ -67,6 +67,18 @@ static const struct conc_env verify_env[] = {
   {"MGC_TRACE", "0", 1},
 };
 
+/* count rounds of garbage fillers, each a scanned object of `scanned`
+ * bytes and an atomic one of `atomic` bytes (0: none of that kind): they
+ * move the cached allocation words on (see the top). */
+static void allocate_fillers(int count, size_t scanned, size_t atomic) {
+  for (int i = 0; i < count; i++) {
+    void *volatile filler = NULL;
+    if (scanned) filler = gc_alloc(scanned);
+    if (atomic) filler = gc_alloc_atomic(atomic);
+    (void)filler;
+  }
+}
+
 static void sleep_ns(long ns) {
   struct timespec ts = {0, ns};
   nanosleep(&ts, NULL);
@@ -85,10 +97,7 @@ static GCTEST_NOINLINE void build_c_and_b(size_t bytes) {
   hidden_b = hide(b);
   b_bytes = bytes;
   /* Move the allocation point past B's bitmap word (see the top). */
-  for (int i = 0; i < FILLERS; i++) {
-    void *volatile filler = gc_alloc_atomic(bytes < LARGE_B_BYTES ? bytes : SMALL_B_BYTES);
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, 0, bytes < LARGE_B_BYTES ? bytes : SMALL_B_BYTES);
 }
 
 /* During marking: D = new (black), global_d = D, D->f = B, C->f = NULL.
@@ -96,10 +105,7 @@ static GCTEST_NOINLINE void build_c_and_b(size_t bytes) {
 static GCTEST_NOINLINE void move_b_into_new_object(bool barrier) {
   /* Leave the word that was current at mark setup: mark setup greyed its
    * free slots too, so an object allocated there now would be scanned. */
-  for (int i = 0; i < FILLERS; i++) {
-    void *volatile filler = gc_alloc(sizeof(struct obj));
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, sizeof(struct obj), 0);
   struct obj *d = gc_alloc(sizeof(struct obj));
   ck_assert_ptr_nonnull(d);
   d->tag = 0xD;
@@ -225,10 +231,7 @@ static const struct conc_env plain_env[] = {
 };
 
 static GCTEST_NOINLINE void alloc_new_object_now(size_t bytes) {
-  for (int i = 0; i < FILLERS; i++) { /* out of the word greyed at setup */
-    void *volatile filler = gc_alloc_atomic(SMALL_B_BYTES);
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, 0, SMALL_B_BYTES); /* out of the word greyed at setup */
   unsigned char *p = gc_alloc_atomic(bytes);
   ck_assert_ptr_nonnull(p);
   pattern_fill(p, bytes, B_SEED + 1);
@@ -477,21 +480,14 @@ static GCTEST_NOINLINE void build_v_and_x(void) {
   GC_WRITE(&c->f, v);
   global_c = c;
   hidden_b = hide(x);
-  for (int i = 0; i < FILLERS; i++) {
-    void *volatile filler = gc_alloc(V_BYTES);
-    filler = gc_alloc_atomic(SMALL_B_BYTES);
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, V_BYTES, SMALL_B_BYTES);
 }
 
 static GCTEST_NOINLINE void move_v_now(void) {
   struct obj *w = gc_realloc(global_c->f, REALLOC_SIZE);
   ck_assert_ptr_nonnull(w);
   GC_WRITE(&global_c->f, w);
-  for (int i = 0; i < 8; i++) {
-    void *volatile filler = gc_alloc(REALLOC_SIZE);
-    (void)filler;
-  }
+  allocate_fillers(8, REALLOC_SIZE, 0);
 }
 
 /* One cycle held after mark setup while `during` runs. */
@@ -559,18 +555,11 @@ static GCTEST_NOINLINE void build_c_holding_x_in_its_fifth_word(void) {
   GC_WRITE(&c[SHRINK_X_WORD], x);
   global_c = (struct obj *)c;
   hidden_b = hide(x);
-  for (int i = 0; i < FILLERS; i++) {
-    void *volatile filler = gc_alloc(SHRINK_C_BYTES);
-    filler = gc_alloc_atomic(SMALL_B_BYTES);
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, SHRINK_C_BYTES, SMALL_B_BYTES);
 }
 
 static GCTEST_NOINLINE void take_x_then_shrink_c(void) {
-  for (int i = 0; i < FILLERS; i++) { /* leave the words current at mark setup */
-    void *volatile filler = gc_alloc(sizeof(struct obj));
-    (void)filler;
-  }
+  allocate_fillers(FILLERS, sizeof(struct obj), 0); /* leave the words current at mark setup */
   void **c = (void **)global_c;
   struct obj *d = gc_alloc(sizeof(struct obj));
   ck_assert_ptr_nonnull(d);
