@@ -62,7 +62,15 @@ void arena_set_spans(uintptr_t base, uintptr_t npages, struct mspan *s) {
 }
 
 /* Reads the span map and span records without the mheap lock, on purpose
- * (see arena.h): exempt from the sanitizers like the scanning code. */
+ * (see arena.h): exempt from the sanitizers like the scanning code.
+ *
+ * The walk steps one page at a time and visits a span at its first page
+ * (the later pages of a span map to it too, with base elsewhere).  It does
+ * not skip ahead by the span's npages: the record may be freed and reused
+ * for a span elsewhere between the check of its state and the read of
+ * npages, and a skip by that span's length would pass over spans that
+ * existed all along (a sweep would leave them unswept).  A page costs two
+ * loads. */
 MGC_NO_SANITIZE_SCAN void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn)(struct mspan *s, void *ctx), void *ctx) {
   for (uintptr_t page = MGC_ROUND_DOWN(lo, PAGE_SIZE); page < hi;) {
     struct heap_arena *ha = arena_of(page);
@@ -71,12 +79,7 @@ MGC_NO_SANITIZE_SCAN void arena_walk_spans(uintptr_t lo, uintptr_t hi, void (*fn
       continue;
     }
     struct mspan *s = ha->spans[(page >> PAGE_SHIFT) & (PAGES_PER_ARENA - 1)];
-    if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) {
-      uintptr_t npages = s->npages; /* read before fn may free the span */
-      fn(s, ctx);
-      page += (npages ? npages : 1) * PAGE_SIZE; /* a span may run into the next arena */
-    } else {
-      page += PAGE_SIZE;
-    }
+    if (s && s->base == page && atomic_load_acquire(&s->state) == MSPAN_IN_USE) fn(s, ctx);
+    page += PAGE_SIZE;
   }
 }

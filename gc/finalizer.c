@@ -55,6 +55,7 @@
 #include "gc/mark.h"
 #include "runtime/init.h"
 #include "runtime/lock.h"
+#include "runtime/lookup.h"
 #include "runtime/os.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
@@ -198,14 +199,9 @@ static void ensure_thread(void);
 
 GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data) {
   init_once();
-  uintptr_t p = (uintptr_t)obj;
-  struct mspan *s = span_of_heap(p);
-  uintptr_t idx = s ? span_object_index(s, p) : 0;
-  uintptr_t start = s ? span_object_addr(s, idx) + (spanclass_typed(s->spanclass) ? sizeof(void *) : 0) : 0;
-  /* A large object gc_free took while the collector marked stays in its
-   * span until the sweep, allocated by its bits: has_freed tells. */
-  if (!s || start != p || !mcache_slot_is_allocated(thread_mcache(), s, idx) ||
-      (span_is_large(s) && atomic_load_acquire(&s->has_freed))) {
+  uintptr_t p = (uintptr_t)obj, idx;
+  struct mspan *s = object_find_live(obj, &idx);
+  if (!s || object_user_start(s, span_object_addr(s, idx)) != p) {
     mgc_report("gc_set_finalizer(%p): not the start of a live mgc object; no finalizer set", obj);
     return EINVAL;
   }

@@ -35,6 +35,7 @@
 #include "gc/types.h"
 #include "runtime/forkguard.h"
 #include "runtime/init.h"
+#include "runtime/lookup.h"
 #include "runtime/oom.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
@@ -192,49 +193,27 @@ GC_API void *gc_alloc_typed(size_t n, const gc_type *type) {
   return (char *)p + TYPED_HEADER;
 }
 
-/* Where the user's part of the object in slot `base` of s starts. */
-MGC_INLINE uintptr_t user_start(const struct mspan *s, uintptr_t base) {
-  return base + (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
-}
-
-/* The live object containing p: its span and slot index, or NULL.
- *
- * gc_base and gc_size take any pointer, and promise not to fault even
- * while another thread frees the object and its span is reused: they read
- * the span map and span records without a lock, as the marker does, and
- * each step re-checks what the one before found (the span's state, its
- * bounds, the slot's bits).  A value read mid-change makes the answer
- * stale, never a crash.  So they are hidden from ThreadSanitizer
- * (MGC_NO_SANITIZE_THREAD; the plain reads that race are span fields such
- * as spanclass and sizeclass of a record being recycled); a program that
- * asks about an object another thread frees at the same moment gets
- * whichever answer was true. */
-MGC_NO_SANITIZE_THREAD static struct mspan *find_object(const void *p, uintptr_t *idx) {
-  struct mspan *s = span_of_heap((uintptr_t)p);
-  if (!s) return NULL;
-  *idx = span_object_index(s, (uintptr_t)p);
-  if (span_is_large(s) && atomic_load_relaxed(&s->has_freed)) return NULL; /* freed, not yet released */
-  if (!mcache_slot_is_allocated(thread_mcache(), s, *idx)) return NULL;
-  return s;
-}
-
 /* Usable bytes of an object of s (the typed header excluded). */
 MGC_INLINE size_t object_size(const struct mspan *s) {
   size_t slot = span_slot_size(s);
   return slot - (spanclass_typed(s->spanclass) ? TYPED_HEADER : 0);
 }
 
+/* An address inside a typed object's header is not inside the object the
+ * program sees: NULL, so that gc_base(p) <= p always. */
 GC_API MGC_NO_SANITIZE_THREAD void *gc_base(const void *p) {
   uintptr_t idx;
-  struct mspan *s = find_object(p, &idx);
-  return s ? (void *)user_start(s, span_object_addr(s, idx)) : NULL;
+  struct mspan *s = object_find_live(p, &idx);
+  if (!s) return NULL;
+  uintptr_t start = object_user_start(s, span_object_addr(s, idx));
+  return (uintptr_t)p >= start ? (void *)start : NULL;
 }
 
 GC_API MGC_NO_SANITIZE_THREAD size_t gc_size(const void *p) {
   uintptr_t idx;
-  struct mspan *s = find_object(p, &idx);
+  struct mspan *s = object_find_live(p, &idx);
   if (!s) return 0;
-  uintptr_t start = user_start(s, span_object_addr(s, idx));
+  uintptr_t start = object_user_start(s, span_object_addr(s, idx));
   if (s->spanclass == TINY_SPANCLASS) return start + TINY_SIZE - (uintptr_t)p;
   return start == (uintptr_t)p ? object_size(s) : 0;
 }
@@ -277,7 +256,7 @@ GC_API void gc_free(void *p) {
    * shared, so the collector frees it. */
   if (s->spanclass == TINY_SPANCLASS) return;
   uintptr_t idx = span_object_index(s, (uintptr_t)p);
-  uintptr_t start = user_start(s, span_object_addr(s, idx));
+  uintptr_t start = object_user_start(s, span_object_addr(s, idx));
   if (start != (uintptr_t)p) {
     mgc_report("gc_free(%p): points inside an object of %zu bytes at %p, not to its start; ignored",
                p, object_size(s), (void *)start);
@@ -310,7 +289,7 @@ GC_API void gc_free(void *p) {
 
 /* gc_free of the object at p, slot idx of s, but for the fast path. */
 static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx) {
-  if (atomic_load_relaxed(&s->finalizers)) finalizers_forget(s, user_start(s, span_object_addr(s, idx)));
+  if (atomic_load_relaxed(&s->finalizers)) finalizers_forget(s, object_user_start(s, span_object_addr(s, idx)));
   struct mcache *c = thread_mcache();
   if (!c) c = current_mcache_slow();
   struct mthread *t = thread_current;
@@ -357,8 +336,8 @@ GC_API void *gc_realloc(void *p, size_t n) {
     return NULL;
   }
   uintptr_t idx;
-  struct mspan *s = find_object(p, &idx);
-  if (!s || (s->spanclass != TINY_SPANCLASS && user_start(s, span_object_addr(s, idx)) != (uintptr_t)p)) {
+  struct mspan *s = object_find_live(p, &idx);
+  if (!s || (s->spanclass != TINY_SPANCLASS && object_user_start(s, span_object_addr(s, idx)) != (uintptr_t)p)) {
     mgc_report("gc_realloc(%p): not the start of a live mgc object; nothing done", p);
     errno = EINVAL;
     return NULL;

@@ -359,6 +359,44 @@ START_TEST(test_every_page_of_in_use_span_maps_to_it) {
 }
 END_TEST
 
+/* arena_walk_spans visits each in-use span once, at its first page, in
+ * address order, whatever its length (the sweeps rely on it: a span the
+ * walk passed over would stay unswept). */
+struct walk_log {
+  struct mspan *seen[8];
+  unsigned nseen;
+  uintptr_t last_base;
+  bool out_of_order;
+};
+
+static void log_span(struct mspan *s, void *ctx) {
+  struct walk_log *w = ctx;
+  if (s->base < w->last_base) w->out_of_order = true;
+  w->last_base = s->base;
+  if (w->nseen < MGC_ARRAY_LEN(w->seen)) w->seen[w->nseen++] = s;
+}
+
+START_TEST(test_span_walk_visits_each_in_use_span_once_at_its_first_page) {
+  static const uintptr_t sizes[] = {1, 3, 1, 200, 2};
+  uintptr_t lo = drain_free_runs();
+  struct mspan *spans[MGC_ARRAY_LEN(sizes)];
+  for (size_t i = 0; i < MGC_ARRAY_LEN(sizes); i++) spans[i] = span_alloc(sizes[i]);
+  span_free(spans[2]); /* a hole of one free page between two in-use spans */
+  struct mspan *want[] = {spans[0], spans[1], spans[3], spans[4]};
+  uintptr_t hi = spans[4]->base + spans[4]->npages * PAGE_SIZE;
+  struct walk_log w = {0};
+  arena_walk_spans(lo, hi, log_span, &w);
+  ck_assert(!w.out_of_order);
+  ck_assert_uint_eq(w.nseen, MGC_ARRAY_LEN(want));
+  for (size_t i = 0; i < MGC_ARRAY_LEN(want); i++) ck_assert_ptr_eq(w.seen[i], want[i]);
+  /* A range starting inside the long span does not visit it. */
+  w = (struct walk_log){0};
+  arena_walk_spans(spans[3]->base + PAGE_SIZE, hi, log_span, &w);
+  ck_assert_uint_eq(w.nseen, 1);
+  ck_assert_ptr_eq(w.seen[0], spans[4]);
+}
+END_TEST
+
 START_TEST(test_free_pages_are_no_heap_object_and_map_as_arena_says) {
   drain_free_runs();
   struct mspan *s = span_alloc(20);
@@ -725,6 +763,7 @@ static Suite *mheap_suite(void) {
 
   TCase *spanmap = tcase("spanmap");
   tcase_add_test(spanmap, test_every_page_of_in_use_span_maps_to_it);
+  tcase_add_test(spanmap, test_span_walk_visits_each_in_use_span_once_at_its_first_page);
   tcase_add_test(spanmap, test_free_pages_are_no_heap_object_and_map_as_arena_says);
   tcase_add_test(spanmap, test_small_object_span_maps_all_pages_but_not_its_tail);
   suite_add_tcase(s, spanmap);

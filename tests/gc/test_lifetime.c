@@ -294,6 +294,14 @@ START_TEST(finalizer_bad_input_and_free) {
     ck_assert_int_eq(gc_set_finalizer(objs[i], fin_check_contents, (void *)i), 0);
     gc_free(objs[i]);
   }
+  /* So does gc_realloc when it moves the object: the copy has none. */
+  void *moved = gc_alloc(OBJ_BYTES);
+  pattern_fill(moved, 16, 3);
+  ck_assert_int_eq(gc_set_finalizer(moved, fin_check_contents, (void *)3), 0);
+  void *copy = gc_realloc(moved, 4 * OBJ_BYTES);
+  ck_assert_ptr_nonnull(copy);
+  ck_assert_ptr_ne(copy, moved);
+  ck_assert_int_eq(gc_set_finalizer(copy, NULL, NULL), 0); /* none to remove: no error either */
   settle();
   settle();
   ck_assert_int_eq(atomic_load(&fin_total), 0);

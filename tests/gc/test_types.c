@@ -5,6 +5,7 @@
  * ordinary objects for gc_size, gc_base, gc_free and gc_realloc.
  */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -23,6 +24,11 @@ struct pair {
   uintptr_t not_a_pointer;
   uintptr_t n;
 };
+
+static void unexpected_finalizer(void *obj, void *data) {
+  (void)data;
+  ck_abort_msg("finalizer ran for %p, which should have had none", obj);
+}
 
 static const gc_type *pair_type(void) {
   static const size_t offsets[] = {offsetof(struct pair, ptr)};
@@ -164,6 +170,11 @@ START_TEST(test_typed_objects_answer_size_base_free_and_realloc) {
   ck_assert_ptr_nonnull(p);
   ck_assert_uint_ge(gc_size(p), sizeof(*p));
   ck_assert_ptr_eq(gc_base((char *)p + 5), p);
+  /* Inside the header: not inside the object the program sees. */
+  ck_assert_ptr_null(gc_base((char *)p - 1));
+  ck_assert_ptr_null(gc_base((char *)p - sizeof(void *)));
+  ck_assert_uint_eq(gc_size((char *)p - sizeof(void *)), 0);
+  ck_assert_int_eq(gc_set_finalizer((char *)p - sizeof(void *), unexpected_finalizer, NULL), EINVAL);
   ck_assert_uint_eq(gc_size((char *)p + 8), 0);
   p->n = 42;
   struct pair *q = gc_realloc(p, 64 * sizeof(*q));
