@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -69,6 +70,19 @@ static unsigned list_check(const struct item *x, unsigned n, uint64_t base) {
       return i + 1;
   }
   return x == NULL ? 0 : n + 1;
+}
+
+/* What list_check found wrong at item i (its return value less one). */
+static void describe_damage(char *out, size_t len, const struct item *x, unsigned i, unsigned n, uint64_t base) {
+  for (unsigned k = 0; k < i && x; k++) x = x->next;
+  uint64_t want = base + n - 1 - i;
+  if (i >= n) snprintf(out, len, "list longer than %u items", n);
+  else if (!x) snprintf(out, len, "item %u of %u is NULL", i, n);
+  else if (gc_base(x) != x) snprintf(out, len, "item %u of %u at %p is not a live object (gc_base %p)", i, n, (void *)x, gc_base(x));
+  else if (x->seed != want) snprintf(out, len, "item %u of %u at %p has seed %llu, want %llu", i, n, (void *)x,
+                                     (unsigned long long)x->seed, (unsigned long long)want);
+  else snprintf(out, len, "item %u of %u at %p: payload differs from byte %zu", i, n, (void *)x,
+                pattern_check(x->payload, sizeof(x->payload), want));
 }
 
 static void sleep_ms(long ms) {
@@ -257,13 +271,20 @@ static void *collector_loop(void *arg) {
 }
 
 static atomic_int churn_failures;
+static char churn_first_failure[200]; /* written by the thread that counts the first */
 
 static void *short_lived(void *arg) {
   uintptr_t mode = (uintptr_t)arg;
   if (mode != 0) gc_thread_register();
   struct item *l = new_list(200, mode * 1000);
   sched_yield();
-  if (list_check(l, 200, mode * 1000)) atomic_fetch_add(&churn_failures, 1);
+  unsigned bad = list_check(l, 200, mode * 1000);
+  if (bad) {
+    char what[160];
+    describe_damage(what, sizeof what, l, bad - 1, 200, mode * 1000);
+    if (atomic_fetch_add(&churn_failures, 1) == 0)
+      snprintf(churn_first_failure, sizeof churn_first_failure, "thread of mode %u: %s", (unsigned)mode, what);
+  }
   if (mode == 1) gc_thread_unregister();
   /* mode 2: exit while registered; the thread-exit destructor
    * unregisters, possibly in the middle of a cycle. */
@@ -286,7 +307,8 @@ START_TEST(test_threads_starting_and_exiting_during_collections_are_handled) {
   }
   atomic_store(&stop_flag, 1);
   pthread_join(coll, NULL);
-  ck_assert_int_eq(atomic_load(&churn_failures), 0);
+  ck_assert_msg(atomic_load(&churn_failures) == 0, "%d threads found their list damaged; the first: %s",
+                atomic_load(&churn_failures), churn_first_failure);
   ck_assert_uint_gt(cycles_now(), c0);
 }
 END_TEST
