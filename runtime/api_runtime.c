@@ -60,10 +60,8 @@ GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   return 0;
 }
 
-GC_API void gc_blocking_begin(void) {
-  struct mthread *t = thread_current;
-  if (t) stw_blocking_begin(t);
-}
+/* gc_blocking_begin is in runtime/stw.c: it must take the caller's
+ * registers before any C code runs. */
 
 GC_API void gc_blocking_end(void) {
   struct mthread *t = thread_current;

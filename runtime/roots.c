@@ -144,8 +144,8 @@ void roots_enumerate_stw(roots_visit_fn visit, void *ctx) {
     /* Not parked (no stopped_sp): inside a blocking region, its
      * registers those saved on entry. */
     if (!atomic_load_acquire(&t->stopped_sp)) {
-      uintptr_t regs = (uintptr_t)&t->saved_context;
-      visit(regs, regs + sizeof(t->saved_context), ctx);
+      uintptr_t regs = (uintptr_t)&t->blocking_regs;
+      visit(regs, regs + sizeof(t->blocking_regs), ctx);
     }
   }
   if (self) {

@@ -27,8 +27,8 @@
  * ever outstanding for a thread, and it is the stop in progress.
  *
  * Blocking regions.  Entering sets t->blocking = 1 after saving the
- * registers and the stack pointer; leaving sets it to 0 and then, if the
- * world is stopped, waits.  Both sides use full fences between their
+ * caller's registers and stack pointer (see stw_blocking_begin_saved);
+ * leaving sets it to 0 and then, if the world is stopped, waits.  Both sides use full fences between their
  * store and their load (store blocking / load world versus store world /
  * load blocking), so either the stopper sees blocking == 0 and signals the
  * thread, or the thread sees STOPPED and waits.
@@ -62,6 +62,8 @@
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
+
+#include "mgc.h"
 
 #include "runtime/config.h"
 #include "runtime/os.h"
@@ -214,13 +216,34 @@ uintptr_t stw_thread_scan_low(const struct mthread *t) {
   return sp;
 }
 
-/* Saving the registers with getcontext (not setjmp, whose buffer glibc
- * mangles) puts every callee-saved register holding a heap pointer where
- * the root scan finds it. */
-MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
-  if (t->blocking_depth++ > 0) return;
-  getcontext(&t->saved_context);
-  atomic_store_release(&t->blocking_sp, (uintptr_t)__builtin_frame_address(0));
+/* Entering a blocking region.  Until it ends the thread runs on without
+ * stopping for collections, and its roots are what it held at the call:
+ * its stack from the caller's stack pointer up, and the callee-saved
+ * registers as the caller left them (the caller may keep heap pointers in
+ * them through the region; whatever runs in the region, a system call
+ * say, may spill them below that stack pointer, where nobody scans).
+ *
+ * Both must be taken at the entry, before any C code runs.  A C function
+ * saves the caller's registers it needs in its own frame, below the
+ * caller's stack pointer and gone once it returns, and then changes them:
+ * stw_blocking_begin used to be C, read the registers with getcontext and
+ * took its own frame address for the stack pointer, so the caller's values
+ * of the registers it used (rbp and others, depending on the build) were
+ * not roots, and objects only they named were freed while the thread
+ * blocked (test_threads_gc, "blocking": lists held in locals across
+ * gc_blocking_begin).  So on x86-64 the entry is a few instructions of
+ * assembly that store rbx, rbp and r12-r15 and pass them with the stack
+ * pointer the caller will have after the return to this function;
+ * gc_blocking_begin enters the same way with t = NULL (the calling thread,
+ * if registered).  Elsewhere a C fallback keeps the old, weaker capture. */
+void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *regs, uintptr_t caller_sp)
+    __attribute__((used));
+
+void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *regs, uintptr_t caller_sp) {
+  if (!t) t = thread_current;
+  if (!t || t->blocking_depth++ > 0) return;
+  t->blocking_regs = *regs;
+  atomic_store_release(&t->blocking_sp, caller_sp);
   /* Release: what the thread did before parking happens before whatever
    * a stopper that acquire-loads blocking == 1 then reads or writes. */
   atomic_store_release(&t->blocking, 1);
@@ -232,6 +255,55 @@ MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
    * Under TSan the handler runs only at a point like the nanosleep here. */
   wait_for_restart(t);
 }
+
+#if defined(__x86_64__)
+/* The frame: the six registers and 8 bytes of padding, so that the call
+ * is made with the stack 16-byte aligned (it is 8 off at the entry). */
+__asm__(".text\n"
+        ".globl gc_blocking_begin\n"
+        ".type gc_blocking_begin, @function\n"
+        "gc_blocking_begin:\n"
+        "  .cfi_startproc\n"
+        "  endbr64\n"
+        "  xorl %edi, %edi\n"
+        "  jmp stw_blocking_begin\n"
+        "  .cfi_endproc\n"
+        ".size gc_blocking_begin, .-gc_blocking_begin\n"
+        ".globl stw_blocking_begin\n"
+        ".hidden stw_blocking_begin\n"
+        ".type stw_blocking_begin, @function\n"
+        "stw_blocking_begin:\n"
+        "  .cfi_startproc\n"
+        "  endbr64\n"
+        "  subq $56, %rsp\n"
+        "  .cfi_def_cfa_offset 64\n"
+        "  movq %rbx, 0(%rsp)\n"
+        "  movq %rbp, 8(%rsp)\n"
+        "  movq %r12, 16(%rsp)\n"
+        "  movq %r13, 24(%rsp)\n"
+        "  movq %r14, 32(%rsp)\n"
+        "  movq %r15, 40(%rsp)\n"
+        "  movq %rsp, %rsi\n"
+        "  leaq 64(%rsp), %rdx\n" /* the caller's stack pointer after the return */
+        "  call stw_blocking_begin_saved\n"
+        "  addq $56, %rsp\n"
+        "  .cfi_def_cfa_offset 8\n"
+        "  ret\n"
+        "  .cfi_endproc\n"
+        ".size stw_blocking_begin, .-stw_blocking_begin\n");
+_Static_assert(sizeof(struct blocking_regs) == 48, "the entry stub stores six registers");
+#else
+/* Registers as getcontext finds them here, after this function's prologue
+ * may have saved and changed some of the caller's: weaker than the x86-64
+ * entry (see above). */
+MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
+  struct blocking_regs regs;
+  getcontext(&regs.context);
+  stw_blocking_begin_saved(t, &regs, (uintptr_t)__builtin_frame_address(0));
+}
+
+GC_API void gc_blocking_begin(void) { stw_blocking_begin(NULL); }
+#endif
 
 MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
   mgc_assert(t->blocking_depth > 0);

@@ -34,7 +34,10 @@ int stw_world_stopped(void);
 /* Lowest stack address to scan for a stopped or parked thread t. */
 uintptr_t stw_thread_scan_low(const struct mthread *t);
 
-/* gc_blocking_begin/end. */
+/* gc_blocking_begin/end for t (NULL: the calling thread, if registered).
+ * stw_blocking_begin saves the caller's registers and stack pointer: a
+ * caller that waits in the region keeps its frame, so what it and its
+ * callers hold is scanned. */
 void stw_blocking_begin(struct mthread *t);
 void stw_blocking_end(struct mthread *t);
 

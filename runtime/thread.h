@@ -29,6 +29,16 @@
 /* Write-barrier buffer entries per thread: 2 KiB, flushed in one go. */
 #define WBBUF_ENTRIES 256
 
+/* The callee-saved registers of the caller of gc_blocking_begin
+ * (runtime/stw.c). */
+struct blocking_regs {
+#if defined(__x86_64__)
+  uintptr_t regs[6]; /* rbx, rbp, r12, r13, r14, r15 */
+#else
+  ucontext_t context;
+#endif
+};
+
 struct mthread {
   struct mcache mcache;           /* owner: this thread */
   struct mthread *next;           /* registry list, under threads_lock */
@@ -43,9 +53,10 @@ struct mthread {
   atomic_word acking;             /* inside acknowledge_stop (runtime/stw.c) */
   atomic_word blocking;           /* inside gc_blocking_begin/end */
   atomic_word blocking_sp;        /* stack pointer published on entry */
-  /* Registers saved on entering a blocking region; scanned as roots.
-   * (A stopped thread's registers are in its signal frame, on its stack.) */
-  ucontext_t saved_context;
+  /* The caller's registers on entering a blocking region; scanned as
+   * roots.  (A stopped thread's registers are in its signal frame, on its
+   * stack.) */
+  struct blocking_regs blocking_regs;
   unsigned blocking_depth;        /* nesting of gc_blocking_begin */
   /* Write barrier buffer (gc/barrier.c): old values of overwritten
    * slots.  The owner appends (entry first, then the count); the collector

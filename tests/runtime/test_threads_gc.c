@@ -262,6 +262,56 @@ START_TEST(test_nested_blocking_regions_end_at_the_outer_end) {
 }
 END_TEST
 
+/* Six lists whose heads a thread keeps in locals across its blocking
+ * region: with optimization they live in callee-saved registers (six on
+ * x86-64), which the region's roots must hold as the caller left them.
+ * The collector frees any list it misses, and the main thread's fillers
+ * then take its slots. */
+#define HELD_LISTS 6
+#define HELD_LEN 300
+
+struct register_holder {
+  atomic_int blocked;
+  atomic_int release;
+  unsigned damaged[HELD_LISTS]; /* list_check of each list afterwards */
+};
+
+static GCTEST_NOINLINE void wait_for_release(struct register_holder *h) {
+  atomic_store(&h->blocked, 1);
+  while (!atomic_load(&h->release)) sleep_ms(1);
+}
+
+static GCTEST_NOINLINE struct item *new_held_list(uint64_t base) { return new_list(HELD_LEN, base); }
+
+static void *hold_lists_in_registers(void *arg) {
+  struct register_holder *h = arg;
+  struct item *l0 = new_held_list(10000), *l1 = new_held_list(20000), *l2 = new_held_list(30000),
+              *l3 = new_held_list(40000), *l4 = new_held_list(50000), *l5 = new_held_list(60000);
+  clobber_stack(); /* no stale copies of the heads below this frame */
+  gc_blocking_begin();
+  wait_for_release(h);
+  gc_blocking_end();
+  struct item *lists[HELD_LISTS] = {l0, l1, l2, l3, l4, l5};
+  for (unsigned i = 0; i < HELD_LISTS; i++) h->damaged[i] = list_check(lists[i], HELD_LEN, 10000 * (i + 1));
+  return NULL;
+}
+
+START_TEST(test_blocked_thread_keeps_objects_its_caller_holds_in_registers) {
+  gc_init();
+  struct register_holder h = {0};
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, hold_lists_in_registers, &h), 0);
+  while (!atomic_load(&h.blocked)) sleep_ms(1);
+  for (int i = 0; i < 5; i++) collect_clean();
+  for (int i = 0; i < 4 * HELD_LISTS * HELD_LEN; i++) new_item(NULL, 0xF111E5);
+  atomic_store(&h.release, 1);
+  pthread_join(t, NULL);
+  for (unsigned i = 0; i < HELD_LISTS; i++)
+    ck_assert_msg(h.damaged[i] == 0, "list %u, held in a local across gc_blocking_begin, was damaged at item %u", i,
+                  h.damaged[i] - 1);
+}
+END_TEST
+
 /* ---- churn: threads come and go while collections run -------------------- */
 
 static void *collector_loop(void *arg) {
@@ -409,6 +459,7 @@ static Suite *threads_gc_suite(void) {
   tcase_add_test(tc, test_thread_blocked_in_read_does_not_hold_up_collection_and_keeps_its_objects);
   tcase_add_test(tc, test_thread_sleeping_in_blocking_region_does_not_hold_up_collection_and_keeps_its_objects);
   tcase_add_test(tc, test_nested_blocking_regions_end_at_the_outer_end);
+  tcase_add_test(tc, test_blocked_thread_keeps_objects_its_caller_holds_in_registers);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("churn");
