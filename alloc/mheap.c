@@ -214,6 +214,18 @@ static struct mspan *carve_locked(struct mspan *s, uintptr_t npages) {
   return s;
 }
 
+static atomic_word test_hold_requested, test_holding;
+
+void mheap_test_hold_before_publish(bool on) { atomic_store_release(&test_hold_requested, on); }
+bool mheap_test_is_holding(void) { return atomic_load_acquire(&test_holding) != 0; }
+
+static void test_hold_point(void) {
+  if (likely(!atomic_load_acquire(&test_hold_requested))) return;
+  atomic_store_release(&test_holding, 1);
+  while (atomic_load_acquire(&test_hold_requested)) nanosleep(&(struct timespec){0, 100000}, NULL);
+  atomic_store_release(&test_holding, 0);
+}
+
 struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
   if (npages == 0 || npages > (UINTPTR_MAX >> (PAGE_SHIFT + 1))) return NULL;
   lock_acquire(&mheap_lock);
@@ -243,9 +255,26 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     for (uintptr_t i = 0; i < s->nelems; i++) *(uintptr_t *)(s->base + i * s->elemsize) = 0;
   }
   if (s) {
+    test_hold_point();
     /* Map every page before publishing the state to lock-free readers. */
     arena_set_spans(s->base, s->npages, s);
     atomic_store_release(&s->state, MSPAN_IN_USE);
+    /* The span took mheap_sweepgen when it was set up, and a stop may have
+     * fallen since (the world stops anywhere, inside these locked sections
+     * too) and ended a mark: the new span then looked unswept, though
+     * the heap walks that sweep had passed its pages before they were
+     * published.  After two such ends its sweepgen was sg - 4, which no
+     * sweeper takes: its mark bits were never cleared again, and the next
+     * mark found the objects in it already marked and never scanned them
+     * (what they alone pointed to was freed: test_mheap,
+     * test_threads_gc's churn).  After one, it could be swept in the
+     * middle of the next mark.  It holds nothing to sweep: take the
+     * current generation now that the walks see it.  A stop between the
+     * load and the store leaves it one generation behind, published, and
+     * the next sweep takes it.  No sweeper is on it: a small span's
+     * caller holds its class lock, and a large span is allocated with
+     * the mark phase held still, so its generation has not moved. */
+    atomic_store_release(&s->sweepgen, atomic_load_acquire(&mheap_sweepgen));
     stats.in_use += npages * PAGE_SIZE;
     stats.spans_in_use++;
     if (spanclass_sizeclass(spc) == 0) stats.large_in_use += npages * PAGE_SIZE;

@@ -174,6 +174,9 @@ static uint64_t stop_world_for_mark_start(void) {
     await_mark_work_quiet();
     t0 = stop_world();
   }
+#if MGC_DEBUG >= 1
+  if (!sweep_all_done_stw()) mgc_throw("a span was left unswept at mark start");
+#endif
   return t0;
 }
 

@@ -143,6 +143,25 @@ void sweep_finish(void) {
   arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_handing_over_cb, NULL);
 }
 
+/* Every in-use span swept (sweepgen == sg): true at mark start, with the
+ * world stopped and no sweep in progress, once sweep_finish has walked
+ * the heap.  A span left unswept would be swept during the mark, with
+ * mark bits half set, and lose live objects. */
+static void check_swept_cb(struct mspan *s, void *ctx) {
+  uintptr_t sg = atomic_load_relaxed(&mheap_sweepgen), g = atomic_load_relaxed(&s->sweepgen);
+  if (g == sg) return;
+  mgc_report("sweep: span %p (%zu pages, class %u, cached by %p, %u allocated) has sweepgen %zu at mark start, heap's %zu",
+             (void *)s->base, (size_t)s->npages, s->spanclass, (void *)atomic_load_relaxed(&s->cached_by),
+             mspan_count_allocated(s), (size_t)g, (size_t)sg);
+  *(bool *)ctx = false;
+}
+
+bool sweep_all_done_stw(void) {
+  bool ok = true;
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), check_swept_cb, &ok);
+  return ok;
+}
+
 /* Proportional sweeping.  Allocation slow paths sweep the next chunk of
  * the heap (SWEEP_CHUNK_PAGES pages, claimed from a shared cursor) before
  * they take new memory, so freed spans are back in the mheap before the

@@ -17,6 +17,9 @@ void sweep_start_cycle_stw(void);
 /* Sweep every span still unswept, from the calling thread, handing each
  * class lock to waiting threads.  World running. */
 void sweep_finish(void);
+/* Is every in-use span swept?  (World stopped, no sweep in progress;
+ * reports each span that is not.) */
+bool sweep_all_done_stw(void);
 /* Wake the background sweeper for the new generation; world running. */
 void sweep_wake_background(void);
 /* Sweep one span found by a heap walk, if it needs it.  hand_over: a

@@ -148,6 +148,7 @@ static void setup(void) {
 
 static void teardown(void) {
   sweep_test_hold(false); /* a failed test may have left them on (CK_FORK=no) */
+  mheap_test_hold_before_publish(false);
   collector_test_hold_after_setup(false);
   for (size_t i = 0; i < nkept; i++)
     if (kept[i].span) mheap_free_span(kept[i].span);
@@ -725,6 +726,44 @@ START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
 }
 END_TEST
 
+/* ---- sweepgen ---- */
+
+#define FRESH_SPAN_BYTES 2500 /* of a size class no other test here uses */
+
+static void *alloc_from_a_fresh_span(void *arg) {
+  *(void **)arg = gc_alloc_atomic(FRESH_SPAN_BYTES);
+  return NULL;
+}
+
+/* The world stops anywhere, inside mheap_alloc_span too: marks may end
+ * between the moment a new span takes its sweep generation and the one it
+ * is published, after the heap walks that sweep have passed its pages.
+ * Published at sg - 4, no sweeper ever took it again, and its stale mark
+ * bits hid its objects' pointers from later marks. */
+START_TEST(test_span_published_after_marks_ended_takes_the_current_sweep_generation) {
+  void *obj = NULL;
+  mheap_test_hold_before_publish(true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, alloc_from_a_fresh_span, &obj), 0);
+  for (int i = 0; !mheap_test_is_holding(); i++) {
+    ck_assert_msg(i < 100000, "no span allocation reached the hold within 10 s");
+    nap();
+  }
+  uintptr_t sg_before = atomic_load_relaxed(&mheap_sweepgen);
+  gc_collect();
+  gc_collect();
+  ck_assert_uint_eq(atomic_load_relaxed(&mheap_sweepgen), sg_before + 4);
+  mheap_test_hold_before_publish(false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_ptr_nonnull(obj);
+  struct mspan *s = span_of_heap((uintptr_t)obj);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), atomic_load_relaxed(&mheap_sweepgen));
+}
+END_TEST
+
 /* ---- runner ---- */
 
 static TCase *tcase(const char *name) {
@@ -760,6 +799,10 @@ static Suite *mheap_suite(void) {
   tcase_add_test(large_gc, test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers);
   tcase_add_test(large_gc, test_large_object_freed_while_marking_gets_no_finalizer);
   suite_add_tcase(s, large_gc);
+
+  TCase *sweepgen = tcase("sweepgen");
+  tcase_add_test(sweepgen, test_span_published_after_marks_ended_takes_the_current_sweep_generation);
+  suite_add_tcase(s, sweepgen);
 
   TCase *spanmap = tcase("spanmap");
   tcase_add_test(spanmap, test_every_page_of_in_use_span_maps_to_it);
