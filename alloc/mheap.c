@@ -33,6 +33,7 @@
 #include "alloc/arena.h"
 #include "runtime/forkguard.h"
 #include "runtime/os.h"
+#include "runtime/thread.h"
 #include "runtime/throw.h"
 
 /* Runs shorter than this many pages have an exact-size list: 1 MiB, which
@@ -234,6 +235,18 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     if (grow_locked(npages)) s = find_run_locked(npages);
   }
   if (s) s = carve_locked(s, npages);
+  /* From setting the span up (which takes mheap_sweepgen) to publishing
+   * it, no mark may start or end.  The world stops anywhere, inside these
+   * locked sections too, and a span published after marks had ended, and
+   * after the heap walks that sweep had passed its pages, was behind the
+   * sweep generations: after one end it was swept in the middle of the
+   * next mark; after two its sweepgen was sg - 4, which no sweeper takes,
+   * so its mark bits were never cleared again and the next mark took its
+   * objects for already scanned (what they alone pointed to was freed:
+   * test_mheap "sweepgen", test_threads_gc's churn).  Nothing in here
+   * waits for a lock. */
+  struct mthread *t = thread_current;
+  uintptr_t phase = thread_mark_phase_enter(t);
   if (s && !mspan_init_in_use_locked(s, spc)) {
     free_pages += s->npages;
     insert_coalesced_locked(s);
@@ -259,26 +272,11 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     /* Map every page before publishing the state to lock-free readers. */
     arena_set_spans(s->base, s->npages, s);
     atomic_store_release(&s->state, MSPAN_IN_USE);
-    /* The span took mheap_sweepgen when it was set up, and a stop may have
-     * fallen since (the world stops anywhere, inside these locked sections
-     * too) and ended a mark: the new span then looked unswept, though
-     * the heap walks that sweep had passed its pages before they were
-     * published.  After two such ends its sweepgen was sg - 4, which no
-     * sweeper takes: its mark bits were never cleared again, and the next
-     * mark found the objects in it already marked and never scanned them
-     * (what they alone pointed to was freed: test_mheap,
-     * test_threads_gc's churn).  After one, it could be swept in the
-     * middle of the next mark.  It holds nothing to sweep: take the
-     * current generation now that the walks see it.  A stop between the
-     * load and the store leaves it one generation behind, published, and
-     * the next sweep takes it.  No sweeper is on it: a small span's
-     * caller holds its class lock, and a large span is allocated with
-     * the mark phase held still, so its generation has not moved. */
-    atomic_store_release(&s->sweepgen, atomic_load_acquire(&mheap_sweepgen));
     stats.in_use += npages * PAGE_SIZE;
     stats.spans_in_use++;
     if (spanclass_sizeclass(spc) == 0) stats.large_in_use += npages * PAGE_SIZE;
   }
+  thread_mark_phase_leave(t, phase);
   lock_release(&mheap_lock);
   return s;
 }

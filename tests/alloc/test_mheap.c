@@ -735,28 +735,41 @@ static void *alloc_from_a_fresh_span(void *arg) {
   return NULL;
 }
 
-/* The world stops anywhere, inside mheap_alloc_span too: marks may end
- * between the moment a new span takes its sweep generation and the one it
- * is published, after the heap walks that sweep have passed its pages.
- * Published at sg - 4, no sweeper ever took it again, and its stale mark
- * bits hid its objects' pointers from later marks. */
-START_TEST(test_span_published_after_marks_ended_takes_the_current_sweep_generation) {
+static void *collect_twice(void *arg) {
+  (void)arg;
+  gc_collect();
+  gc_collect();
+  return NULL;
+}
+
+/* The world stops anywhere, inside mheap_alloc_span too.  Marks that
+ * ended between the moment a new span took its sweep generation and the
+ * one it was published (after the heap walks that sweep had passed its
+ * pages) left it behind: published at sg - 4, no sweeper ever took it
+ * again, and its stale mark bits hid its objects' pointers from later
+ * marks.  Now no mark starts or ends in between: two collections asked
+ * for meanwhile wait, up to half a second here, and the span comes out
+ * current. */
+START_TEST(test_no_mark_ends_while_a_new_span_is_set_up) {
   void *obj = NULL;
   mheap_test_hold_before_publish(true);
-  pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, alloc_from_a_fresh_span, &obj), 0);
+  pthread_t alloc, coll;
+  ck_assert_int_eq(gc_pthread_create(&alloc, NULL, alloc_from_a_fresh_span, &obj), 0);
   for (int i = 0; !mheap_test_is_holding(); i++) {
     ck_assert_msg(i < 100000, "no span allocation reached the hold within 10 s");
     nap();
   }
   uintptr_t sg_before = atomic_load_relaxed(&mheap_sweepgen);
-  gc_collect();
-  gc_collect();
-  ck_assert_uint_eq(atomic_load_relaxed(&mheap_sweepgen), sg_before + 4);
+  ck_assert_int_eq(gc_pthread_create(&coll, NULL, collect_twice, NULL), 0);
+  for (int i = 0; i < 5000 && atomic_load_relaxed(&mheap_sweepgen) < sg_before + 4; i++) nap();
+  uintptr_t sg_during = atomic_load_relaxed(&mheap_sweepgen);
   mheap_test_hold_before_publish(false);
   gc_blocking_begin();
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_int_eq(pthread_join(alloc, NULL), 0);
+  ck_assert_int_eq(pthread_join(coll, NULL), 0);
   gc_blocking_end();
+  ck_assert_msg(sg_during == sg_before, "%zu marks ended while a new span was set up",
+                (size_t)(sg_during - sg_before) / 2);
   ck_assert_ptr_nonnull(obj);
   struct mspan *s = span_of_heap((uintptr_t)obj);
   ck_assert_ptr_nonnull(s);
@@ -801,7 +814,7 @@ static Suite *mheap_suite(void) {
   suite_add_tcase(s, large_gc);
 
   TCase *sweepgen = tcase("sweepgen");
-  tcase_add_test(sweepgen, test_span_published_after_marks_ended_takes_the_current_sweep_generation);
+  tcase_add_test(sweepgen, test_no_mark_ends_while_a_new_span_is_set_up);
   suite_add_tcase(s, sweepgen);
 
   TCase *spanmap = tcase("spanmap");
