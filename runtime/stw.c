@@ -259,7 +259,7 @@ void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *reg
 #if defined(__x86_64__)
 /* The frame: the six registers and 8 bytes of padding, so that the call
  * is made with the stack 16-byte aligned (it is 8 off at the entry). */
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".globl gc_blocking_begin\n"
         ".type gc_blocking_begin, @function\n"
         "gc_blocking_begin:\n"
@@ -290,7 +290,8 @@ __asm__(".text\n"
         "  .cfi_def_cfa_offset 8\n"
         "  ret\n"
         "  .cfi_endproc\n"
-        ".size stw_blocking_begin, .-stw_blocking_begin\n");
+        ".size stw_blocking_begin, .-stw_blocking_begin\n"
+        ".popsection\n");
 _Static_assert(sizeof(struct blocking_regs) == 48, "the entry stub stores six registers");
 #else
 /* Registers as getcontext finds them here, after this function's prologue
