@@ -136,7 +136,9 @@ struct root_pass {
 
 static bool is_thread_stack(uintptr_t lo) {
   for (struct mthread *t = threads_head; t; t = t->next)
-    if ((lo >= t->stack_lo && lo < t->stack_hi) || lo == (uintptr_t)&t->blocking_regs) return true;
+    if ((lo >= t->stack_lo && lo < t->stack_hi) || lo == (uintptr_t)&t->blocking_regs ||
+        lo == (uintptr_t)t->blocking_exit_regs)
+      return true;
   return false;
 }
 

@@ -60,13 +60,9 @@ GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
   return 0;
 }
 
-/* gc_blocking_begin is in runtime/stw.c: it must take the caller's
- * registers before any C code runs. */
+/* gc_blocking_begin and gc_blocking_end are in runtime/stw.c: they must
+ * take the caller's registers before any C code runs. */
 
-GC_API void gc_blocking_end(void) {
-  struct mthread *t = thread_current;
-  if (t) stw_blocking_end(t);
-}
 
 GC_API int gc_add_roots(void *start, size_t len) {
   init_once();

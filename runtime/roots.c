@@ -134,18 +134,25 @@ void roots_enumerate_stw(roots_visit_fn visit, void *ctx) {
   struct mthread *self = thread_current;
   for (struct mthread *t = threads_head; t; t = t->next) {
     if (t == self) continue;
-    uintptr_t lo = stw_thread_scan_low(t);
+    /* Read once: a thread in a blocking region may park meanwhile (in the
+     * region's entry or exit), and a second look that saw it parked would
+     * skip the registers of a scan that started from blocking_sp. */
+    uintptr_t parked_sp = atomic_load_acquire(&t->stopped_sp);
+    uintptr_t lo = parked_sp ? parked_sp : atomic_load_acquire(&t->blocking_sp);
     if (!lo || lo < t->stack_lo || lo > t->stack_hi) {
       /* Stopped before it could record its stack pointer: cannot happen
        * once stw_stop has returned. */
       mgc_throw("stopped thread without a saved stack pointer");
     }
     visit(lo, t->stack_hi, ctx);
-    /* Not parked (no stopped_sp): inside a blocking region, its
-     * registers those saved on entry. */
-    if (!atomic_load_acquire(&t->stopped_sp)) {
+    /* Not parked: inside a blocking region, whose roots are also the
+     * registers saved on entry and by the exit stub, read after the stack
+     * (runtime/stw.c). */
+    if (!parked_sp) {
       uintptr_t regs = (uintptr_t)&t->blocking_regs;
       visit(regs, regs + sizeof(t->blocking_regs), ctx);
+      uintptr_t exit_regs = (uintptr_t)atomic_load_acquire((atomic_word *)&t->blocking_exit_regs);
+      if (exit_regs) visit(exit_regs, exit_regs + sizeof(struct blocking_regs), ctx);
     }
   }
   if (self) {

@@ -210,12 +210,6 @@ uint64_t stw_start(void) {
   return released_at;
 }
 
-uintptr_t stw_thread_scan_low(const struct mthread *t) {
-  uintptr_t sp = atomic_load_acquire(&t->stopped_sp);
-  if (!sp) sp = atomic_load_acquire(&t->blocking_sp);
-  return sp;
-}
-
 /* Entering a blocking region.  Until it ends the thread runs on without
  * stopping for collections, and its roots are what it held at the call:
  * its stack from the caller's stack pointer up, and the callee-saved
@@ -238,11 +232,34 @@ uintptr_t stw_thread_scan_low(const struct mthread *t) {
  * if registered).  Elsewhere a C fallback keeps the old, weaker capture. */
 void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *regs, uintptr_t caller_sp)
     __attribute__((used));
+void stw_blocking_end_saved(struct mthread *t) __attribute__((used));
+
+/* Leaving a blocking region has the same problem the other way round:
+ * until `blocking` is cleared the thread is not stopped, and the roots
+ * are still the stack above blocking_sp and the saved registers, while
+ * the caller may already hold its values elsewhere.  A caller that ends
+ * with the call (a tail call: lock_mutex, gc_collect's wait, a program's
+ * function whose last statement is gc_blocking_end) restores its
+ * caller's callee-saved registers from its frame and jumps; the stack
+ * slots they came from are then overwritten by whatever runs next, and
+ * the values were in registers only (a review's stress program lost
+ * objects held in r13 and r14 across gc_collect this way, about once a
+ * second).  So the exit stub first stores the six registers, before it
+ * writes to the stack, into a thread-local copy that the root scan reads
+ * after the stack: on x86 stores become visible in program order, so a
+ * scan that saw a slot overwritten sees the copy. */
+#if MGC_BLOCKING_STUBS
+MGC_TLS struct blocking_regs blocking_exit_regs __attribute__((used));
+#endif
 
 void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *regs, uintptr_t caller_sp) {
   if (!t) t = thread_current;
   if (!t || t->blocking_depth++ > 0) return;
   t->blocking_regs = *regs;
+#if MGC_BLOCKING_STUBS
+  memset(&blocking_exit_regs, 0, sizeof blocking_exit_regs); /* an older exit's: no roots now */
+  t->blocking_exit_regs = &blocking_exit_regs;
+#endif
   atomic_store_release(&t->blocking_sp, caller_sp);
   /* Release: what the thread did before parking happens before whatever
    * a stopper that acquire-loads blocking == 1 then reads or writes. */
@@ -256,7 +273,7 @@ void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *reg
   wait_for_restart(t);
 }
 
-#if defined(__x86_64__)
+#if MGC_BLOCKING_STUBS
 /* The frame: the six registers and 8 bytes of padding, so that the call
  * is made with the stack 16-byte aligned (it is 8 off at the entry). */
 __asm__(".pushsection .text\n"
@@ -291,6 +308,33 @@ __asm__(".pushsection .text\n"
         "  ret\n"
         "  .cfi_endproc\n"
         ".size stw_blocking_begin, .-stw_blocking_begin\n"
+        /* The exit: registers to the thread-local copy, then the C part
+         * (t still in rdi). */
+        ".globl gc_blocking_end\n"
+        ".type gc_blocking_end, @function\n"
+        "gc_blocking_end:\n"
+        "  .cfi_startproc\n"
+        "  endbr64\n"
+        "  xorl %edi, %edi\n"
+        "  jmp stw_blocking_end\n"
+        "  .cfi_endproc\n"
+        ".size gc_blocking_end, .-gc_blocking_end\n"
+        ".globl stw_blocking_end\n"
+        ".hidden stw_blocking_end\n"
+        ".type stw_blocking_end, @function\n"
+        "stw_blocking_end:\n"
+        "  .cfi_startproc\n"
+        "  endbr64\n"
+        "  movq blocking_exit_regs@gottpoff(%rip), %rax\n"
+        "  movq %rbx, %fs:0(%rax)\n"
+        "  movq %rbp, %fs:8(%rax)\n"
+        "  movq %r12, %fs:16(%rax)\n"
+        "  movq %r13, %fs:24(%rax)\n"
+        "  movq %r14, %fs:32(%rax)\n"
+        "  movq %r15, %fs:40(%rax)\n"
+        "  jmp stw_blocking_end_saved\n"
+        "  .cfi_endproc\n"
+        ".size stw_blocking_end, .-stw_blocking_end\n"
         ".popsection\n");
 _Static_assert(sizeof(struct blocking_regs) == 48, "the entry stub stores six registers");
 #else
@@ -304,9 +348,17 @@ MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
 }
 
 GC_API void gc_blocking_begin(void) { stw_blocking_begin(NULL); }
+
+/* No copy of the registers here: the fallback keeps the weakness the exit
+ * stub removes (see above). */
+void stw_blocking_end(struct mthread *t) { stw_blocking_end_saved(t); }
+
+GC_API void gc_blocking_end(void) { stw_blocking_end_saved(NULL); }
 #endif
 
-MGC_NOINLINE void stw_blocking_end(struct mthread *t) {
+void stw_blocking_end_saved(struct mthread *t) {
+  if (!t) t = thread_current;
+  if (!t) return;
   mgc_assert(t->blocking_depth > 0);
   if (--t->blocking_depth > 0) return;
   atomic_store_relaxed(&t->blocking, 0);

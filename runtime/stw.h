@@ -31,8 +31,6 @@ extern uint64_t stw_last_stop_latency_ns;
 /* True between stw_stop and stw_start (read by the blocking-region code). */
 int stw_world_stopped(void);
 
-/* Lowest stack address to scan for a stopped or parked thread t. */
-uintptr_t stw_thread_scan_low(const struct mthread *t);
 
 /* gc_blocking_begin/end for t (NULL: the calling thread, if registered).
  * stw_blocking_begin saves the caller's registers and stack pointer: a

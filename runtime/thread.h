@@ -29,10 +29,18 @@
 /* Write-barrier buffer entries per thread: 2 KiB, flushed in one go. */
 #define WBBUF_ENTRIES 256
 
-/* The callee-saved registers of the caller of gc_blocking_begin
- * (runtime/stw.c). */
+/* x86-64 (not x32) enters and leaves blocking regions through assembly
+ * stubs that save the caller's registers (runtime/stw.c). */
+#if defined(__x86_64__) && defined(__LP64__)
+#define MGC_BLOCKING_STUBS 1
+#else
+#define MGC_BLOCKING_STUBS 0
+#endif
+
+/* The callee-saved registers of the caller of gc_blocking_begin or
+ * gc_blocking_end (runtime/stw.c). */
 struct blocking_regs {
-#if defined(__x86_64__)
+#if MGC_BLOCKING_STUBS
   uintptr_t regs[6]; /* rbx, rbp, r12, r13, r14, r15 */
 #else
   ucontext_t context;
@@ -53,10 +61,13 @@ struct mthread {
   atomic_word acking;             /* inside acknowledge_stop (runtime/stw.c) */
   atomic_word blocking;           /* inside gc_blocking_begin/end */
   atomic_word blocking_sp;        /* stack pointer published on entry */
-  /* The caller's registers on entering a blocking region; scanned as
-   * roots.  (A stopped thread's registers are in its signal frame, on its
-   * stack.) */
+  /* The caller's registers on entering a blocking region, and those of
+   * the caller of its end (the thread's own thread-local copy, written
+   * by the exit stub; NULL without stubs): scanned as roots while the
+   * thread is in the region.  (A stopped thread's registers are in its
+   * signal frame, on its stack.) */
   struct blocking_regs blocking_regs;
+  struct blocking_regs *blocking_exit_regs;
   unsigned blocking_depth;        /* nesting of gc_blocking_begin */
   /* Write barrier buffer (gc/barrier.c): old values of overwritten
    * slots.  The owner appends (entry first, then the count); the collector

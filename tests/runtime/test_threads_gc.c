@@ -312,6 +312,73 @@ START_TEST(test_blocked_thread_keeps_objects_its_caller_holds_in_registers) {
 }
 END_TEST
 
+/* The same lists, held across many gc_collect calls and empty blocking
+ * regions while other threads allocate and collect: leaving a region must
+ * not lose them either.  A function that ends with the call (gc_collect's
+ * wait does) restores its caller's registers from its frame and jumps,
+ * and the region's roots then held those values nowhere once the slots
+ * they came from were overwritten (the old code lost a list about twice a
+ * second here). */
+#define CROSSING_HOLDERS 3
+#define CROSSING_LEN 50
+#define CROSSING_SECONDS 2
+
+static atomic_int crossing_stop, crossing_damaged;
+
+static GCTEST_NOINLINE struct item *new_crossing_list(uint64_t base) { return new_list(CROSSING_LEN, base); }
+
+static void *hold_lists_across_regions(void *arg) {
+  uint64_t id = (uintptr_t)arg * 1000000;
+  while (!atomic_load(&crossing_stop)) {
+    struct item *l0 = new_crossing_list(id + 10000), *l1 = new_crossing_list(id + 20000),
+                *l2 = new_crossing_list(id + 30000), *l3 = new_crossing_list(id + 40000),
+                *l4 = new_crossing_list(id + 50000), *l5 = new_crossing_list(id + 60000);
+    clobber_stack();
+    for (int r = 0; r < 20; r++) {
+      if (r & 1) {
+        gc_collect();
+      } else {
+        gc_blocking_begin();
+        gc_blocking_end();
+      }
+    }
+    struct item *lists[HELD_LISTS] = {l0, l1, l2, l3, l4, l5};
+    for (unsigned i = 0; i < HELD_LISTS; i++)
+      if (list_check(lists[i], CROSSING_LEN, id + 10000 * (i + 1))) atomic_fetch_add(&crossing_damaged, 1);
+  }
+  return NULL;
+}
+
+static void *allocate_and_collect(void *arg) {
+  (void)arg;
+  while (!atomic_load(&crossing_stop)) {
+    for (int i = 0; i < 2000; i++) new_item(NULL, 0xF111E5);
+    gc_collect();
+  }
+  return NULL;
+}
+
+START_TEST(test_objects_held_in_registers_survive_leaving_blocking_regions) {
+  gc_init();
+  atomic_store(&crossing_stop, 0);
+  atomic_store(&crossing_damaged, 0);
+  pthread_t holders[CROSSING_HOLDERS], churner;
+  for (uintptr_t i = 0; i < CROSSING_HOLDERS; i++)
+    ck_assert_int_eq(gc_pthread_create(&holders[i], NULL, hold_lists_across_regions, (void *)(i + 1)), 0);
+  ck_assert_int_eq(gc_pthread_create(&churner, NULL, allocate_and_collect, NULL), 0);
+  gc_blocking_begin();
+  sleep_ms(CROSSING_SECONDS * 1000);
+  gc_blocking_end();
+  atomic_store(&crossing_stop, 1);
+  gc_blocking_begin();
+  for (int i = 0; i < CROSSING_HOLDERS; i++) pthread_join(holders[i], NULL);
+  pthread_join(churner, NULL);
+  gc_blocking_end();
+  ck_assert_msg(atomic_load(&crossing_damaged) == 0, "%d lists held in locals were damaged",
+                atomic_load(&crossing_damaged));
+}
+END_TEST
+
 /* ---- churn: threads come and go while collections run -------------------- */
 
 static void *collector_loop(void *arg) {
@@ -460,6 +527,7 @@ static Suite *threads_gc_suite(void) {
   tcase_add_test(tc, test_thread_sleeping_in_blocking_region_does_not_hold_up_collection_and_keeps_its_objects);
   tcase_add_test(tc, test_nested_blocking_regions_end_at_the_outer_end);
   tcase_add_test(tc, test_blocked_thread_keeps_objects_its_caller_holds_in_registers);
+  tcase_add_test(tc, test_objects_held_in_registers_survive_leaving_blocking_regions);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("churn");
