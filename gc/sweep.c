@@ -52,12 +52,19 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
     return;
   }
   /* The class was read before the claim, from a record the walk found
-   * without a lock: had the record been recycled as a small span since, it
-   * is not ours to sweep here.  Claimed, the record can change no more. */
+   * without a lock: had the record been recycled as a small span since
+   * (the background sweeper is not stopped for marks, and whole cycles may
+   * pass between its look and this claim), it is not ours to sweep here.
+   * The claim is given back by a CAS: a class's sweeper takes a listed
+   * span without looking at its sweepgen, and may have swept it
+   * meanwhile; storing sg - 2 over its sg had it swept twice, the second
+   * time with the marks cleared.  sweeps_in_progress stays raised until
+   * the span is swept, so no mark starts with it unswept.  Claimed, the
+   * record can change no more. */
   if (!span_is_large(s)) {
-    atomic_store_release(&s->sweepgen, sg - 2);
-    atomic_fetch_sub(&sweeps_in_progress, 1);
+    atomic_cas(&s->sweepgen, sg - 1, sg - 2);
     mcentral_sweep_any(s, hand_over);
+    atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
   finalizers_sweep_span(s, UINT32_MAX); /* may mark it */
