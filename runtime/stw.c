@@ -28,10 +28,11 @@
  *
  * Blocking regions.  Entering sets t->blocking = 1 after saving the
  * caller's registers and stack pointer (see stw_blocking_begin_saved);
- * leaving sets it to 0 and then, if the world is stopped, waits.  Both sides use full fences between their
- * store and their load (store blocking / load world versus store world /
- * load blocking), so either the stopper sees blocking == 0 and signals the
- * thread, or the thread sees STOPPED and waits.
+ * leaving sets it to 0 and then, if the world is stopped, waits.  Both
+ * sides use full fences between their store and their load (store
+ * blocking / load world versus store world / load blocking), so either
+ * the stopper sees blocking == 0 and signals the thread, or the thread
+ * sees STOPPED and waits.
  *
  * Everything the handler calls is async-signal-safe: atomics, the futex
  * syscall, and errno is saved and restored.
