@@ -63,7 +63,6 @@ GC_API int gc_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 /* gc_blocking_begin and gc_blocking_end are in runtime/stw.c: they must
  * take the caller's registers before any C code runs. */
 
-
 GC_API int gc_add_roots(void *start, size_t len) {
   init_once();
   if (!start || len == 0) return 0;
