@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include "alloc/arena.h"
 #include "runtime/forkguard.h"
@@ -215,17 +214,7 @@ static struct mspan *carve_locked(struct mspan *s, uintptr_t npages) {
   return s;
 }
 
-static atomic_word test_hold_requested, test_holding;
-
-void mheap_test_hold_before_publish(bool on) { atomic_store_release(&test_hold_requested, on); }
-bool mheap_test_is_holding(void) { return atomic_load_acquire(&test_holding) != 0; }
-
-static void test_hold_point(void) {
-  if (likely(!atomic_load_acquire(&test_hold_requested))) return;
-  atomic_store_release(&test_holding, 1);
-  while (atomic_load_acquire(&test_hold_requested)) nanosleep(&(struct timespec){0, 100000}, NULL);
-  atomic_store_release(&test_holding, 0);
-}
+struct test_hold mheap_hold_before_publish;
 
 struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
   if (npages == 0 || npages > (UINTPTR_MAX >> (PAGE_SHIFT + 1))) return NULL;
@@ -268,7 +257,7 @@ struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc) {
     for (uintptr_t i = 0; i < s->nelems; i++) *(uintptr_t *)(s->base + i * s->elemsize) = 0;
   }
   if (s) {
-    test_hold_point();
+    test_hold_point(&mheap_hold_before_publish);
     /* Map every page before publishing the state to lock-free readers. */
     arena_set_spans(s->base, s->npages, s);
     atomic_store_release(&s->state, MSPAN_IN_USE);

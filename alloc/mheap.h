@@ -13,6 +13,7 @@
 
 #include "alloc/mspan.h"
 #include "runtime/lock.h"
+#include "runtime/testhold.h"
 
 /* Byte counts of the page heap, protected by the mheap lock (readers of a
  * snapshot use mheap_read_stats). */
@@ -32,10 +33,9 @@ int mheap_init(void);
  * cleared and needzero telling whether its memory may hold old data.
  * Returns NULL when the heap cannot grow. */
 struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc);
-/* Tests: hold every mheap_alloc_span after it has set the span up and
- * before it publishes it (the mheap lock held), while on. */
-void mheap_test_hold_before_publish(bool on);
-bool mheap_test_is_holding(void);
+/* Hold point (runtime/testhold.h) in every mheap_alloc_span after it has
+ * set the span up and before it publishes it (the mheap lock held). */
+extern struct test_hold mheap_hold_before_publish;
 /* Give an in-use span's pages back to the free pool. */
 void mheap_free_span(struct mspan *s);
 

@@ -97,18 +97,7 @@ static void sleep_ns(uint64_t ns) {
   nanosleep(&ts, NULL);
 }
 
-/* Test hooks: hold the collector between mark setup and draining. */
-static atomic_word test_hold_requested, test_holding;
-
-void collector_test_hold_after_setup(bool on) { atomic_store_release(&test_hold_requested, on); }
-bool collector_test_is_holding(void) { return atomic_load_acquire(&test_holding) != 0; }
-
-static void test_hold_point(void) {
-  if (!atomic_load_acquire(&test_hold_requested)) return;
-  atomic_store_release(&test_holding, 1);
-  while (atomic_load_acquire(&test_hold_requested)) sleep_ns(100000);
-  atomic_store_release(&test_holding, 0);
-}
+struct test_hold collector_hold_after_setup;
 
 static unsigned stw_mark_workers(void) {
   if (config.mark_workers_set) return (unsigned)config.mark_workers;
@@ -228,7 +217,7 @@ static uintptr_t mark_concurrent(struct cycle_record *rec) {
   finalizers_mark_roots(&w);
   marked += w.marked_bytes;
   w.marked_bytes = 0;
-  test_hold_point();
+  test_hold_point(&collector_hold_after_setup);
 
   unsigned stops = 0;
   for (unsigned attempt = 0;;) {

@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "runtime/testhold.h"
+
 /* Set up the collector (from gc_init, once). */
 int collector_init(void);
 /* Run one cycle.  forced: collect even if the heap is under its trigger. */
@@ -15,10 +17,8 @@ void collector_fork_prepare(void);
 void collector_fork_parent(void);
 void collector_after_fork_child(void);
 
-/* Test hooks (tests/gc): while `on`, a concurrent cycle stops between mark
- * setup (barrier on, roots scanned) and draining, so a test can make
- * stores during marking deterministically. */
-void collector_test_hold_after_setup(bool on);
-bool collector_test_is_holding(void);
+/* Hold point (runtime/testhold.h) between mark setup (barrier on, roots
+ * scanned) and draining: tests make stores during marking there. */
+extern struct test_hold collector_hold_after_setup;
 
 #endif /* MGC_COLLECTOR_H */

@@ -20,7 +20,6 @@
 #include "gc/sweep.h"
 
 #include <pthread.h>
-#include <time.h>
 
 #include "alloc/arena.h"
 #include "alloc/heaplive.h"
@@ -39,6 +38,8 @@
 #define SWEEPER_YIELD_NS 100000
 
 static atomic_word large_freed, large_freed_bytes;
+
+struct test_hold sweep_hold_before_span, sweep_hold_in_recycled_claim;
 
 static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
@@ -62,6 +63,7 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
    * the span is swept, so no mark starts with it unswept.  Claimed, the
    * record can change no more. */
   if (!span_is_large(s)) {
+    test_hold_point(&sweep_hold_in_recycled_claim);
     atomic_cas(&s->sweepgen, sg - 1, sg - 2);
     mcentral_sweep_any(s, hand_over);
     atomic_fetch_sub(&sweeps_in_progress, 1);
@@ -107,21 +109,17 @@ void sweep_take_large_for_free(struct mspan *s) {
 
 /* No fork in the middle: the child would wait for sweeps_in_progress to
  * drop for ever (runtime/forkguard.h). */
-static void sweep_large(struct mspan *s, bool hand_over) {
+void sweep_large_span(struct mspan *s, bool hand_over) {
   fork_guard_enter();
   sweep_large_guarded(s, hand_over);
   fork_guard_leave();
 }
 
-static atomic_word test_hold;
-
-void sweep_test_hold(bool on) { atomic_store_release(&test_hold, on); }
-
 void sweep_span(struct mspan *s, bool hand_over) {
   if (atomic_load_acquire(&s->state) != MSPAN_IN_USE) return;
   if (atomic_load_relaxed(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen) - 2) return;
-  while (unlikely(atomic_load_acquire(&test_hold))) nanosleep(&(struct timespec){0, 100000}, NULL);
-  if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large(s, hand_over);
+  test_hold_point(&sweep_hold_before_span);
+  if (spanclass_sizeclass(span_class_unlocked(s)) == 0) sweep_large_span(s, hand_over);
   else mcentral_sweep_any(s, hand_over);
 }
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "alloc/mspan.h"
+#include "runtime/testhold.h"
 
 /* Start the background sweeper (once). */
 int sweep_init(void);
@@ -26,6 +27,10 @@ void sweep_wake_background(void);
  * background walk, which lets threads waiting for the class lock have it
  * first (mcentral_sweep_any). */
 void sweep_span(struct mspan *s, bool hand_over);
+/* Sweep s, which a heap walk found as an unswept large span: the record
+ * may have been reused since, even for a small span (sweep_span calls it;
+ * tests call it directly to make that happen). */
+void sweep_large_span(struct mspan *s, bool hand_over);
 /* gc_free of the large object of s, just marked freed (has_freed won):
  * take s's sweep from the sweepers, who would find nothing to do, before
  * s is released.  Checking only that no sweeper held it was not enough: one
@@ -40,11 +45,15 @@ struct sweep_counts {
   uintptr_t large_freed_bytes;
 };
 void sweep_read_counts(struct sweep_counts *out);
-/* Test hook (tests/alloc): while `on`, the heap walks that sweep (the
- * background sweeper, sweep_finish, allocation's proportional sweeping)
- * wait before each span they would sweep.  Spans the allocator sweeps itself (mcentral
- * before handing one out, the owner of a cached span) are still swept. */
-void sweep_test_hold(bool on);
+/* Hold point (runtime/testhold.h) in the heap walks that sweep (the
+ * background sweeper, sweep_finish, allocation's proportional sweeping),
+ * before each span they would sweep.  Spans the allocator sweeps itself
+ * (mcentral before handing one out, the owner of a cached span) are still
+ * swept meanwhile. */
+extern struct test_hold sweep_hold_before_span;
+/* Hold point in sweep_large_span between claiming a span that turned out
+ * to be small (a recycled record) and giving the claim back. */
+extern struct test_hold sweep_hold_in_recycled_claim;
 void sweep_after_fork_child(void);
 
 #endif /* MGC_SWEEP_H */

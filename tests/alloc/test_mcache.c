@@ -157,7 +157,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  sweep_test_hold(false); /* a failed test may have left it on (CK_FORK=no) */
+  test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left it on (CK_FORK=no) */
   memset(objs, 0, sizeof(objs));
   gc_enable();
 }
@@ -333,7 +333,7 @@ static void *collect_main(void *arg) {
  * Inline: under AddressSanitizer a frame of its own, scanned while the
  * mark ran, held a stale copy of an object a test needs dead. */
 static inline __attribute__((always_inline)) pthread_t collect_holding_the_sweep(const struct mspan *s) {
-  sweep_test_hold(true);
+  test_hold_set(&sweep_hold_before_span, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
   for (int i = 0; !span_needs_sweep(s); i++) {
@@ -344,7 +344,7 @@ static inline __attribute__((always_inline)) pthread_t collect_holding_the_sweep
 }
 
 static void release_the_sweep(pthread_t t) {
-  sweep_test_hold(false);
+  test_hold_set(&sweep_hold_before_span, false);
   gc_blocking_begin();
   ck_assert_int_eq(pthread_join(t, NULL), 0);
   gc_blocking_end();

@@ -43,6 +43,8 @@
 #include "mgc.h"
 
 #include "alloc/arena.h"
+#include "alloc/mcache.h"
+#include "alloc/mcentral.h"
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
 #include "alloc/scavenger.h"
@@ -147,9 +149,10 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  sweep_test_hold(false); /* a failed test may have left them on (CK_FORK=no) */
-  mheap_test_hold_before_publish(false);
-  collector_test_hold_after_setup(false);
+  test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left them on (CK_FORK=no) */
+  test_hold_set(&mheap_hold_before_publish, false);
+  test_hold_set(&collector_hold_after_setup, false);
+  test_hold_set(&sweep_hold_in_recycled_claim, false);
   for (size_t i = 0; i < nkept; i++)
     if (kept[i].span) mheap_free_span(kept[i].span);
   nkept = 0;
@@ -666,12 +669,12 @@ static __attribute__((noinline)) uintptr_t hidden_large_object(struct mspan **s)
  * before it releases the span.  Checking only that no sweeper held it let
  * a sweeper claim it in between, and sweep whatever object the reused
  * record held by then.  Here a collection's closing sweep is held back
- * (sweep_test_hold) with the span unswept; once taken, the sweepers leave
+ * (sweep_hold_before_span) with the span unswept; once taken, the sweepers leave
  * it alone even though nothing points to its object. */
 START_TEST(test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers) {
   struct mspan *s;
   uintptr_t hidden = hidden_large_object(&s);
-  sweep_test_hold(true);
+  test_hold_set(&sweep_hold_before_span, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
   for (int i = 0; !span_needs_sweep(s); i++) {
@@ -680,7 +683,7 @@ START_TEST(test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers) {
   }
   sweep_take_large_for_free(s);
   bool taken = !span_needs_sweep(s);
-  sweep_test_hold(false);
+  test_hold_set(&sweep_hold_before_span, false);
   gc_blocking_begin();
   ck_assert_int_eq(pthread_join(t, NULL), 0);
   gc_blocking_end();
@@ -704,10 +707,10 @@ static void never_runs(void *obj, void *data) {
 START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
   void *p = gc_alloc(LARGE_GC_BYTES);
   ck_assert_ptr_nonnull(p);
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !collector_test_is_holding(); i++) {
+  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
     ck_assert_msg(i < 100000, "no mark started within 10 s");
     nap();
   }
@@ -715,7 +718,7 @@ START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
   capture_begin();
   int r = gc_set_finalizer(p, never_runs, NULL);
   const char *report = capture_end();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   ck_assert_int_eq(pthread_join(t, NULL), 0);
   gc_blocking_end();
@@ -723,6 +726,91 @@ START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
   ck_assert_msg(report != NULL, "gc_set_finalizer on a freed large object said nothing");
   gc_collect();
   gc_wait_finalizers();
+}
+END_TEST
+
+#define RECYCLED_OBJECT_BYTES 1000 /* a noscan class no other test here uses */
+#define RECYCLED_LIVE 4             /* fewer than the span holds */
+
+static void *recycled_live[RECYCLED_LIVE]; /* a root: the objects stay marked */
+
+static void *alloc_recycled_live(void *arg) {
+  (void)arg;
+  for (int i = 0; i < RECYCLED_LIVE; i++) recycled_live[i] = gc_alloc_atomic(RECYCLED_OBJECT_BYTES);
+  return NULL; /* the thread's exit gives its span back to the class */
+}
+
+static void *sweep_as_large(void *arg) {
+  sweep_large_span(arg, false);
+  return NULL;
+}
+
+/* A heap walk reads a span's class before it claims the span, and the
+ * background sweeper may find the record recycled as a small span by the
+ * time it claims it (sweep_large_span).  It then gives the claim back and
+ * leaves the span to the class.  Meanwhile a class's sweeper, which takes
+ * listed spans without looking at sweepgen, may have swept it: giving the
+ * claim back by a plain store of sg - 2 made the span unswept again, and
+ * the second sweep, with the marks cleared by the first, freed every live
+ * object in it.  Here the large sweep is held just after its claim of a
+ * small span while the class sweeps the span (mcentral_cache_span); the
+ * objects the span holds must all be allocated still afterwards. */
+START_TEST(test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep) {
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, alloc_recycled_live, NULL), 0);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  struct mspan *s = span_of_heap((uintptr_t)recycled_live[0]);
+  ck_assert(s && !span_is_large(s));
+  for (int i = 1; i < RECYCLED_LIVE; i++) ck_assert_ptr_eq(span_of_heap((uintptr_t)recycled_live[i]), s);
+  ck_assert_uint_eq(atomic_load_relaxed(&s->cached_by), 0);
+
+  /* A mark that finds the objects live, with every heap walk held before
+   * it sweeps anything: s stays unswept, on its class's list. */
+  sweep_finish();
+  test_hold_set(&sweep_hold_before_span, true);
+  pthread_t coll;
+  ck_assert_int_eq(gc_pthread_create(&coll, NULL, collect_main, NULL), 0);
+  for (int i = 0; !span_needs_sweep(s); i++) {
+    ck_assert_msg(i < 100000, "no mark ended within 10 s");
+    nap();
+  }
+
+  test_hold_set(&sweep_hold_in_recycled_claim, true);
+  pthread_t large_sweeper;
+  ck_assert_int_eq(gc_pthread_create(&large_sweeper, NULL, sweep_as_large, s), 0);
+  for (int i = 0; !test_hold_is_holding(&sweep_hold_in_recycled_claim); i++) {
+    ck_assert_msg(i < 100000, "the large sweep did not claim the span within 10 s");
+    nap();
+  }
+  struct mcache *other = malloc(sizeof *other);
+  ck_assert_ptr_nonnull(other);
+  mcache_init(other);
+  struct mspan *taken = mcentral_cache_span(other, s->spanclass);
+  bool swept = !span_needs_sweep(s);
+  if (taken) mcentral_uncache_span(taken);
+  free(other);
+
+  test_hold_set(&sweep_hold_in_recycled_claim, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(large_sweeper, NULL), 0);
+  gc_blocking_end();
+  test_hold_set(&sweep_hold_before_span, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(coll, NULL), 0);
+  gc_blocking_end();
+
+  ck_assert_msg(taken == s && swept, "set-up: the class did not sweep the span (took %p, not %p)", (void *)taken,
+                (void *)s);
+  for (int i = 0; i < RECYCLED_LIVE; i++)
+    ck_assert_msg(gc_size(recycled_live[i]) > 0, "live object %d of the span was freed by a second sweep", i);
+  ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), atomic_load_relaxed(&mheap_sweepgen));
+  ck_assert(mheap_is_valid());
+  for (int i = 0; i < RECYCLED_LIVE; i++) {
+    gc_free(recycled_live[i]);
+    recycled_live[i] = NULL;
+  }
 }
 END_TEST
 
@@ -752,10 +840,10 @@ static void *collect_twice(void *arg) {
  * current. */
 START_TEST(test_no_mark_ends_while_a_new_span_is_set_up) {
   void *obj = NULL;
-  mheap_test_hold_before_publish(true);
+  test_hold_set(&mheap_hold_before_publish, true);
   pthread_t alloc, coll;
   ck_assert_int_eq(gc_pthread_create(&alloc, NULL, alloc_from_a_fresh_span, &obj), 0);
-  for (int i = 0; !mheap_test_is_holding(); i++) {
+  for (int i = 0; !test_hold_is_holding(&mheap_hold_before_publish); i++) {
     ck_assert_msg(i < 100000, "no span allocation reached the hold within 10 s");
     nap();
   }
@@ -763,7 +851,7 @@ START_TEST(test_no_mark_ends_while_a_new_span_is_set_up) {
   ck_assert_int_eq(gc_pthread_create(&coll, NULL, collect_twice, NULL), 0);
   for (int i = 0; i < 5000 && atomic_load_relaxed(&mheap_sweepgen) < sg_before + 4; i++) nap();
   uintptr_t sg_during = atomic_load_relaxed(&mheap_sweepgen);
-  mheap_test_hold_before_publish(false);
+  test_hold_set(&mheap_hold_before_publish, false);
   gc_blocking_begin();
   ck_assert_int_eq(pthread_join(alloc, NULL), 0);
   ck_assert_int_eq(pthread_join(coll, NULL), 0);
@@ -811,6 +899,7 @@ static Suite *mheap_suite(void) {
   TCase *large_gc = tcase("large_gc");
   tcase_add_test(large_gc, test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers);
   tcase_add_test(large_gc, test_large_object_freed_while_marking_gets_no_finalizer);
+  tcase_add_test(large_gc, test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep);
   suite_add_tcase(s, large_gc);
 
   TCase *sweepgen = tcase("sweepgen");

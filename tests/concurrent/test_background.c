@@ -3,7 +3,7 @@
  * while it marks with the world running (gc/mark.c, "Marking in the
  * background"; gc/pacer.c; gc/collector.c).  Internal suite: it calls the
  * mark drain directly and holds the collector after mark setup
- * (collector_test_hold_after_setup).
+ * (the collector_hold_after_setup hold point).
  *
  *   - An assist's drain stops at its deadline, however much grey work is
  *     left: a long linked list greyed from its head is scanned 32 objects
@@ -131,15 +131,15 @@ static void build_list(void) { build_list_of(LIST_NODES); }
 /* Start a forced cycle on another thread and wait until the collector
  * holds after mark setup. */
 static pthread_t start_held_cycle(void) {
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   return t;
 }
 
 static void finish_held_cycle(pthread_t t) {
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
@@ -702,7 +702,7 @@ START_TEST(test_termination_waits_out_mark_work_without_stopping) {
   struct mthread *self = thread_current;
   double t0 = now_ms();
   uintptr_t phase = thread_mark_phase_enter(self);
-  collector_test_hold_after_setup(false); /* drain, then try to terminate */
+  test_hold_set(&collector_hold_after_setup, false); /* drain, then try to terminate */
   sleep_ns(BUSY_WINDOW_NS);
   thread_mark_phase_leave(self, phase);
   double window_ms = now_ms() - t0;

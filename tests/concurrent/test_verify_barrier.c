@@ -2,7 +2,7 @@
  * test_verify_barrier.c: MGC_VERIFY finds an object that the concurrent
  * mark missed because a pointer store skipped GC_WRITE, and finds nothing
  * when the same stores use it.  Internal suite: it holds the collector
- * between mark setup and draining with collector_test_hold_after_setup
+ * between mark setup and draining with the collector_hold_after_setup hold point
  * (gc/collector.h) so the stores land in the middle of marking every time.
  *
  * The scenario, in snapshot-at-the-beginning terms:
@@ -133,13 +133,13 @@ static GCTEST_NOINLINE uint64_t held_cycle_with_move(bool barrier) {
   uint64_t misses0 = stats_now().verify_misses;
   uint64_t cycles0 = cycles_now();
   clobber_stack();
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   move_b_into_new_object(barrier);
   clobber_stack();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
@@ -242,13 +242,13 @@ static GCTEST_NOINLINE void alloc_new_object_now(size_t bytes) {
 
 static GCTEST_NOINLINE void held_cycle_allocating(size_t bytes) {
   clobber_stack();
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   alloc_new_object_now(bytes);
   clobber_stack();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
@@ -336,13 +336,13 @@ static GCTEST_NOINLINE void carve_tiny_now(void) {
 
 static GCTEST_NOINLINE void held_cycle_carving_tiny(void) {
   clobber_stack();
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   carve_tiny_now();
   clobber_stack();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
@@ -415,15 +415,15 @@ static void *move_and_exit_thread(void *arg) {
 
 static GCTEST_NOINLINE void held_cycle_with_exiting_mover(void) {
   clobber_stack();
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t, mover;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   ck_assert_int_eq(gc_pthread_create(&mover, NULL, move_and_exit_thread, NULL), 0);
   gc_blocking_begin();
   pthread_join(mover, NULL);
   gc_blocking_end();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
@@ -494,13 +494,13 @@ static GCTEST_NOINLINE void move_v_now(void) {
 static GCTEST_NOINLINE void held_cycle_running(void (*during)(void)) {
   uint64_t cycles0 = cycles_now();
   clobber_stack();
-  collector_test_hold_after_setup(true);
+  test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
-  while (!collector_test_is_holding()) sleep_ns(HOLD_POLL_NS);
+  while (!test_hold_is_holding(&collector_hold_after_setup)) sleep_ns(HOLD_POLL_NS);
   during();
   clobber_stack();
-  collector_test_hold_after_setup(false);
+  test_hold_set(&collector_hold_after_setup, false);
   gc_blocking_begin();
   pthread_join(t, NULL);
   gc_blocking_end();
