@@ -13,7 +13,8 @@
  *              N * class size) and nothing else; collecting them raises the
  *              free counts by exactly the objects gc_base no longer finds
  *              (at least 90% of N); gc_free counts at once, from the
- *              owning thread and from another; large objects count whole
+ *              owning thread and from another, and frees held back by a
+ *              thread count once across a collection; large objects count whole
  *              pages; heap_marked moves by the size of what is kept;
  *   invariants identities between fields (sums over classes, heap_sys =
  *              in use + idle, heap_alloc <= heap_live, the CPU fraction),
@@ -172,6 +173,77 @@ START_TEST(test_stats_count_gc_free_at_once_from_any_thread) {
   ck_assert_uint_eq(s3.total_free_objects, s2.total_free_objects);
   check_class_deltas(&s2, &s3, c, 0, 0);
   free(hidden);
+}
+END_TEST
+
+/* Frees a thread holds back (alloc/mcache.c) count at once, and still
+ * once after a collection: a mark drops them (it takes the objects as
+ * allocated), and the sweep that follows frees and counts the ones that are
+ * dead.  Statistics must then stop counting the held entry, though its
+ * thread, asleep, has not touched it since. */
+#define HELD_OBJECTS 40 /* fewer than one span of the class holds */
+
+struct held_job {
+  uintptr_t hidden[HELD_OBJECTS];
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  bool freed, may_exit;
+};
+
+static void *alloc_held_objects(void *arg) {
+  struct held_job *j = arg;
+  alloc_dropped(j->hidden, HELD_OBJECTS, OBJ_SIZE, true);
+  return NULL; /* exiting gives the span back: another thread's frees are held */
+}
+
+static void *free_and_sleep(void *arg) {
+  struct held_job *j = arg;
+  for (size_t i = 0; i < HELD_OBJECTS; i++) gc_free(unhide(j->hidden[i]));
+  gc_blocking_begin();
+  pthread_mutex_lock(&j->mu);
+  j->freed = true;
+  pthread_cond_broadcast(&j->cv);
+  while (!j->may_exit) pthread_cond_wait(&j->cv, &j->mu);
+  pthread_mutex_unlock(&j->mu);
+  gc_blocking_end();
+  return NULL;
+}
+
+START_TEST(test_stats_count_held_frees_once_across_a_collection) {
+  init_env("0", "1");
+  static struct held_job job = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  collect_clean();
+  struct gc_stats s0 = stats_now();
+  int c = class_of(&s0, OBJ_SIZE);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, alloc_held_objects, &job), 0);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, free_and_sleep, &job), 0);
+  gc_blocking_begin();
+  pthread_mutex_lock(&job.mu);
+  while (!job.freed) pthread_cond_wait(&job.cv, &job.mu);
+  pthread_mutex_unlock(&job.mu);
+  gc_blocking_end();
+  struct gc_stats s1 = stats_now();
+  check_class_deltas(&s0, &s1, c, HELD_OBJECTS, HELD_OBJECTS);
+
+  collect_clean();
+  struct gc_stats s2 = stats_now();
+  size_t dead = count_reclaimed(job.hidden, HELD_OBJECTS);
+  ck_assert_uint_ge(dead, HELD_OBJECTS * GCTEST_RECLAIM_PERCENT / 100);
+  /* The held frees no longer count; the sweep counted the dead objects. */
+  ck_assert_msg(s2.by_size[c].free_objects + HELD_OBJECTS == s1.by_size[c].free_objects + dead,
+                "%llu frees of the class counted in all, expected %llu (the dead objects)",
+                (unsigned long long)(s2.by_size[c].free_objects - s0.by_size[c].free_objects),
+                (unsigned long long)(dead));
+
+  pthread_mutex_lock(&job.mu);
+  job.may_exit = true;
+  pthread_cond_broadcast(&job.cv);
+  pthread_mutex_unlock(&job.mu);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  struct gc_stats s3 = stats_now();
+  check_class_deltas(&s2, &s3, c, 0, 0); /* its exit drops them uncounted */
 }
 END_TEST
 
@@ -517,6 +589,7 @@ static Suite *stats_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_stats_count_allocation_and_collection_of_one_class);
   tcase_add_test(tc, test_stats_count_gc_free_at_once_from_any_thread);
+  tcase_add_test(tc, test_stats_count_held_frees_once_across_a_collection);
   tcase_add_test(tc, test_stats_count_large_objects_in_whole_pages);
   tcase_add_test(tc, test_stats_heap_marked_is_the_kept_volume);
   suite_add_tcase(s, tc);
