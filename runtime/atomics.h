@@ -69,6 +69,10 @@ MGC_INLINE void atomic_fence(void) {
 MGC_INLINE void atomic_fence(void) { AO_nop_full(); }
 #endif
 
+/* Loads before it are done before loads after it (a no-op on x86; a
+ * load barrier where loads may be reordered). */
+MGC_INLINE void atomic_fence_loads(void) { AO_nop_read(); }
+
 /* Sets bit `bit` of *p; returns true when it was already set. */
 MGC_INLINE bool atomic_test_and_set_bit(atomic_word *p, unsigned bit) {
   uintptr_t mask = (uintptr_t)1 << bit;

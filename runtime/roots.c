@@ -151,6 +151,7 @@ void roots_enumerate_stw(roots_visit_fn visit, void *ctx) {
     if (!parked_sp) {
       uintptr_t regs = (uintptr_t)&t->blocking_regs;
       visit(regs, regs + sizeof(t->blocking_regs), ctx);
+      atomic_fence_loads(); /* the stack before the exit stub's copy */
       uintptr_t exit_regs = (uintptr_t)atomic_load_acquire((atomic_word *)&t->blocking_exit_regs);
       if (exit_regs) visit(exit_regs, exit_regs + sizeof(struct blocking_regs), ctx);
     }

@@ -226,11 +226,13 @@ uint64_t stw_start(void) {
  * of the registers it used (rbp and others, depending on the build) were
  * not roots, and objects only they named were freed while the thread
  * blocked (test_threads_gc, "blocking": lists held in locals across
- * gc_blocking_begin).  So on x86-64 the entry is a few instructions of
- * assembly that store rbx, rbp and r12-r15 and pass them with the stack
- * pointer the caller will have after the return to this function;
- * gc_blocking_begin enters the same way with t = NULL (the calling thread,
- * if registered).  Elsewhere a C fallback keeps the old, weaker capture. */
+ * gc_blocking_begin).  So the entry is a few instructions of assembly that
+ * store the callee-saved registers (x86-64: rbx, rbp, r12-r15; AArch64:
+ * x19-x29 and d8-d15, where a compiler may park an integer) and pass them
+ * with the stack pointer the caller will have after the return to this
+ * function; gc_blocking_begin enters the same way with t = NULL (the
+ * calling thread, if registered).  Elsewhere a C fallback keeps the old,
+ * weaker capture. */
 void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *regs, uintptr_t caller_sp)
     __attribute__((used));
 void stw_blocking_end_saved(struct mthread *t) __attribute__((used));
@@ -245,10 +247,11 @@ void stw_blocking_end_saved(struct mthread *t) __attribute__((used));
  * slots they came from are then overwritten by whatever runs next, and
  * the values were in registers only (a review's stress program lost
  * objects held in r13 and r14 across gc_collect this way, about once a
- * second).  So the exit stub first stores the six registers, before it
+ * second).  So the exit stub first stores the registers, before it
  * writes to the stack, into a thread-local copy that the root scan reads
- * after the stack: on x86 stores become visible in program order, so a
- * scan that saw a slot overwritten sees the copy. */
+ * after the stack: a scan that saw a slot overwritten sees the copy (x86
+ * makes stores visible in program order; AArch64 needs a store barrier
+ * after the copy, and the scan a load barrier between the two reads). */
 #if MGC_BLOCKING_STUBS
 MGC_TLS struct blocking_regs blocking_exit_regs __attribute__((used));
 #endif
@@ -274,7 +277,7 @@ void stw_blocking_begin_saved(struct mthread *t, const struct blocking_regs *reg
   wait_for_restart(t);
 }
 
-#if MGC_BLOCKING_STUBS
+#if MGC_BLOCKING_STUBS && defined(__x86_64__)
 /* The frame: the six registers and 8 bytes of padding, so that the call
  * is made with the stack 16-byte aligned (it is 8 off at the entry). */
 __asm__(".pushsection .text\n"
@@ -338,9 +341,94 @@ __asm__(".pushsection .text\n"
         ".size stw_blocking_end, .-stw_blocking_end\n"
         ".popsection\n");
 _Static_assert(sizeof(struct blocking_regs) == 48, "the entry stub stores six registers");
+#elif MGC_BLOCKING_STUBS && defined(__aarch64__)
+/* The frame: the frame record (x29, x30) at sp, then the record of
+ * registers at sp + 16: x19-x28, the caller's x29 (taken back from the
+ * frame record), d8-d15 and a zero word, 176 bytes in all.  `hint #34` is
+ * BTI's landing pad (a no-op where BTI is absent). */
+__asm__(".pushsection .text\n"
+        ".globl gc_blocking_begin\n"
+        ".type gc_blocking_begin, %function\n"
+        "gc_blocking_begin:\n"
+        "  .cfi_startproc\n"
+        "  hint #34\n"
+        "  mov x0, #0\n"
+        "  b stw_blocking_begin\n"
+        "  .cfi_endproc\n"
+        ".size gc_blocking_begin, .-gc_blocking_begin\n"
+        ".globl stw_blocking_begin\n"
+        ".hidden stw_blocking_begin\n"
+        ".type stw_blocking_begin, %function\n"
+        "stw_blocking_begin:\n"
+        "  .cfi_startproc\n"
+        "  hint #34\n"
+        "  stp x29, x30, [sp, #-176]!\n"
+        "  .cfi_def_cfa_offset 176\n"
+        "  .cfi_offset 29, -176\n"
+        "  .cfi_offset 30, -168\n"
+        "  mov x29, sp\n"
+        "  stp x19, x20, [sp, #16]\n"
+        "  stp x21, x22, [sp, #32]\n"
+        "  stp x23, x24, [sp, #48]\n"
+        "  stp x25, x26, [sp, #64]\n"
+        "  stp x27, x28, [sp, #80]\n"
+        "  ldr x9, [sp]\n"
+        "  str x9, [sp, #96]\n"
+        "  stp d8, d9, [sp, #104]\n"
+        "  stp d10, d11, [sp, #120]\n"
+        "  stp d12, d13, [sp, #136]\n"
+        "  stp d14, d15, [sp, #152]\n"
+        "  str xzr, [sp, #168]\n"
+        "  add x1, sp, #16\n"
+        "  add x2, sp, #176\n" /* the caller's stack pointer after the return */
+        "  bl stw_blocking_begin_saved\n"
+        "  ldp x29, x30, [sp], #176\n"
+        "  .cfi_def_cfa_offset 0\n"
+        "  .cfi_restore 29\n"
+        "  .cfi_restore 30\n"
+        "  ret\n"
+        "  .cfi_endproc\n"
+        ".size stw_blocking_begin, .-stw_blocking_begin\n"
+        /* The exit: registers to the thread-local copy (initial-exec TLS,
+         * as on x86-64), a store barrier, then the C part (t in x0). */
+        ".globl gc_blocking_end\n"
+        ".type gc_blocking_end, %function\n"
+        "gc_blocking_end:\n"
+        "  .cfi_startproc\n"
+        "  hint #34\n"
+        "  mov x0, #0\n"
+        "  b stw_blocking_end\n"
+        "  .cfi_endproc\n"
+        ".size gc_blocking_end, .-gc_blocking_end\n"
+        ".globl stw_blocking_end\n"
+        ".hidden stw_blocking_end\n"
+        ".type stw_blocking_end, %function\n"
+        "stw_blocking_end:\n"
+        "  .cfi_startproc\n"
+        "  hint #34\n"
+        "  mrs x9, tpidr_el0\n"
+        "  adrp x10, :gottprel:blocking_exit_regs\n"
+        "  ldr x10, [x10, #:gottprel_lo12:blocking_exit_regs]\n"
+        "  add x9, x9, x10\n"
+        "  stp x19, x20, [x9, #0]\n"
+        "  stp x21, x22, [x9, #16]\n"
+        "  stp x23, x24, [x9, #32]\n"
+        "  stp x25, x26, [x9, #48]\n"
+        "  stp x27, x28, [x9, #64]\n"
+        "  str x29, [x9, #80]\n"
+        "  stp d8, d9, [x9, #88]\n"
+        "  stp d10, d11, [x9, #104]\n"
+        "  stp d12, d13, [x9, #120]\n"
+        "  stp d14, d15, [x9, #136]\n"
+        "  dmb ishst\n"
+        "  b stw_blocking_end_saved\n"
+        "  .cfi_endproc\n"
+        ".size stw_blocking_end, .-stw_blocking_end\n"
+        ".popsection\n");
+_Static_assert(sizeof(struct blocking_regs) == 160, "the entry stub stores twenty words");
 #else
 /* Registers as getcontext finds them here, after this function's prologue
- * may have saved and changed some of the caller's: weaker than the x86-64
+ * may have saved and changed some of the caller's: weaker than the stubs'
  * entry (see above). */
 MGC_NOINLINE void stw_blocking_begin(struct mthread *t) {
   struct blocking_regs regs;

@@ -29,10 +29,15 @@
 /* Write-barrier buffer entries per thread: 2 KiB, flushed in one go. */
 #define WBBUF_ENTRIES 256
 
-/* x86-64 (not x32) enters and leaves blocking regions through assembly
- * stubs that save the caller's registers (runtime/stw.c). */
+/* x86-64 and AArch64 (not x32 or ILP32) enter and leave blocking regions
+ * through assembly stubs that save the caller's registers
+ * (runtime/stw.c). */
 #if defined(__x86_64__) && defined(__LP64__)
 #define MGC_BLOCKING_STUBS 1
+#define BLOCKING_REGS 6   /* rbx, rbp, r12, r13, r14, r15 */
+#elif defined(__aarch64__) && defined(__LP64__)
+#define MGC_BLOCKING_STUBS 1
+#define BLOCKING_REGS 20  /* x19-x28, x29, d8-d15, a zero word (16-byte frame) */
 #else
 #define MGC_BLOCKING_STUBS 0
 #endif
@@ -41,7 +46,7 @@
  * gc_blocking_end (runtime/stw.c). */
 struct blocking_regs {
 #if MGC_BLOCKING_STUBS
-  uintptr_t regs[6]; /* rbx, rbp, r12, r13, r14, r15 */
+  uintptr_t regs[BLOCKING_REGS];
 #else
   ucontext_t context;
 #endif
