@@ -29,6 +29,7 @@
 #include "gc/types.h"
 #include "runtime/config.h"
 #include "runtime/forkguard.h"
+#include "runtime/os.h"
 #include "runtime/roots.h"
 #include "runtime/thread.h"
 #include "runtime/throw.h"
@@ -89,7 +90,22 @@ static void fork_child(void) {
   collector_after_fork_child();
 }
 
+/* The heap commits and releases memory (mprotect, madvise) in its own
+ * 8 KiB pages, which must be whole pages of the kernel's: a kernel with
+ * 16 or 64 KiB pages (some AArch64 and POWER systems) would refuse the
+ * first commit, and every allocation would fail as if memory had run out.
+ * Said plainly instead, once. */
+static void check_os_page_size(void) {
+  size_t os_page = os_page_size();
+  if (os_page <= PAGE_SIZE && PAGE_SIZE % os_page == 0) return;
+  mgc_report("the kernel's pages are %zu bytes; mgc manages memory in pages of %zu bytes, which must be a multiple "
+             "of the kernel's",
+             os_page, (size_t)PAGE_SIZE);
+  mgc_throw("unsupported kernel page size");
+}
+
 static void init_process(void) {
+  check_os_page_size();
   config_load();
   if (mheap_init() != 0) mgc_throw("cannot reserve the arena index");
   mcentral_init();
