@@ -11,59 +11,38 @@
  */
 #include <check.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "mgc.h"
 
 #include "runtime/os.h"
+#include "childtest.h"
 
 size_t __real_os_page_size(void);
 static size_t fake_page_size; /* 0: the real one */
 
 size_t __wrap_os_page_size(void) { return fake_page_size ? fake_page_size : __real_os_page_size(); }
 
-struct child_result {
-  int status;
-  char err[1024]; /* the start of its stderr */
-};
+/* In a child: start mgc believing pages are *page_size bytes, allocate
+ * and collect. */
+static void start_mgc(void *page_size) {
+  fake_page_size = *(const size_t *)page_size;
+  gc_init();
+  void *p = gc_alloc(100);
+  void *big = gc_alloc(1 << 20);
+  gc_collect();
+  _exit(p && big ? CHILD_EXIT_OK : CHILD_EXIT_FAILED);
+}
 
-/* Start mgc in a child that believes pages are page_size bytes, allocate
- * and collect; the child's exit status and stderr. */
-static struct child_result start_with_page_size(size_t page_size) {
-  struct child_result r = {0};
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    fake_page_size = page_size;
-    gc_init();
-    void *p = gc_alloc(100);
-    void *big = gc_alloc(1 << 20);
-    gc_collect();
-    _exit(p && big ? 0 : 1);
-  }
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t k;
-  while (n < sizeof r.err - 1 && (k = read(fds[0], r.err + n, sizeof r.err - 1 - n)) > 0) n += (size_t)k;
-  r.err[n] = '\0';
-  close(fds[0]);
-  ck_assert_int_eq(waitpid(pid, &r.status, 0), pid);
-  return r;
+static struct child_outcome start_with_page_size(size_t page_size) {
+  return child_run_captured(start_mgc, &page_size);
 }
 
 START_TEST(test_pages_that_divide_mgcs_pages_work) {
   static const size_t sizes[] = {4096, 8192};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-    struct child_result r = start_with_page_size(sizes[i]);
+    struct child_outcome r = start_with_page_size(sizes[i]);
     ck_assert_msg(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
                   "pages of %zu bytes: the child failed (status %#x): %s", sizes[i], r.status, r.err);
     ck_assert_msg(r.err[0] == '\0', "pages of %zu bytes: mgc said: %s", sizes[i], r.err);
@@ -74,7 +53,7 @@ END_TEST
 START_TEST(test_larger_pages_stop_the_program_at_start_with_the_reason) {
   static const size_t sizes[] = {16384, 65536};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-    struct child_result r = start_with_page_size(sizes[i]);
+    struct child_outcome r = start_with_page_size(sizes[i]);
     ck_assert_msg(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
                   "pages of %zu bytes: the child did not abort (status %#x): %s", sizes[i], r.status, r.err);
     char expected[128];
