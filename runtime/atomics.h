@@ -55,6 +55,9 @@ MGC_INLINE uintptr_t atomic_exchange(atomic_word *p, uintptr_t v) {
  * of runtime/stw.c and of in_mark_work), which TSan still sees; those in
  * gc/types.c order a type's fields before its magic word, and the program
  * publishes the type to other threads itself. */
+/* atomic_fence_loads: loads before it are done before loads after it (a
+ * compiler barrier on x86, which keeps loads in order; a load barrier
+ * where loads may be reordered). */
 #if MGC_TSAN
 MGC_INLINE void atomic_fence(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -65,13 +68,19 @@ MGC_INLINE void atomic_fence(void) {
 #error "atomic_fence: no hardware fence for this architecture under ThreadSanitizer"
 #endif
 }
+MGC_INLINE void atomic_fence_loads(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("" ::: "memory");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("dmb ishld" ::: "memory");
+#else
+#error "atomic_fence_loads: no hardware fence for this architecture under ThreadSanitizer"
+#endif
+}
 #else
 MGC_INLINE void atomic_fence(void) { AO_nop_full(); }
-#endif
-
-/* Loads before it are done before loads after it (a no-op on x86; a
- * load barrier where loads may be reordered). */
 MGC_INLINE void atomic_fence_loads(void) { AO_nop_read(); }
+#endif
 
 /* Sets bit `bit` of *p; returns true when it was already set. */
 MGC_INLINE bool atomic_test_and_set_bit(atomic_word *p, unsigned bit) {
