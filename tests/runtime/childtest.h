@@ -53,7 +53,7 @@ __attribute__((unused)) static void child_run(void (*body)(void), bool init_firs
 /* What a child said and how it ended (child_run_captured). */
 struct child_outcome {
   int status;     /* as waitpid gives it */
-  char err[1024]; /* the start of its stderr */
+  char err[8192]; /* the start of its stderr */
 };
 
 /* Run body(arg) in a child with its stderr captured; body ends the child

@@ -30,6 +30,7 @@
 
 #include "mgc.h"
 #include "runtime/config.h"
+#include "childtest.h"
 
 #define REPORT_MAX 8192
 #define HUGE_VALUE_BYTES 5000
@@ -286,37 +287,27 @@ END_TEST
 
 /* ---- process ---- */
 
+/* In a child: every variable bad, then start mgc and use it. */
+static void start_with_every_variable_bad(void *arg) {
+  (void)arg;
+  unset_all();
+  for (size_t i = 0; i < NVARIABLES; i++) setenv(variables[i], "-99999999999999999999junk", 1);
+  setenv("MGC_STOP_SIGNAL", "33", 1); /* reserved by the C library: sigaction would fail */
+  gc_init();
+  for (int i = 0; i < 20000; i++)
+    if (!gc_alloc(64)) _exit(2);
+  gc_collect();
+  gc_collect();
+  struct gc_stats s;
+  memset(&s, 0, sizeof(s));
+  s.size = sizeof(s);
+  _exit(gc_get_stats(&s) == 0 && s.cycles >= 2 ? 0 : 3);
+}
+
 START_TEST(test_gc_init_with_every_variable_bad_reports_each_once_and_works) {
-  int fds[2];
-  ck_assert_int_eq(pipe(fds), 0);
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    unset_all();
-    for (size_t i = 0; i < NVARIABLES; i++) setenv(variables[i], "-99999999999999999999junk", 1);
-    setenv("MGC_STOP_SIGNAL", "33", 1); /* reserved by the C library: sigaction would fail */
-    gc_init();
-    for (int i = 0; i < 20000; i++)
-      if (!gc_alloc(64)) _exit(2);
-    gc_collect();
-    gc_collect();
-    struct gc_stats s;
-    memset(&s, 0, sizeof(s));
-    s.size = sizeof(s);
-    _exit(gc_get_stats(&s) == 0 && s.cycles >= 2 ? 0 : 3);
-  }
-  close(fds[1]);
-  static char text[REPORT_MAX];
-  size_t n = 0;
-  ssize_t r;
-  while (n < sizeof(text) - 1 && (r = read(fds[0], text + n, sizeof(text) - 1 - n)) > 0) n += (size_t)r;
-  text[n] = '\0';
-  close(fds[0]);
-  int status = 0;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  struct child_outcome r = child_run_captured(start_with_every_variable_bad, NULL);
+  const char *text = r.err;
+  int status = r.status;
   ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child failed (status 0x%x): %s", status, text);
   ck_assert_msg(count_lines(text) == NVARIABLES, "expected %zu lines, got: %s", NVARIABLES, text);
   for (size_t i = 0; i < NVARIABLES; i++)
