@@ -14,6 +14,19 @@
  * anonymous private page reads as zero after MADV_DONTNEED), so only spans
  * that held objects have needzero set.
  *
+ * Kernel pages.  mprotect and madvise work on whole kernel pages.  Where
+ * those are larger than ours (16 or 64 KiB on some AArch64 and POWER
+ * kernels), commits start and end on them (os_granule: every commit is
+ * a multiple of it, from an aligned start), and a free span releases only
+ * the kernel pages wholly inside it (release_start..release_end): the
+ * page it shares with a neighbour may hold the neighbour's objects.  Such
+ * a span's edges keep their old contents, so releasing it clears needzero
+ * only when it has no edges; two released spans merge into a released one
+ * only when they meet on a kernel page boundary (else the page they share
+ * was released by neither).  stats.released counts the bytes actually
+ * released.  With 4 or 8 KiB kernel pages every span is whole pages of the
+ * kernel's and none of this changes anything.
+ *
  * A free span being released by the scavenger is taken out of the lists
  * (in_list == 0) while the lock is dropped; it is then neither allocated
  * nor merged, and goes back in when the madvise is done.
@@ -50,8 +63,29 @@ static uintptr_t free_pages;          /* pages in free spans, listed or not */
 static uintptr_t scavenging_pages;    /* free pages out of the lists for madvise */
 static uintptr_t commit_next;         /* next uncommitted reserved address */
 static uintptr_t reserved_end;        /* end of the current reservation */
+/* The unit of commit and release: the kernel's page size, or PAGE_SIZE if
+ * that is larger (runtime/init.c refuses kernel pages that are not a power
+ * of two or larger than MHEAP_OS_PAGE_MAX).  Set once, by mheap_init. */
+static uintptr_t os_granule = PAGE_SIZE;
 
-int mheap_init(void) { return arena_index_init(); }
+_Static_assert(HEAP_GROW_MIN % MHEAP_OS_PAGE_MAX == 0, "growth steps must be whole kernel pages");
+_Static_assert(ARENA_SIZE % MHEAP_OS_PAGE_MAX == 0, "arenas must be whole kernel pages");
+
+int mheap_init(void) {
+  size_t os_page = os_page_size();
+  if (os_page > PAGE_SIZE) os_granule = os_page;
+  return arena_index_init();
+}
+
+/* The kernel pages wholly inside free span s: what releasing it gives back. */
+static uintptr_t release_start(const struct mspan *s) { return MGC_ROUND_UP(s->base, os_granule); }
+static uintptr_t release_end(const struct mspan *s) {
+  return MGC_ROUND_DOWN(s->base + s->npages * PAGE_SIZE, os_granule);
+}
+static uintptr_t releasable_bytes(const struct mspan *s) {
+  uintptr_t lo = release_start(s), hi = release_end(s);
+  return hi > lo ? hi - lo : 0;
+}
 
 static struct mspan **list_for(uintptr_t npages) {
   return npages < SMALL_RUN_PAGES ? &free_runs[npages] : &free_large;
@@ -91,11 +125,10 @@ static struct mspan *free_neighbour(uintptr_t page_addr) {
 
 /* Merge b (which follows a directly) into a; b's record is freed. */
 static void merge_into_locked(struct mspan *a, struct mspan *b) {
-  if (a->scavenged != b->scavenged) {
+  if ((a->scavenged || b->scavenged) && !(a->scavenged && b->scavenged && b->base % os_granule == 0)) {
     /* The merged run counts as not released; the scavenger will release it
      * again (madvise of released pages is harmless). */
-    struct mspan *rel = a->scavenged ? a : b;
-    stats.released -= rel->npages * PAGE_SIZE;
+    stats.released -= (a->scavenged ? releasable_bytes(a) : 0) + (b->scavenged ? releasable_bytes(b) : 0);
     a->scavenged = 0;
   }
   a->needzero |= b->needzero;
@@ -135,7 +168,7 @@ static struct mspan *new_free_span_locked(uintptr_t base, uintptr_t npages) {
 
 /* Add at least npages of committed memory to the free pool. */
 static bool grow_locked(uintptr_t npages) {
-  uintptr_t want = MGC_ROUND_UP(npages * PAGE_SIZE, PAGE_SIZE);
+  uintptr_t want = MGC_ROUND_UP(npages * PAGE_SIZE, os_granule);
   if (want < HEAP_GROW_MIN) want = HEAP_GROW_MIN;
   if (want / PAGE_SIZE < npages) return false; /* overflow */
   if (reserved_end - commit_next < want) {
@@ -146,10 +179,11 @@ static bool grow_locked(uintptr_t npages) {
     if (reserved_end == 0) {
       /* The very first page is never handed out: arena_lo, a variable in
        * mgc's own data (scanned as a root when mgc is linked statically),
-       * holds its address and would keep an object there alive forever. */
-      reserved_end = commit_next = (uintptr_t)base + PAGE_SIZE;
+       * holds its address and would keep an object there alive forever.
+       * (A whole kernel page is skipped, so that commits stay aligned.) */
+      reserved_end = commit_next = (uintptr_t)base + os_granule;
     }
-    if ((uintptr_t)base + PAGE_SIZE != reserved_end && (uintptr_t)base != reserved_end) {
+    if ((uintptr_t)base + os_granule != reserved_end && (uintptr_t)base != reserved_end) {
       /* Not contiguous: hand the old reservation's tail to the pool too. */
       uintptr_t tail = reserved_end - commit_next;
       if (tail && os_commit((void *)commit_next, tail) == 0) {
@@ -192,6 +226,7 @@ static struct mspan *find_run_locked(uintptr_t npages) {
 /* Take npages from the front of free span s; the rest stays free. */
 static struct mspan *carve_locked(struct mspan *s, uintptr_t npages) {
   list_remove_locked(s);
+  uintptr_t released = s->scavenged ? releasable_bytes(s) : 0;
   if (s->npages > npages) {
     struct mspan *rest = new_free_span_locked(s->base + npages * PAGE_SIZE, s->npages - npages);
     if (!rest) {
@@ -204,10 +239,15 @@ static struct mspan *carve_locked(struct mspan *s, uintptr_t npages) {
     s->npages = npages;
     map_free_span(rest);
     list_insert_locked(rest);
+    /* The rest stays released: its kernel pages lie inside those s
+     * released.  (The page it may share with s was released too; counted
+     * by neither from now on.) */
+    if (rest->scavenged) released -= releasable_bytes(rest);
   }
   if (s->scavenged) {
-    stats.released -= npages * PAGE_SIZE;
-    s->needzero = 0; /* released pages read as zero */
+    /* needzero stays: 0 when all of s was released (those pages read as
+     * zero), as it was when its edges were not (see the top). */
+    stats.released -= released;
     s->scavenged = 0;
   }
   free_pages -= npages;
@@ -327,7 +367,10 @@ static uint64_t scavenge_free_since_bound;
 /* The next listed, unreleased span free since before `cutoff`, at or after
  * the cursor (wrapping), after visiting at most *budget page-map entries
  * (counted down; *walked counts every page passed).  NULL if none.  Lowers
- * *oldest to the free_since of each listed, unreleased span passed. */
+ * *oldest to the free_since of each listed, unreleased span passed.  A span
+ * holding no whole kernel page has nothing to release and is passed over
+ * (should it merge with another, the merged span's free_since is that of
+ * the later free). */
 static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, uintptr_t *walked,
                                           uint64_t *oldest) {
   uintptr_t lo = atomic_load_relaxed(&arena_lo);
@@ -346,7 +389,7 @@ static struct mspan *scavenge_next_locked(uint64_t cutoff, uintptr_t *budget, ui
       step = ((MGC_ROUND_DOWN(page, ARENA_SIZE) + ARENA_SIZE) - page) >> PAGE_SHIFT;
     } else if (s && s->base == page && atomic_load_relaxed(&s->state) != MSPAN_DEAD && s->npages) {
       step = s->npages; /* a span starts here: skip it whole */
-      if (atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged) {
+      if (atomic_load_relaxed(&s->state) == MSPAN_FREE && s->in_list && !s->scavenged && releasable_bytes(s)) {
         found = s->free_since <= cutoff;
         if (!found && s->free_since < *oldest) *oldest = s->free_since;
       }
@@ -413,14 +456,15 @@ size_t mheap_scavenge(size_t bytes, uint64_t min_age_ns) {
     list_remove_locked(s);
     scavenging_pages += s->npages;
     lock_release(&mheap_lock);
-    int err = release_in_chunks(s->base, s->npages * PAGE_SIZE);
+    uintptr_t lo = release_start(s), hi = release_end(s); /* lo < hi: scavenge_next_locked */
+    int err = release_in_chunks(lo, hi - lo);
     lock_acquire(&mheap_lock);
     scavenging_pages -= s->npages;
     if (!err) {
       s->scavenged = 1;
-      s->needzero = 0;
-      stats.released += s->npages * PAGE_SIZE;
-      done += s->npages * PAGE_SIZE;
+      if (lo == s->base && hi == s->base + s->npages * PAGE_SIZE) s->needzero = 0;
+      stats.released += hi - lo;
+      done += hi - lo;
     } else {
       s->free_since = now; /* do not retry at once */
     }
@@ -460,11 +504,11 @@ bool mheap_is_valid(void) {
       if (span_of(s->base) != s || span_of(s->base + (s->npages - 1) * PAGE_SIZE) != s) ok = false;
       if (free_neighbour(s->base + s->npages * PAGE_SIZE)) ok = false; /* not coalesced */
       listed += s->npages;
-      if (s->scavenged) released += s->npages;
+      if (s->scavenged) released += releasable_bytes(s);
     }
   }
   if (listed + scavenging_pages != free_pages) ok = false;
-  if (scavenging_pages == 0 && released * PAGE_SIZE != stats.released) ok = false;
+  if (scavenging_pages == 0 && released != stats.released) ok = false;
   if (stats.in_use + free_pages * PAGE_SIZE != stats.sys) ok = false;
   lock_release(&mheap_lock);
   return ok;

@@ -20,12 +20,16 @@
 struct mheap_stats {
   size_t sys;        /* committed from the OS (includes released) */
   size_t in_use;     /* pages in in-use spans */
-  size_t released;   /* free pages given back to the OS */
+  size_t released;   /* bytes of free pages given back to the OS */
   size_t metadata;   /* span records, bitmaps, arena records */
   size_t large_in_use; /* pages in large-object spans */
   size_t spans_in_use; /* number of in-use spans (small-object and large) */
   size_t scavenge_walked; /* page-map entries the scavenger has looked at, ever */
 };
+
+/* The largest kernel page the heap can work with (a power of two, as the
+ * kernel's page size must be; alloc/mheap.c, "Kernel pages"). */
+#define MHEAP_OS_PAGE_MAX ((size_t)1 << 20)
 
 int mheap_init(void);
 

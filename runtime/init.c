@@ -90,17 +90,17 @@ static void fork_child(void) {
   collector_after_fork_child();
 }
 
-/* The heap commits and releases memory (mprotect, madvise) in its own
- * 8 KiB pages, which must be whole pages of the kernel's: a kernel with
- * 16 or 64 KiB pages (some AArch64 and POWER systems) would refuse the
- * first commit, and every allocation would fail as if memory had run out.
- * Said plainly instead, once. */
+/* The heap commits and releases memory (mprotect, madvise) in whole pages
+ * of the kernel's, which may be larger than its own 8 KiB pages (16 or 64
+ * KiB on some AArch64 and POWER kernels; alloc/mheap.c, "Kernel pages"),
+ * up to MHEAP_OS_PAGE_MAX.  A page size it cannot work with would make
+ * the first commit fail and every allocation look like running out of
+ * memory: said plainly instead, once. */
 static void check_os_page_size(void) {
   size_t os_page = os_page_size();
-  if (os_page <= PAGE_SIZE && PAGE_SIZE % os_page == 0) return;
-  mgc_report("the kernel's pages are %zu bytes; mgc manages memory in pages of %zu bytes, which must be a multiple "
-             "of the kernel's",
-             os_page, (size_t)PAGE_SIZE);
+  if (os_page && (os_page & (os_page - 1)) == 0 && os_page <= MHEAP_OS_PAGE_MAX) return;
+  mgc_report("the kernel's pages are %zu bytes; mgc needs a power of two of at most %zu bytes", os_page,
+             (size_t)MHEAP_OS_PAGE_MAX);
   mgc_throw("unsupported kernel page size");
 }
 
