@@ -11,7 +11,8 @@
  * its memory back within a few seconds, while pages that are freed and
  * reused at once (the steady state of a program that allocates and
  * collects) are never released and re-faulted.  The work itself is
- * mheap_scavenge(); this file only decides when.
+ * mheap_scavenge(); this file only decides when.  gc_release_memory, a
+ * program's request to release everything free now, is here too.
  *
  * The thread sleeps on a condition variable so it can be woken early
  * (scavenger_wake) and costs nothing while it sleeps.
@@ -24,6 +25,7 @@
 #include <time.h>
 
 #include "alloc/mheap.h"
+#include "mgc.h"
 #include "runtime/atomics.h"
 #include "runtime/os.h"
 
@@ -46,6 +48,11 @@ static atomic_word retain_limit = UINTPTR_MAX;
 void scavenger_set_retain_limit(uint64_t bytes) { atomic_store_relaxed(&retain_limit, bytes); }
 
 void scavenger_set_age(uint64_t ns) { atomic_store_relaxed(&scavenge_age, ns); }
+
+GC_API size_t gc_release_memory(void) {
+  gc_collect(); /* marked and swept: the pages of everything unreachable are free */
+  return mheap_scavenge(SIZE_MAX, 0);
+}
 
 void scavenger_wake(void) {
   pthread_mutex_lock(&wake_mutex);

@@ -178,6 +178,16 @@ GC_API int gc_set_percent(int percent);
  * Returns the old limit. */
 GC_API size_t gc_set_memory_limit(size_t bytes);
 
+/* Run a full collection (as gc_collect) and give every free page of the
+ * heap back to the OS now, rather than once it has been free for a few
+ * seconds: for a program that has just dropped much of its heap and will
+ * not need it again soon (Go's debug.FreeOSMemory).  Pages still count in
+ * heap_sys and show as heap_released.  Spans that threads keep for their
+ * next allocations, and on kernels with pages over 8 KiB the kernel pages
+ * that free runs share with live objects, stay.  Returns the bytes
+ * released by this call. */
+GC_API size_t gc_release_memory(void);
+
 /* Stop / resume automatic collection.  Calls nest: collection resumes
  * after as many gc_enable as gc_disable.  gc_collect still collects. */
 GC_API void gc_disable(void);

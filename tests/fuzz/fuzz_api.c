@@ -9,10 +9,11 @@
  * and large sizes, gc_alloc_typed with a pair, a bitmap and a traced type,
  * arrays of them, gc_strdup), gc_realloc, store a pointer with GC_WRITE,
  * gc_copy_pointers, load a field into a root, drop a root, gc_free, rewrite
- * an object's data, ask gc_size / gc_base, make garbage, gc_collect,
- * gc_set_percent, start a worker thread that runs the next bytes as a
- * program of its own (on its own roots, beside the main one) and join it,
- * weak references, finalizers, gc_wait_finalizers and ephemerons.
+ * an object's data, ask gc_size / gc_base, make garbage, gc_collect (or
+ * gc_release_memory), gc_set_percent, start a worker thread that runs the
+ * next bytes as a program of its own (on its own roots, beside the main
+ * one) and join it, weak references, finalizers, gc_wait_finalizers and
+ * ephemerons.
  *
  * The model.  Each program context owns a root area (malloc'd, registered
  * with gc_add_roots once): ROOTS object slots, weak reference slots and
@@ -608,9 +609,15 @@ static void op_garbage(struct ctx *c) {
   }
 }
 
-/* gc_collect within the input's budget; the checks in any case. */
+/* gc_collect within the input's budget, every fourth time as
+ * gc_release_memory (the pages it releases come back zeroed, and the
+ * checks see whether anything live went with them); the checks in any
+ * case. */
 static void collect(void) {
-  if (atomic_fetch_sub(&collects_left, 1) > 0) gc_collect();
+  int left = atomic_fetch_sub(&collects_left, 1);
+  if (left <= 0) return;
+  if (left % 4 == 0) gc_release_memory();
+  else gc_collect();
 }
 
 static void op_collect(struct ctx *c) {

@@ -476,6 +476,41 @@ START_TEST(test_free_pages_are_released_to_the_os_after_heap_shrinks) {
 }
 END_TEST
 
+/* Resident set size from /proc/self/statm, or 0 if unknown. */
+static size_t rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+START_TEST(test_release_memory_gives_free_pages_back_at_once) {
+  uintptr_t hidden[NLARGE];
+  make_large(hidden, true); /* the pattern touched every page */
+  size_t rss_full = rss_bytes();
+  ck_assert_msg(rss_full > 0, "RSS unknown (/proc/self/statm)");
+  uint64_t released_before = stats_now().heap_released;
+  memset(large_slots, 0, sizeof(large_slots));
+  clobber_stack();
+  uint64_t cycles_before = cycles_now();
+  size_t released = gc_release_memory();
+  ck_assert_msg(cycles_now() > cycles_before, "gc_release_memory did not collect");
+  size_t dead = count_reclaimed(hidden, NLARGE);
+  ck_assert_msg(dead >= NLARGE - 1, "only %zu of %d large objects reclaimed", dead, NLARGE);
+  /* The scavenger thread leaves pages free for less than 3 s alone, so
+   * this is the call's doing. */
+  ck_assert_msg(released >= dead * LARGE_SIZE, "released %zu bytes, %zu objects of 2 MiB freed", released, dead);
+  struct gc_stats s = stats_now();
+  ck_assert_msg(s.heap_released >= released_before + released, "heap_released %llu, before %llu, released %zu",
+                (unsigned long long)s.heap_released, (unsigned long long)released_before, released);
+  size_t rss = rss_bytes();
+  ck_assert_msg(rss + dead * LARGE_SIZE / 2 <= rss_full, "RSS %zu -> %zu after releasing %zu bytes", rss_full, rss,
+                released);
+}
+END_TEST
+
 static GCTEST_NOINLINE size_t allocate_counted(size_t small_count, size_t small_size,
                                                size_t large_count, size_t large_size) {
   for (size_t i = 0; i < small_count; i++) GCTEST_REQUIRE(gc_alloc(small_size), "out of memory");
@@ -673,6 +708,7 @@ static Suite *collect_suite(void) {
   tcase_add_test(tc, test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming);
   tcase_add_test(tc, test_heap_sys_covers_in_use_and_released);
   tcase_add_test(tc, test_free_pages_are_released_to_the_os_after_heap_shrinks);
+  tcase_add_test(tc, test_release_memory_gives_free_pages_back_at_once);
   tcase_add_test(tc, test_total_alloc_bytes_grows_by_at_least_the_bytes_allocated);
   tcase_add_test(tc, test_total_alloc_counts_objects_in_spans_still_cached_by_the_thread);
   tcase_add_test(tc, test_total_free_objects_counts_collected_objects);
