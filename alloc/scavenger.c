@@ -24,10 +24,12 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "alloc/mcache.h"
 #include "alloc/mheap.h"
 #include "mgc.h"
 #include "runtime/atomics.h"
 #include "runtime/os.h"
+#include "runtime/thread.h"
 
 #define SCAVENGE_PERIOD_NS 500000000ull        /* 0.5 s between passes */
 #define SCAVENGE_DEFAULT_AGE_NS 3000000000ull  /* released after 3 s free */
@@ -50,6 +52,12 @@ void scavenger_set_retain_limit(uint64_t bytes) { atomic_store_relaxed(&retain_l
 void scavenger_set_age(uint64_t ns) { atomic_store_relaxed(&scavenge_age, ns); }
 
 GC_API size_t gc_release_memory(void) {
+  /* The caller's cached spans go back first, as at thread exit (it takes
+   * spans again as it allocates): the sweep then frees the dead objects of
+   * the words it was allocating from, which count as allocated while a
+   * thread caches them, and gives the spans left empty to the page heap. */
+  struct mcache *c = thread_mcache();
+  if (c) mcache_release_all(c);
   gc_collect(); /* marked and swept: the pages of everything unreachable are free */
   return mheap_scavenge(SIZE_MAX, 0);
 }

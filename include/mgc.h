@@ -182,10 +182,10 @@ GC_API size_t gc_set_memory_limit(size_t bytes);
  * heap back to the OS now, rather than once it has been free for a few
  * seconds: for a program that has just dropped much of its heap and will
  * not need it again soon (Go's debug.FreeOSMemory).  Pages still count in
- * heap_sys and show as heap_released.  Spans that threads keep for their
- * next allocations, and on kernels with pages over 8 KiB the kernel pages
- * that free runs share with live objects, stay.  Returns the bytes
- * released by this call. */
+ * heap_sys and show as heap_released.  The calling thread gives back the
+ * spans it keeps for its next allocations; other threads keep theirs, and
+ * on kernels with pages over 8 KiB the kernel pages that free runs share
+ * with live objects stay.  Returns the bytes released by this call. */
 GC_API size_t gc_release_memory(void);
 
 /* Stop / resume automatic collection.  Calls nest: collection resumes

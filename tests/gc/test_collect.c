@@ -511,6 +511,35 @@ START_TEST(test_release_memory_gives_free_pages_back_at_once) {
 }
 END_TEST
 
+#define CACHED_CLASSES 8
+
+/* One object in each of the CACHED_CLASSES largest size classes (dropped
+ * at once: only this thread's cached spans hold them). */
+static GCTEST_NOINLINE uint64_t allocate_in_largest_classes(void) {
+  struct gc_stats s = stats_now();
+  ck_assert_uint_ge(s.size_classes, CACHED_CLASSES);
+  uint64_t least = 0;
+  for (uint64_t i = s.size_classes - CACHED_CLASSES; i < s.size_classes; i++) {
+    uint64_t size = s.by_size[i].size;
+    GCTEST_REQUIRE(gc_alloc_atomic(size), "out of memory");
+    if (i < s.size_classes - 2) least += size; /* a bound for all but two */
+  }
+  return least;
+}
+
+START_TEST(test_release_memory_gives_back_the_callers_cached_spans) {
+  uint64_t least = allocate_in_largest_classes();
+  clobber_stack();
+  collect_clean();
+  uint64_t in_use0 = stats_now().heap_in_use; /* the spans are still cached */
+  size_t released = gc_release_memory();
+  uint64_t in_use1 = stats_now().heap_in_use;
+  ck_assert_msg(in_use1 + least <= in_use0, "heap_in_use %llu -> %llu: the cached spans stayed",
+                (unsigned long long)in_use0, (unsigned long long)in_use1);
+  ck_assert_msg(released >= least, "released %zu bytes, less than %llu", released, (unsigned long long)least);
+}
+END_TEST
+
 static GCTEST_NOINLINE size_t allocate_counted(size_t small_count, size_t small_size,
                                                size_t large_count, size_t large_size) {
   for (size_t i = 0; i < small_count; i++) GCTEST_REQUIRE(gc_alloc(small_size), "out of memory");
@@ -709,6 +738,7 @@ static Suite *collect_suite(void) {
   tcase_add_test(tc, test_heap_sys_covers_in_use_and_released);
   tcase_add_test(tc, test_free_pages_are_released_to_the_os_after_heap_shrinks);
   tcase_add_test(tc, test_release_memory_gives_free_pages_back_at_once);
+  tcase_add_test(tc, test_release_memory_gives_back_the_callers_cached_spans);
   tcase_add_test(tc, test_total_alloc_bytes_grows_by_at_least_the_bytes_allocated);
   tcase_add_test(tc, test_total_alloc_counts_objects_in_spans_still_cached_by_the_thread);
   tcase_add_test(tc, test_total_free_objects_counts_collected_objects);
