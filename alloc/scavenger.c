@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -59,7 +60,15 @@ GC_API size_t gc_release_memory(void) {
   struct mcache *c = thread_mcache();
   if (c) mcache_release_all(c);
   gc_collect(); /* marked and swept: the pages of everything unreachable are free */
-  return mheap_scavenge(SIZE_MAX, 0);
+  size_t released = mheap_scavenge(SIZE_MAX, 0);
+  /* The walk passes over free runs the scavenger thread has out of the
+   * lists for its madvise, and one may have merged with pages freed just
+   * now: wait for those releases to end, then look again. */
+  if (mheap_pages_in_release()) {
+    while (mheap_pages_in_release()) sched_yield();
+    released += mheap_scavenge(SIZE_MAX, 0);
+  }
+  return released;
 }
 
 void scavenger_wake(void) {
