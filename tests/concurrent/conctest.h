@@ -59,16 +59,6 @@ GCTEST_UNUSED static double conc_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Resident set size in bytes (from /proc/self/statm), or 0. */
-GCTEST_UNUSED static size_t conc_rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  int n = fscanf(f, "%lu %lu", &size, &resident);
-  fclose(f);
-  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 /* Lock a mutex that registered threads share.  Under ThreadSanitizer the
  * wait happens in a blocking region: TSan runs the stop signal's handler
  * only when a thread leaves pthread_mutex_lock, so a thread waiting for a

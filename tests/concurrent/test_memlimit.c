@@ -63,7 +63,7 @@ struct peaks {
 static void sample(struct peaks *pk) {
   struct gc_stats s = stats_now();
   uint64_t held = s.heap_sys - s.heap_released;
-  uint64_t rss = conc_rss_bytes();
+  uint64_t rss = gctest_rss_bytes();
   if (held > pk->held) pk->held = held;
   if (rss > pk->rss) pk->rss = rss;
   pk->cycles = s.cycles;

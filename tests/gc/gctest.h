@@ -28,8 +28,10 @@
 #include <check.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mgc.h"
 
@@ -84,6 +86,16 @@ GCTEST_UNUSED static struct gc_stats stats_now(void) {
 }
 
 GCTEST_UNUSED static uint64_t cycles_now(void) { return stats_now().cycles; }
+
+/* Resident set size in bytes (from /proc/self/statm), or 0 if unknown. */
+GCTEST_UNUSED static size_t gctest_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long size = 0, resident = 0;
+  int n = fscanf(f, "%lu %lu", &size, &resident);
+  fclose(f);
+  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
 
 /* Fill / check n bytes with a pattern derived from seed (xorshift).  Every
  * byte has its top bit set: in a conservatively scanned object no payload

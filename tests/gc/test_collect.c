@@ -476,20 +476,10 @@ START_TEST(test_free_pages_are_released_to_the_os_after_heap_shrinks) {
 }
 END_TEST
 
-/* Resident set size from /proc/self/statm, or 0 if unknown. */
-static size_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  int n = fscanf(f, "%lu %lu", &size, &resident);
-  fclose(f);
-  return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 START_TEST(test_release_memory_gives_free_pages_back_at_once) {
   uintptr_t hidden[NLARGE];
   make_large(hidden, true); /* the pattern touched every page */
-  size_t rss_full = rss_bytes();
+  size_t rss_full = gctest_rss_bytes();
   ck_assert_msg(rss_full > 0, "RSS unknown (/proc/self/statm)");
   uint64_t released_before = stats_now().heap_released;
   memset(large_slots, 0, sizeof(large_slots));
@@ -505,7 +495,7 @@ START_TEST(test_release_memory_gives_free_pages_back_at_once) {
   ck_assert_msg(s.heap_released >= released_before + dead * LARGE_SIZE,
                 "heap_released %llu -> %llu (%zu by the call), %zu objects of 2 MiB freed",
                 (unsigned long long)released_before, (unsigned long long)s.heap_released, released, dead);
-  size_t rss = rss_bytes();
+  size_t rss = gctest_rss_bytes();
   ck_assert_msg(rss + dead * LARGE_SIZE / 2 <= rss_full, "RSS %zu -> %zu after releasing %zu bytes", rss_full, rss,
                 released);
 }
