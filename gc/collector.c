@@ -438,9 +438,8 @@ GC_API void gc_collect(void) {
   sweep_finish();
   /* sweep_finish passes over spans another thread is sweeping: wait for
    * those to be done too, so that what the collection found unreachable
-   * is free on return (gc_release_memory then finds its pages: without
-   * the wait, under ThreadSanitizer with the CPUs busy, it found none in
-   * one run of 14). */
+   * is free on return, as mgc.h says (and gc_release_memory finds the
+   * pages). */
   while (atomic_load_acquire(&sweeps_in_progress)) sleep_ns(TERMINATION_BACKOFF_NS);
 }
 
