@@ -524,10 +524,20 @@ int __real_os_release(void *p, size_t size);
 int __wrap_os_release(void *p, size_t size);
 static atomic_word release_calls, largest_release;
 
+/* Called once, after the first release of memory in [hook_lo, hook_hi). */
+static void (*release_hook)(void);
+static uintptr_t hook_lo, hook_hi;
+
 int __wrap_os_release(void *p, size_t size) {
   atomic_fetch_add(&release_calls, 1);
   if (size > atomic_load_relaxed(&largest_release)) atomic_store_relaxed(&largest_release, size);
-  return __real_os_release(p, size);
+  int err = __real_os_release(p, size);
+  if (release_hook && (uintptr_t)p >= hook_lo && (uintptr_t)p < hook_hi) {
+    void (*hook)(void) = release_hook;
+    release_hook = NULL;
+    hook();
+  }
+  return err;
 }
 
 /* Mirrors SCAVENGE_RELEASE_CHUNK in alloc/mheap.c (private there). */
@@ -588,6 +598,58 @@ START_TEST(test_scavenge_leaves_recently_freed_pages_alone) {
   size_t released_before = read_stats().released;
   ck_assert_uint_eq(mheap_scavenge(SIZE_MAX, RECENT_AGE_NS), 0);
   ck_assert_uint_eq(read_stats().released, released_before);
+}
+END_TEST
+
+/* Walks overlap (the scavenger thread's periodic pass, a release above
+ * the memory limit, gc_release_memory), each dropping the lock between
+ * windows and for its madvise.  Each must cover the whole heap for the
+ * spans of its own age: here a walk for any age is inside its first
+ * madvise when a walk for old spans starts, releases one and stops,
+ * having passed a span too young for it.  When walks shared one cursor,
+ * the first walk went on from where the second stopped and, its lap
+ * counted from its own start, ended before it came back to that span:
+ * OVERLAP_PADS one-page spans in front make the part of the lap it lost
+ * longer than the window it may overrun its lap by. */
+#define OVERLAP_AGE_NS 100000000ull
+#define OVERLAP_PADS 400
+static size_t overlap_released;
+
+static void release_one_old_span(void) { overlap_released = mheap_scavenge(1, OVERLAP_AGE_NS); }
+
+START_TEST(test_overlapping_scavenge_walks_each_cover_the_whole_heap) {
+  (void)mheap_scavenge(SIZE_MAX, 0); /* what was free: released */
+  static struct mspan *pads[OVERLAP_PADS];
+  for (int i = 0; i < OVERLAP_PADS; i++) {
+    pads[i] = mheap_alloc_span(1, LARGE_NOSCAN);
+    ck_assert(pads[i] != NULL);
+  }
+  /* first, kept, young, kept, old, kept */
+  static const uintptr_t pages[] = {2, 40, 2, 1, 2, 1};
+  enum { FIRST = 0, YOUNG = 2, OLD = 4, ROW = 6 };
+  struct mspan *row[ROW];
+  for (int i = 0; i < ROW; i++) {
+    row[i] = span_alloc(pages[i]);
+    uintptr_t expected =
+        i == 0 ? pads[OVERLAP_PADS - 1]->base + PAGE_SIZE : row[i - 1]->base + pages[i - 1] * PAGE_SIZE;
+    ck_assert_msg(row[i]->base == expected, "span %d of the row is not next to the one before: the test needs it", i);
+  }
+  uintptr_t first = row[FIRST]->base, young = row[YOUNG]->base;
+  span_free(row[OLD]);
+  sleep_ns(OVERLAP_AGE_NS + OVERLAP_AGE_NS / 2);
+  span_free(row[FIRST]);
+  span_free(row[YOUNG]);
+  hook_lo = first;
+  hook_hi = first + pages[FIRST] * PAGE_SIZE;
+  release_hook = release_one_old_span;
+  (void)mheap_scavenge(SIZE_MAX, 0);
+  ck_assert_msg(release_hook == NULL, "the first free span was not released first");
+  ck_assert_uint_ge(overlap_released, pages[OLD] * PAGE_SIZE);
+  struct mspan *y = span_of(young);
+  ck_assert_msg(y && y->base == young && atomic_load_relaxed(&y->state) == MSPAN_FREE && y->scavenged,
+                "the young free span was not released by the walk for any age");
+  ck_assert(mheap_is_valid());
+  for (int i = 0; i < OVERLAP_PADS; i++) mheap_free_span(pads[i]);
 }
 END_TEST
 
@@ -925,6 +987,7 @@ static Suite *mheap_suite(void) {
   tcase_add_test(scavenge, test_scavenge_in_steps_releases_every_free_span);
   tcase_add_test(scavenge, test_scavenge_leaves_recently_freed_pages_alone);
   tcase_add_test(scavenge, test_scavenge_skips_walks_until_a_span_can_be_old_enough);
+  tcase_add_test(scavenge, test_overlapping_scavenge_walks_each_cover_the_whole_heap);
   tcase_add_test(scavenge, test_background_scavenger_returns_freed_pages_by_itself);
   suite_add_tcase(s, scavenge);
 
