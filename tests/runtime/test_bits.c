@@ -11,6 +11,7 @@
 #include <check.h>
 #include <stdint.h>
 
+#include "gctest.h"
 #include "runtime/compiler.h"
 
 static unsigned count_bits_slowly(uint64_t x) {
@@ -55,9 +56,5 @@ int main(void) {
   TCase *tc = tcase_create("popcount");
   tcase_add_test(tc, test_popcount_matches_a_bit_by_bit_count);
   suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed ? 1 : 0;
+  return run_suite(suite);
 }

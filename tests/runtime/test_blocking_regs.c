@@ -20,6 +20,7 @@
 
 #include "mgc.h"
 
+#include "gctest.h"
 #include "runtime/thread.h"
 
 #if MGC_BLOCKING_STUBS
@@ -183,11 +184,7 @@ int main(void) {
   tcase_add_test(tc, test_entry_records_the_callers_registers_and_stack_pointer);
   tcase_add_test(tc, test_exit_copies_the_callers_registers_before_it_leaves);
   suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed ? 1 : 0;
+  return run_suite(suite);
 }
 
 #else

@@ -31,6 +31,7 @@
 #include "alloc/mheap.h"
 #include "runtime/os.h"
 #include "childtest.h"
+#include "gctest.h"
 
 size_t __real_os_page_size(void);
 int __real_os_commit(void *p, size_t size);
@@ -247,9 +248,5 @@ int main(void) {
   tcase_add_test(tc, test_released_spans_meeting_inside_a_kernel_page_merge_unreleased);
   tcase_add_test(tc, test_unusable_page_sizes_stop_the_program_at_start_with_the_reason);
   suite_add_tcase(suite, tc);
-  SRunner *runner = srunner_create(suite);
-  srunner_run_all(runner, CK_NORMAL);
-  int failed = srunner_ntests_failed(runner);
-  srunner_free(runner);
-  return failed ? 1 : 0;
+  return run_suite(suite);
 }
