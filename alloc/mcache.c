@@ -290,9 +290,14 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     c->released_sweepgen = sweepgen;
     mcache_release_all(c); /* see "Giving spans back each cycle" at the top */
   }
-  /* The span taken below may be one this thread holds frees for. */
+  /* The span taken below may be one this thread holds frees for; it is
+   * passed over while it holds objects (mcentral_cache_span). */
   struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
-  if (h->span && h->spanclass == spc) flush_held_entry(c, h);
+  const struct mspan *freeing_into = NULL;
+  if (h->span && h->spanclass == spc) {
+    freeing_into = h->span;
+    flush_held_entry(c, h);
+  }
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;
@@ -309,7 +314,7 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (!s) {
     heap_before_slow_alloc();
     heap_check_trigger();
-    s = mcentral_cache_span(c, spc);
+    s = mcentral_cache_span(c, spc, freeing_into);
     if (!s) return mcache_refill_failed(spc, zero);
     heap_after_slow_alloc((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
     uintptr_t phase = thread_mark_phase_enter(t);

@@ -45,6 +45,7 @@
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
 #include "alloc/sizeclasses.h"
+#include "gc/stats.h"
 #include "gc/sweep.h"
 #include "runtime/thread.h"
 #include "capture.h"
@@ -135,6 +136,28 @@ void __wrap_mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen
   __real_mcentral_free_held(s, spc, sweepgen, incarnation, bits);
 }
 
+/* Linked with -Wl,--wrap=mheap_alloc_span: while heap_cannot_grow is set,
+ * the page heap has no span to give. */
+static bool heap_cannot_grow;
+struct mspan *__real_mheap_alloc_span(uintptr_t npages, unsigned spc);
+struct mspan *__wrap_mheap_alloc_span(uintptr_t npages, unsigned spc) {
+  return heap_cannot_grow ? NULL : __real_mheap_alloc_span(npages, spc);
+}
+
+/* Linked with -Wl,--wrap=mcentral_cache_span: while watch_spanclass is
+ * set, counts the spans of that class a refill takes and how many of them
+ * came with objects already in them. */
+static unsigned watch_spanclass, cached_spans, cached_spans_not_empty;
+struct mspan *__real_mcentral_cache_span(struct mcache *c, unsigned spc, const struct mspan *freeing_into);
+struct mspan *__wrap_mcentral_cache_span(struct mcache *c, unsigned spc, const struct mspan *freeing_into) {
+  struct mspan *s = __real_mcentral_cache_span(c, spc, freeing_into);
+  if (s && watch_spanclass && spc == watch_spanclass) {
+    cached_spans++;
+    if (s->count_at_cache != 0) cached_spans_not_empty++;
+  }
+  return s;
+}
+
 static uintptr_t slot_of(const struct mspan *s, const void *p) { return span_object_index(s, (uintptr_t)p); }
 
 static void check_span_and_mcentral(const struct mspan *s) {
@@ -157,6 +180,8 @@ static void setup(void) {
 }
 
 static void teardown(void) {
+  heap_cannot_grow = false;
+  watch_spanclass = 0;
   test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left it on (CK_FORK=no) */
   memset(objs, 0, sizeof(objs));
   gc_enable();
@@ -604,6 +629,7 @@ START_TEST(test_fold_after_sweep_never_frees_slot_handed_out_again) {
   struct mspan *s = span_at(objs[0]);
   mcache_release_all(my_mcache());
   gc_free(objs[hole]);            /* a hole in word 0: the span comes back at word 0 */
+  mcache_flush_held(my_mcache()); /* (or the refill would pass s over, see held_frees) */
   objs[hole] = gc_alloc(n);
   ck_assert_ptr_eq(span_at(objs[hole]), s);
   ck_assert_uint_eq(s->cur_word, hole / 64);
@@ -648,12 +674,14 @@ START_TEST(test_free_into_uncached_span_is_held_and_applied_at_refill) {
   ck_assert_msg(report != NULL, "a second free of a held object was not reported");
   ck_assert_uint_eq(h->count, 1);
 
-  objs[0] = gc_alloc(n); /* the refill applies the held free, then takes s */
+  /* The refill applies the held free (and takes another span: s, the
+   * span the thread is freeing into, still holds an object). */
+  objs[0] = gc_alloc(n);
   ck_assert_ptr_null(h->span);
-  ck_assert_ptr_eq(objs[0], x);
-  ck_assert_ptr_eq(span_at(objs[0]), s);
+  ck_assert_ptr_ne(span_at(objs[0]), s);
+  ck_assert_uint_eq(s->alloccount, 1);
+  ck_assert(!span_holds_slot(s, 0));
   mcache_release_all(my_mcache());
-  ck_assert_uint_eq(s->alloccount, 2);
   check_span_and_mcentral(s);
 }
 END_TEST
@@ -746,8 +774,9 @@ static struct mspan *full_span_alone_in_its_class(size_t n) {
 }
 
 /* A refill applies the frees held for its class before it takes a span,
- * whichever span that is (here their own, which they make the first
- * partial one, ahead of p): they count in heap_live until applied, and
+ * whichever span that is (here p: their own, which they make the first
+ * partial one, is passed over while it holds objects): they count in
+ * heap_live until applied, and
  * held across refills, a span's worth per size class of them made a ring
  * of mixed sizes (alloc_bench ring_mix) run some 20 collections instead
  * of none. */
@@ -768,6 +797,7 @@ START_TEST(test_refill_applies_the_frees_held_for_its_class) {
   ck_assert_uint_eq(h->count, 3);
 
   objs[per_span + 1] = gc_alloc(n);
+  ck_assert_ptr_eq(span_at(objs[per_span + 1]), p);
   ck_assert_ptr_null(h->span);
   ck_assert_msg(a->alloccount == per_span - 3, "the refill left frees held (%u of %u objects left in their span)",
                 a->alloccount, per_span);
@@ -777,11 +807,85 @@ START_TEST(test_refill_applies_the_frees_held_for_its_class) {
 }
 END_TEST
 
-/* With no partial span in the class, the refill finds room in the span
- * the thread held frees for rather than growing the heap; a slot whose
- * held free was applied is free to the thread, so freeing it again is
- * reported. */
-START_TEST(test_refill_with_no_partial_span_reuses_the_held_slots) {
+/* The span a thread is freeing into is not the one its next refill
+ * allocates from while objects remain in it, even with no other partial
+ * span in the class: the refill takes a new span, and the old one, freed
+ * whole meanwhile (a queue frees in the order of allocation), is taken
+ * whole at the refill after.  Taken at once, it was allocated from while
+ * its last objects were being freed, a few slots per word visit, and a
+ * ring of 64-byte objects stayed cut up so for good (see the next test). */
+START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into) {
+  const size_t n = 240;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *a = full_span_alone_in_its_class(n);
+  for (unsigned i = 1; i < 4; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  objs[per_span] = gc_alloc(n);
+  struct mspan *b = span_at(objs[per_span]);
+  ck_assert_msg(b != a, "the refill took the span the thread was freeing into, with %u objects left in it",
+                a->alloccount);
+  ck_assert_uint_eq(b->count_at_cache, 0);
+  ck_assert_uint_eq(a->alloccount, per_span - 3); /* the held frees were applied all the same */
+  check_span_and_mcentral(a);
+  /* The rest of a is freed while b fills up; the refill after takes a. */
+  gc_free(objs[0]);
+  objs[0] = NULL;
+  for (unsigned i = 4; i < per_span; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  for (unsigned i = 1; i < per_span; i++) objs[per_span + i] = gc_alloc(n);
+  ck_assert_ptr_eq(span_at(objs[2 * per_span - 1]), b);
+  void *next = gc_alloc(n);
+  ck_assert_msg(span_at(next) == a, "the refill after did not take the emptied span back (took %p, not %p)",
+                (void *)span_at(next), (void *)a);
+  ck_assert_ptr_eq(next, (void *)a->base);
+  objs[0] = next;
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(b);
+}
+END_TEST
+
+/* A ring (a queue of objects: each operation allocates one and frees the
+ * oldest) is allocated a whole empty span at a time once it runs: every
+ * span a refill takes after the first turns came empty.  When the span
+ * being freed into was taken as soon as its held frees were applied, each
+ * came with 104 of its 128 slots still in use. */
+#define RING_OBJECTS 1000
+#define RING_TURNS 20
+START_TEST(test_a_ring_of_objects_is_allocated_whole_spans_at_a_time) {
+  const size_t n = 64;
+  static void *ring[RING_OBJECTS];
+  for (size_t i = 0; i < RING_OBJECTS; i++) ring[i] = gc_alloc_atomic(n);
+  for (unsigned turn = 0; turn < RING_TURNS; turn++) {
+    if (turn == 2) watch_spanclass = spanclass_for(n, true);
+    for (size_t i = 0; i < RING_OBJECTS; i++) {
+      void *p = gc_alloc_atomic(n);
+      ck_assert(p != NULL);
+      gc_free(ring[i]);
+      ring[i] = p;
+    }
+  }
+  watch_spanclass = 0;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  ck_assert_msg(cached_spans >= (RING_TURNS - 2) * RING_OBJECTS / per_span - 1,
+                "only %u spans taken in %u turns of %u objects", cached_spans, RING_TURNS - 2, RING_OBJECTS);
+  ck_assert_msg(cached_spans_not_empty == 0, "%u of the %u spans the ring took held objects already",
+                cached_spans_not_empty, cached_spans);
+  for (size_t i = 0; i < RING_OBJECTS; i++) gc_free(ring[i]);
+  mcache_release_all(my_mcache());
+  ck_assert(mcentral_is_valid(&mcentrals[spanclass_for(n, true)]));
+}
+END_TEST
+
+/* With no other partial span in the class and no span to be had from the
+ * page heap, the refill finds room in the span the thread held frees for
+ * after all; a slot whose held free was applied is free to the thread, so
+ * freeing it again is reported. */
+START_TEST(test_refill_with_no_partial_span_and_no_heap_to_grow_reuses_the_held_slots) {
   const size_t n = 240;
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
   struct mspan *a = full_span_alone_in_its_class(n);
@@ -791,7 +895,13 @@ START_TEST(test_refill_with_no_partial_span_reuses_the_held_slots) {
     gc_free(objs[i]);
     objs[i] = NULL;
   }
+  uint64_t cycles = stats_cycles(); /* (gc_get_stats would apply the held frees) */
+  heap_cannot_grow = true;
   objs[1] = gc_alloc(n);
+  /* Had the refill failed, the out-of-memory path would have collected
+   * and tried again. */
+  ck_assert_msg(objs[1] != NULL && stats_cycles() == cycles,
+                "the refill failed though the span the thread freed into had room");
   ck_assert_msg(span_at(objs[1]) == a, "the refill took another span (%p) over the one with held frees (%p)",
                 (void *)span_at(objs[1]), (void *)a);
   ck_assert_ptr_eq(objs[1], freed[0]);
@@ -1066,7 +1176,9 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_frees_alternating_between_size_classes_are_held_side_by_side);
   tcase_add_test(held, test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry);
   tcase_add_test(held, test_refill_applies_the_frees_held_for_its_class);
-  tcase_add_test(held, test_refill_with_no_partial_span_reuses_the_held_slots);
+  tcase_add_test(held, test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into);
+  tcase_add_test(held, test_a_ring_of_objects_is_allocated_whole_spans_at_a_time);
+  tcase_add_test(held, test_refill_with_no_partial_span_and_no_heap_to_grow_reuses_the_held_slots);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
   tcase_add_test(held, test_second_free_between_a_mark_and_its_sweep_is_reported);
   suite_add_tcase(s, held);

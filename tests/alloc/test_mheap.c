@@ -849,7 +849,7 @@ START_TEST(test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep) {
   struct mcache *other = malloc(sizeof *other);
   ck_assert_ptr_nonnull(other);
   mcache_init(other);
-  struct mspan *taken = mcentral_cache_span(other, s->spanclass);
+  struct mspan *taken = mcentral_cache_span(other, s->spanclass, NULL);
   bool swept = !span_needs_sweep(s);
   if (taken) mcentral_uncache_span(taken);
   free(other);
