@@ -17,7 +17,9 @@
  *                the next sweep;
  *   held_frees   gc_free into a span the thread does not cache is held
  *                back and applied at the next refill or free into another
- *                span, and dropped if a collection came between;
+ *                span, and dropped if a collection came between; a
+ *                refill passes over the span the thread is freeing into
+ *                (of 64 objects or more) while objects remain in it;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -849,6 +851,23 @@ START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into)
 }
 END_TEST
 
+/* A span of fewer than 64 objects is taken though the thread is freeing
+ * into it: one word visit uses it up either way, and the thread's further
+ * frees into it stay local ones. */
+START_TEST(test_refill_takes_a_small_span_the_thread_is_freeing_into) {
+  const size_t n = 4096;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  ck_assert_uint_lt(per_span, 64);
+  struct mspan *a = full_span_alone_in_its_class(n);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  objs[per_span] = gc_alloc(n);
+  ck_assert_msg(span_at(objs[per_span]) == a, "the refill passed over a span of %u objects", per_span);
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(a);
+}
+END_TEST
+
 /* A ring (a queue of objects: each operation allocates one and frees the
  * oldest) is allocated a whole empty span at a time once it runs: every
  * span a refill takes after the first turns came empty.  When the span
@@ -1177,6 +1196,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry);
   tcase_add_test(held, test_refill_applies_the_frees_held_for_its_class);
   tcase_add_test(held, test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into);
+  tcase_add_test(held, test_refill_takes_a_small_span_the_thread_is_freeing_into);
   tcase_add_test(held, test_a_ring_of_objects_is_allocated_whole_spans_at_a_time);
   tcase_add_test(held, test_refill_with_no_partial_span_and_no_heap_to_grow_reuses_the_held_slots);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
