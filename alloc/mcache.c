@@ -145,9 +145,11 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
     atomic_store_relaxed(&s->allocbits[w], allocated);
   }
   /* Between words now: cur_word and the free bits no longer describe a
-   * visit (the collector and MGC_VERIFY check the parity). */
-  atomic_store_relaxed(&s->visit, atomic_load_relaxed(&s->visit) | 1);
-  __asm__ __volatile__("" ::: "memory");
+   * visit (the collector, MGC_VERIFY and remote frees check the parity;
+   * the last two read it while this runs: seqlock order, allocbits before
+   * the odd count, the odd count before the steps below). */
+  atomic_store_release(&s->visit, atomic_load_relaxed(&s->visit) | 1);
+  atomic_fence_stores();
   if (own_freed) {
     atomic_store_relaxed(&s->cur_freed, 0);
     s->has_holes = 1;
@@ -184,13 +186,12 @@ static bool enter_word(struct mcache_slot *sl, struct mspan *s, unsigned w) {
     zero_free_slots(s, w, free_bits & ~(s->clean_word == w ? s->clean_slots : 0));
   uintptr_t visit = atomic_load_relaxed(&s->visit) | 1;
   atomic_store_relaxed(&s->visit, visit);     /* odd: entering */
-  __asm__ __volatile__("" ::: "memory");      /* a stop sees the steps in order */
+  atomic_fence_stores();                      /* a stop or a remote free sees the steps in order */
   atomic_store_relaxed(&s->enter_free, free_bits);
   sl->word_addr = s->base + (uintptr_t)w * 64 * s->elemsize;
   atomic_store_relaxed((atomic_word *)&sl->freebits, free_bits);
   atomic_store_release(&s->cur_word, w);
-  __asm__ __volatile__("" ::: "memory");
-  atomic_store_relaxed(&s->visit, visit + 1); /* even: entered */
+  atomic_store_release(&s->visit, visit + 1); /* even: entered */
   return true;
 }
 

@@ -30,8 +30,11 @@
  * the same way a turn later: with 64-byte objects a word was entered every
  * 18 allocations instead of every 64, for good.  Left alone, it is empty
  * by the next refill and is taken whole.  The heap grows by at most that
- * span per thread and class, and only when the class has no other
- * partial span; if the mheap cannot give one, the span is taken after all.
+ * span per thread and class, and only when sweeping (within the refill's
+ * budget) finds no other partial span; if the mheap cannot give one, the
+ * span is taken after all.  "The span being freed into" is the one the
+ * thread held frees for since its last refill of the class (a move to
+ * another word of its span is a refill too, and applies them).
  * Spans of fewer than 64 objects (classes over 1 KiB) are taken as
  * before: one word visit uses them up either way, and passing them over
  * only turned the thread's frees into them from local frees into held
@@ -237,31 +240,35 @@ bool mcentral_sweep_any(struct mspan *s, bool hand_over) {
 }
 
 /* An uncached swept span with a free slot, sweeping unswept spans to find
- * one; NULL if the budget runs out first.  Lock held. */
-static struct mspan *find_partial_locked(struct mcentral *mc) {
+ * one; NULL if the budget runs out first.  The span the caller is freeing
+ * into is passed over while it holds objects (see "Allocating apart from
+ * freeing" at the top), and returned in *passed if it was.  Lock held. */
+static struct mspan *find_partial_locked(struct mcentral *mc, const struct mspan *freeing_into,
+                                         struct mspan **passed) {
   unsigned sw = swept_gen(), un = 1 - sw;
-  for (int budget = CACHE_SWEEP_BUDGET; budget > 0; budget--) {
-    if (mc->partial[sw]) return mc->partial[sw];
-    struct mspan *s = mc->partial[un] ? mc->partial[un] : mc->full[un];
-    if (!s) return NULL;
-    sweep_locked(mc, s); /* re-files or frees it */
+  *passed = NULL;
+  for (int budget = CACHE_SWEEP_BUDGET;; budget--) {
+    struct mspan *s = mc->partial[sw];
+    if (s && s == freeing_into && s->alloccount != 0 && s->nelems >= AVOID_MIN_OBJECTS) {
+      *passed = s;
+      s = s->next; /* swept and partial too */
+    }
+    if (s || budget == 0) return s;
+    struct mspan *u = mc->partial[un] ? mc->partial[un] : mc->full[un];
+    if (!u) return NULL;
+    sweep_locked(mc, u); /* re-files (at the head of its list) or frees it */
   }
-  return mc->partial[sw];
 }
 
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct mspan *freeing_into) {
   struct mcentral *mc = &mcentrals[spc];
   lock_acquire(&mc->lock);
-  struct mspan *s = find_partial_locked(mc);
-  /* See "Allocating apart from freeing" at the top.  The next span on the
-   * list is swept and partial too. */
-  bool avoid = s && s == freeing_into && s->alloccount != 0 && s->nelems >= AVOID_MIN_OBJECTS;
-  if (avoid && s->next) s = s->next;
+  struct mspan *passed;
+  struct mspan *s = find_partial_locked(mc, freeing_into, &passed);
   /* Keep the lock: a new span is in use but in no list and not yet
    * cached, and a sweeper (which takes this lock) must not see it so. */
-  struct mspan *fresh = !s || (avoid && s == freeing_into)
-                          ? mheap_alloc_span(sizeclass_npages[spanclass_sizeclass(spc)], spc)
-                          : NULL;
+  struct mspan *fresh = s ? NULL : mheap_alloc_span(sizeclass_npages[spanclass_sizeclass(spc)], spc);
+  if (!s && !fresh) s = passed; /* no room elsewhere: the span passed over after all */
   if (fresh) {
     s = fresh;
   } else if (s) {
@@ -350,17 +357,27 @@ void mcentral_uncache_span(struct mspan *s) {
 static bool free_cached_locked(struct mcentral *mc, struct mspan *s, struct mcache *owner, unsigned w, uintptr_t bit) {
   /* The slot must be allocated: by allocbits for a word the owner is not
    * in, by the owner's free bits (and own frees) for the one it is in.
-   * cur_word is re-read: if the owner moved on meanwhile, allocbits of
-   * the old word is exact by then. */
+   * The owner moves between words meanwhile, without this lock, and
+   * counts its moves in visit (odd from the moment it starts leaving a
+   * word until it has entered the next, alloc/mcache.c): while visit is
+   * odd every word's allocbits is exact; while it is even, cur_word and
+   * the owner's free bits describe the same word; a read that a move
+   * overlapped is done again.  Pairing cur_word with the free bits alone
+   * was not enough: entering a word stores its free bits before the new
+   * cur_word, and a slot of the old word read in the new word's free
+   * bits was taken for free, its free refused and reported as a second
+   * one (threads each freeing their own objects got dozens of reports a
+   * run, and the objects stayed allocated until a sweep). */
   bool allocated;
   for (;;) {
+    uintptr_t visit = atomic_load_acquire(&s->visit);
     uintptr_t cw = atomic_load_acquire(&s->cur_word);
-    if (cw == w) {
-      allocated = !(mcache_slot_free_bits(owner, s->spanclass) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
-    } else {
+    if ((visit & 1) || cw != w)
       allocated = (atomic_load_relaxed(&s->allocbits[w]) & bit) != 0;
-    }
-    if (atomic_load_acquire(&s->cur_word) == cw) break;
+    else
+      allocated = !(mcache_slot_free_bits(owner, s->spanclass) & bit) && !(atomic_load_relaxed(&s->cur_freed) & bit);
+    atomic_fence_loads();
+    if (atomic_load_relaxed(&s->visit) == visit) break;
   }
   bool ok = allocated && !(atomic_load_relaxed(&s->freedbits[w]) & bit);
   if (ok) {

@@ -57,7 +57,8 @@ MGC_INLINE uintptr_t atomic_exchange(atomic_word *p, uintptr_t v) {
  * publishes the type to other threads itself. */
 /* atomic_fence_loads: loads before it are done before loads after it (a
  * compiler barrier on x86, which keeps loads in order; a load barrier
- * where loads may be reordered). */
+ * where loads may be reordered).  atomic_fence_stores: the same for
+ * stores. */
 #if MGC_TSAN
 MGC_INLINE void atomic_fence(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -77,9 +78,19 @@ MGC_INLINE void atomic_fence_loads(void) {
 #error "atomic_fence_loads: no hardware fence for this architecture under ThreadSanitizer"
 #endif
 }
+MGC_INLINE void atomic_fence_stores(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__ __volatile__("" ::: "memory");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("dmb ishst" ::: "memory");
+#else
+#error "atomic_fence_stores: no hardware fence for this architecture under ThreadSanitizer"
+#endif
+}
 #else
 MGC_INLINE void atomic_fence(void) { AO_nop_full(); }
 MGC_INLINE void atomic_fence_loads(void) { AO_nop_read(); }
+MGC_INLINE void atomic_fence_stores(void) { AO_nop_write(); }
 #endif
 
 /* Sets bit `bit` of *p; returns true when it was already set. */

@@ -42,6 +42,7 @@
 #include "mgc.h"
 
 #include "alloc/arena.h"
+#include "alloc/heaplive.h"
 #include "alloc/mcache.h"
 #include "alloc/mcentral.h"
 #include "alloc/mheap.h"
@@ -141,8 +142,10 @@ void __wrap_mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen
 /* Linked with -Wl,--wrap=mheap_alloc_span: while heap_cannot_grow is set,
  * the page heap has no span to give. */
 static bool heap_cannot_grow;
+static unsigned heap_span_requests; /* calls, counted */
 struct mspan *__real_mheap_alloc_span(uintptr_t npages, unsigned spc);
 struct mspan *__wrap_mheap_alloc_span(uintptr_t npages, unsigned spc) {
+  heap_span_requests++;
   return heap_cannot_grow ? NULL : __real_mheap_alloc_span(npages, spc);
 }
 
@@ -176,12 +179,17 @@ static __attribute__((noinline)) void scrub_stack(void) {
 }
 
 
+/* The proportional-sweep hook, while a test has turned it off. */
+static void (*saved_sweep_assist)(void);
+
 static void setup(void) {
   gc_init();
   gc_disable();
 }
 
 static void teardown(void) {
+  if (saved_sweep_assist) heap_sweep_assist_hook = saved_sweep_assist; /* a failed test may have left it off */
+  saved_sweep_assist = NULL;
   heap_cannot_grow = false;
   watch_spanclass = 0;
   test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left it on (CK_FORK=no) */
@@ -817,8 +825,12 @@ END_TEST
  * its last objects were being freed, a few slots per word visit, and a
  * ring of 64-byte objects stayed cut up so for good (see the next test). */
 START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into) {
-  const size_t n = 240;
+  /* One bitmap word to a span: b is used up before its next refill, which
+   * therefore comes with a's frees still held (a move to another word of
+   * b would apply them early). */
+  const size_t n = 256;
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  ck_assert_uint_eq(per_span, 64);
   struct mspan *a = full_span_alone_in_its_class(n);
   for (unsigned i = 1; i < 4; i++) {
     gc_free(objs[i]);
@@ -840,6 +852,7 @@ START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into)
   }
   for (unsigned i = 1; i < per_span; i++) objs[per_span + i] = gc_alloc(n);
   ck_assert_ptr_eq(span_at(objs[2 * per_span - 1]), b);
+  ck_assert_ptr_eq(my_mcache()->held[a->sizeclass].span, a);
   void *next = gc_alloc(n);
   ck_assert_msg(span_at(next) == a, "the refill after did not take the emptied span back (took %p, not %p)",
                 (void *)span_at(next), (void *)a);
@@ -848,6 +861,60 @@ START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into)
   mcache_release_all(my_mcache());
   check_span_and_mcentral(a);
   check_span_and_mcentral(b);
+}
+END_TEST
+
+/* Passing over the span the thread is freeing into, a refill sweeps for
+ * another partial span before it grows the heap: here the last mark left
+ * u1 and u2 full of garbage, and the background sweep is held back; the
+ * first refill after the mark sweeps for room (one of them, or a span an
+ * earlier test left, with CK_FORK=no), and the one after that, passing
+ * over a, must sweep again rather than take a span from the page heap. */
+START_TEST(test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_span) {
+  const size_t n = 256; /* one bitmap word to a span, see above */
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *a = full_span_alone_in_its_class(n);
+  struct mspan *u1 = fresh_span_with(per_span, n, false, per_span);
+  struct mspan *u2 = fresh_span_with(2 * per_span, n, false, per_span);
+  ck_assert(u1 != a && u2 != a && u1 != u2);
+  mcache_release_all(my_mcache());
+  /* All garbage but their first objects (a span swept empty goes back to
+   * the page heap). */
+  for (unsigned i = 1; i < per_span; i++) objs[per_span + i] = objs[2 * per_span + i] = NULL;
+  scrub_stack();
+  pthread_t t = collect_holding_the_sweep(u1);
+  /* This thread's refills would do some of the sweep first (proportional
+   * sweeping) and hold there too: not while the hold is on. */
+  saved_sweep_assist = heap_sweep_assist_hook;
+  heap_sweep_assist_hook = NULL;
+
+  void **fresh = &objs[3 * per_span];
+  fresh[0] = gc_alloc(n);
+  struct mspan *first = span_at(fresh[0]);
+  ck_assert_msg(span_needs_sweep(u1) || span_needs_sweep(u2), "the first refill after the mark swept both u1 and u2");
+  gc_free(objs[1]); /* held for a (swept first: a free into an unswept span sweeps it) */
+  objs[1] = NULL;
+  /* Use up `first` (one word: no refill until then); the allocation after
+   * it comes from the refill that passes over a. */
+  heap_span_requests = 0;
+  unsigned i = 1;
+  for (; i <= per_span; i++) {
+    fresh[i] = gc_alloc(n);
+    ck_assert(fresh[i] != NULL);
+    if (span_at(fresh[i]) != first) break;
+  }
+  ck_assert_msg(i <= per_span, "the span the first refill took had room for more than %u objects", per_span);
+  ck_assert_uint_eq(a->alloccount, per_span - 1); /* the refill applied the held free */
+  struct mspan *next = span_at(fresh[i]);
+  ck_assert_msg(next != a && heap_span_requests == 0,
+                "passing over the span it was freeing into, the refill %s, with an unswept span of room left",
+                next == a ? "took that span" : "took a span from the page heap");
+  heap_sweep_assist_hook = saved_sweep_assist;
+  saved_sweep_assist = NULL;
+  release_the_sweep(t);
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(a);
+  check_span_and_mcentral(next);
 }
 END_TEST
 
@@ -1196,6 +1263,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_scan_and_noscan_spans_of_a_size_class_take_turns_in_its_entry);
   tcase_add_test(held, test_refill_applies_the_frees_held_for_its_class);
   tcase_add_test(held, test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into);
+  tcase_add_test(held, test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_span);
   tcase_add_test(held, test_refill_takes_a_small_span_the_thread_is_freeing_into);
   tcase_add_test(held, test_a_ring_of_objects_is_allocated_whole_spans_at_a_time);
   tcase_add_test(held, test_refill_with_no_partial_span_and_no_heap_to_grow_reuses_the_held_slots);
