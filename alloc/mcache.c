@@ -145,9 +145,10 @@ static void leave_word(struct mcache_slot *sl, struct mspan *s) {
     atomic_store_relaxed(&s->allocbits[w], allocated);
   }
   /* Between words now: cur_word and the free bits no longer describe a
-   * visit (the collector, MGC_VERIFY and remote frees check the parity;
-   * the last two read it while this runs: seqlock order, allocbits before
-   * the odd count, the odd count before the steps below). */
+   * visit (the collector and MGC_VERIFY check the parity; so do remote
+   * frees, mcentral.c's free_cached_locked, which read it while this runs,
+   * as a seqlock: allocbits before the odd count, the odd count before
+   * the steps below). */
   atomic_store_release(&s->visit, atomic_load_relaxed(&s->visit) | 1);
   atomic_fence_stores();
   if (own_freed) {
