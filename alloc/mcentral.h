@@ -41,8 +41,9 @@ void mcentral_init(void);
 /* A span of class spc with a free slot, swept, now cached by c
  * (cached_by set, allocbits exact).  NULL when the heap cannot grow.
  * freeing_into (may be NULL) is the span whose held frees the caller
- * just applied: it is taken only if it is empty or nothing else will do
- * (see "Allocating apart from freeing" in mcentral.c). */
+ * just applied: it is taken only if it is empty, has fewer than 64 slots,
+ * or nothing else will do (see "Allocating apart from freeing" in
+ * mcentral.c). */
 struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct mspan *freeing_into);
 /* Take back a span from its owning mcache, whose allocbits[cur_word] the
  * caller has written back.  Folds remote frees, files the span as partial
