@@ -41,7 +41,7 @@ struct heap_arena {
   struct mspan *spans[PAGES_PER_ARENA];  /* see the span map invariant */
 };
 
-extern struct heap_arena **arena_index;
+extern MGC_HIDDEN struct heap_arena **arena_index;
 
 MGC_INLINE struct heap_arena *arena_of(uintptr_t p) {
   uintptr_t i = p >> ARENA_SHIFT;
@@ -74,7 +74,7 @@ void *arena_reserve_locked(size_t size);
  * without it (relaxed): the range only widens, and a thread holding an
  * address in a new arena got it through some synchronisation that follows
  * the reservation, so it sees the wider range as well. */
-extern atomic_word arena_lo, arena_hi;
+extern MGC_HIDDEN atomic_word arena_lo, arena_hi;
 
 /* Is v inside [arena_lo, arena_hi)?  One compare (unsigned wrap). */
 MGC_INLINE bool arena_in_range(uintptr_t v) {

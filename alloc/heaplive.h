@@ -17,11 +17,11 @@
 
 #include "runtime/atomics.h"
 
-extern atomic_word heap_live;
+extern MGC_HIDDEN atomic_word heap_live;
 /* Nonzero while the collector marks concurrently: objects allocated then
  * are allocated black (alloc/mcache.c marks them when it leaves a word). */
-extern atomic_word alloc_black;
-extern atomic_word heap_trigger;   /* UINTPTR_MAX: never */
+extern MGC_HIDDEN atomic_word alloc_black;
+extern MGC_HIDDEN atomic_word heap_trigger;   /* UINTPTR_MAX: never */
 
 MGC_INLINE void heap_live_add(uintptr_t bytes) { atomic_fetch_add(&heap_live, bytes); }
 MGC_INLINE void heap_live_sub(uintptr_t bytes) { atomic_fetch_sub(&heap_live, bytes); }
@@ -29,11 +29,11 @@ MGC_INLINE void heap_live_sub(uintptr_t bytes) { atomic_fetch_sub(&heap_live, by
 void heap_set_trigger_hook(void (*hook)(void));
 /* Installed by the collector: called after an allocation slow path added
  * `bytes` to heap_live while alloc_black is set (mark assists). */
-extern void (*heap_assist_hook)(uintptr_t bytes);
+extern MGC_HIDDEN void (*heap_assist_hook)(uintptr_t bytes);
 
 /* Installed by the collector: sweep a little of the heap before an
  * allocation slow path takes new memory (proportional sweeping). */
-extern void (*heap_sweep_assist_hook)(void);
+extern MGC_HIDDEN void (*heap_sweep_assist_hook)(void);
 
 MGC_INLINE void heap_before_slow_alloc(void) {
   if (heap_sweep_assist_hook) heap_sweep_assist_hook();

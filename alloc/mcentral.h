@@ -35,7 +35,7 @@ struct mcentral {
                                   (mcentral.c: kept empty spans) */
 } MGC_ALIGNED(MGC_CACHELINE);
 
-extern struct mcentral mcentrals[SPANCLASS_COUNT];
+extern MGC_HIDDEN struct mcentral mcentrals[SPANCLASS_COUNT];
 
 void mcentral_init(void);
 /* A span of class spc with a free slot, swept, now cached by c

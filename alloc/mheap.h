@@ -39,7 +39,7 @@ int mheap_init(void);
 struct mspan *mheap_alloc_span(uintptr_t npages, unsigned spc);
 /* Hold point (runtime/testhold.h) in every mheap_alloc_span after it has
  * set the span up and before it publishes it (the mheap lock held). */
-extern struct test_hold mheap_hold_before_publish;
+extern MGC_HIDDEN struct test_hold mheap_hold_before_publish;
 /* Give an in-use span's pages back to the free pool. */
 void mheap_free_span(struct mspan *s);
 
@@ -55,6 +55,6 @@ bool mheap_is_valid(void);
 uintptr_t mheap_pages_in_release(void);
 
 /* The lock, for fork handling. */
-extern struct mgc_lock mheap_lock;
+extern MGC_HIDDEN struct mgc_lock mheap_lock;
 
 #endif /* MGC_MHEAP_H */

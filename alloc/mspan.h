@@ -230,11 +230,11 @@ MGC_INLINE uint64_t span_word_mask(const struct mspan *s, unsigned w) {
  * never equals sg - 2: a sweeper that finds a stale record cannot claim it. */
 #define SWEEPGEN_START 4
 #define SWEEPGEN_NONE 1
-extern atomic_word mheap_sweepgen;
+extern MGC_HIDDEN atomic_word mheap_sweepgen;
 /* Spans being swept right now (any sweeper).  Marking must not start
  * while a sweep is half done: the collector checks this with the world
  * stopped and retries (gc/collector.c). */
-extern atomic_word sweeps_in_progress;
+extern MGC_HIDDEN atomic_word sweeps_in_progress;
 
 MGC_INLINE bool span_needs_sweep(const struct mspan *s) {
   return atomic_load_acquire(&s->sweepgen) != atomic_load_acquire(&mheap_sweepgen);

@@ -19,6 +19,6 @@ void collector_after_fork_child(void);
 
 /* Hold point (runtime/testhold.h) between mark setup (barrier on, roots
  * scanned) and draining: tests make stores during marking there. */
-extern struct test_hold collector_hold_after_setup;
+extern MGC_HIDDEN struct test_hold collector_hold_after_setup;
 
 #endif /* MGC_COLLECTOR_H */

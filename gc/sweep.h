@@ -50,10 +50,10 @@ void sweep_read_counts(struct sweep_counts *out);
  * before each span they would sweep.  Spans the allocator sweeps itself
  * (mcentral before handing one out, the owner of a cached span) are still
  * swept meanwhile. */
-extern struct test_hold sweep_hold_before_span;
+extern MGC_HIDDEN struct test_hold sweep_hold_before_span;
 /* Hold point in sweep_large_span between claiming a span that turned out
  * to be small (a recycled record) and giving the claim back. */
-extern struct test_hold sweep_hold_in_recycled_claim;
+extern MGC_HIDDEN struct test_hold sweep_hold_in_recycled_claim;
 void sweep_after_fork_child(void);
 
 #endif /* MGC_SWEEP_H */

@@ -69,9 +69,9 @@ void gcwork_dispose(struct gcwork *w);
 void workpool_after_fork_child(void);
 
 /* Workers waiting for work, for balance decisions. */
-extern atomic_word workpool_waiting;
+extern MGC_HIDDEN atomic_word workpool_waiting;
 /* Set by a mark assist that found the pool empty while it owed work: the
  * next balance shares work even when no worker waits (gc/pacer.c). */
-extern atomic_word workpool_assist_wanted;
+extern MGC_HIDDEN atomic_word workpool_assist_wanted;
 
 #endif /* MGC_WORKBUF_H */

@@ -266,16 +266,19 @@ GC_API void gc_free(void *p) {
    * inside the mark-phase bracket, see free_slow), the span is swept (see
    * free_slow) and no object of it has a finalizer: the owner frees into
    * a span it caches (cached_by changes only by the owner), or adds to the
-   * frees it holds back for an uncached span. */
+   * frees it holds back for an uncached span.  The held case needs no
+   * look at the span's sweepgen: the entry was opened on a swept span
+   * (free_slow sweeps first) in the sweep generation it records, and while
+   * that generation lasts the span stays swept. */
   struct mthread *t = thread_current;
   if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
     struct mcache *c = &t->mcache;
     uintptr_t phase = thread_mark_phase_enter(t);
-    if (likely(!gc_barrier_on) && likely(!span_needs_sweep(s))) {
+    if (likely(!gc_barrier_on)) {
       uintptr_t owner = atomic_load_acquire(&s->cached_by);
-      int r = owner == (uintptr_t)c ? mcache_free_local(c, s, idx)
-              : owner == 0          ? mcache_free_held_fast(c, s, idx)
-                                    : -1;
+      int r = owner == 0                                  ? mcache_free_held_fast(c, s, idx)
+              : owner == (uintptr_t)c && !span_needs_sweep(s) ? mcache_free_local(c, s, idx)
+                                                          : -1;
       if (likely(r >= 0)) {
         thread_mark_phase_leave(t, phase);
         if (unlikely(!r)) mgc_report("gc_free(%p): object already freed; ignored", p);

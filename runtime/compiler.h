@@ -17,6 +17,11 @@
 #define MGC_ALIGNED(n)  __attribute__((aligned(n)))
 #define MGC_TLS         __thread __attribute__((tls_model("initial-exec")))
 #define MGC_EXPORT      __attribute__((visibility("default")))
+/* On mgc's own extern data: -fvisibility=hidden hides the definitions,
+ * but a declaration without this reads the variable through the GOT in
+ * position-independent code, one more load on each use (gc_free reads
+ * mheap_sweepgen and arena_index on every call). */
+#define MGC_HIDDEN      __attribute__((visibility("hidden")))
 
 #ifdef __has_feature
 #define MGC_HAS_FEATURE(x) __has_feature(x)

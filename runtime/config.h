@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/compiler.h"
+
 struct mgc_config {
   int gogc;               /* MGC_GOGC: percent, < 0 = off */
   uint64_t memlimit;      /* MGC_MEMLIMIT: bytes, UINT64_MAX = none */
@@ -24,7 +26,7 @@ struct mgc_config {
   int stop_signal;        /* MGC_STOP_SIGNAL */
 };
 
-extern struct mgc_config config;
+extern MGC_HIDDEN struct mgc_config config;
 
 /* Fill `config` from the environment (defaults first). */
 void config_load(void);

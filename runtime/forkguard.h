@@ -37,9 +37,9 @@
 #include "runtime/atomics.h"
 #include "runtime/compiler.h"
 
-extern pthread_rwlock_t fork_guard;
+extern MGC_HIDDEN pthread_rwlock_t fork_guard;
 /* Set by the prepare handler while it waits for (and holds) the guard. */
-extern atomic_word fork_guard_wanted_flag;
+extern MGC_HIDDEN atomic_word fork_guard_wanted_flag;
 
 MGC_INLINE void fork_guard_enter(void) { pthread_rwlock_rdlock(&fork_guard); }
 MGC_INLINE void fork_guard_leave(void) { pthread_rwlock_unlock(&fork_guard); }

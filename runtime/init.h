@@ -9,7 +9,7 @@
 #include "runtime/atomics.h"
 
 /* Nonzero once gc_init's one-time part has finished. */
-extern atomic_word mgc_initialized;
+extern MGC_HIDDEN atomic_word mgc_initialized;
 
 /* Run the one-time setup if it has not run; safe from any thread. */
 void init_once(void);

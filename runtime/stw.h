@@ -27,7 +27,7 @@ void stw_stop(void);
  * pause as the program sees it (waking threads takes longer). */
 uint64_t stw_start(void);
 /* How long the last stw_stop waited for every thread to stop. */
-extern uint64_t stw_last_stop_latency_ns;
+extern MGC_HIDDEN uint64_t stw_last_stop_latency_ns;
 /* True between stw_stop and stw_start (read by the blocking-region code). */
 int stw_world_stopped(void);
 

@@ -95,9 +95,9 @@ extern MGC_TLS struct mthread *thread_current;
 /* The calling thread's mcache, or the placeholder when it is not
  * registered (never NULL: the allocation fast path does not test it). */
 extern MGC_TLS struct mcache *mcache_current;
-extern struct mgc_lock threads_lock;
-extern struct mthread *threads_head;   /* under threads_lock */
-extern atomic_word threads_count;
+extern MGC_HIDDEN struct mgc_lock threads_lock;
+extern MGC_HIDDEN struct mthread *threads_head;   /* under threads_lock */
+extern MGC_HIDDEN atomic_word threads_count;
 
 /* The calling thread's record, registering it first if needed; NULL when
  * out of memory. */

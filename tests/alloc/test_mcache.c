@@ -1131,6 +1131,34 @@ START_TEST(test_second_free_between_a_mark_and_its_sweep_is_reported) {
 }
 END_TEST
 
+/* A free after a mark, into the span the thread held frees for before it:
+ * that entry belongs to the old sweep generation and is dropped when next
+ * applied, so the new free must not join it (gc_free's fast path trusts
+ * an entry of the current generation to name a swept span, and checks
+ * only the entry's generation).  Joined, it was lost: the object stayed
+ * allocated, and gc_base still found it. */
+START_TEST(test_free_after_a_mark_does_not_join_the_frees_held_before_it) {
+  const size_t n = 272;
+  struct mspan *s;
+  hold_free_of_fresh_first(n, &s); /* objs[0] stays live */
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_ptr_eq(h->span, s);
+  pthread_t t = collect_holding_the_sweep(s);
+  void *p = objs[0];
+  objs[0] = NULL;
+  gc_free(p);
+  bool gone = gc_base(p) == NULL;
+  bool current = h->span == s && h->count == 1 && h->sweepgen == atomic_load_relaxed(&mheap_sweepgen);
+  release_the_sweep(t);
+  ck_assert_msg(gone && current, "the free after the mark joined the old entry (base %s, %u held, %s generation)",
+                gone ? "gone" : "still found", h->count, h->sweepgen == mheap_sweepgen ? "current" : "old");
+  mcache_flush_held(my_mcache());
+  ck_assert_msg(!span_holds_slot(s, 0), "the free after the mark was never applied");
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -1269,6 +1297,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_refill_with_no_partial_span_and_no_heap_to_grow_reuses_the_held_slots);
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
   tcase_add_test(held, test_second_free_between_a_mark_and_its_sweep_is_reported);
+  tcase_add_test(held, test_free_after_a_mark_does_not_join_the_frees_held_before_it);
   suite_add_tcase(s, held);
 
   TCase *tiny = tcase("tiny");
