@@ -401,6 +401,123 @@ START_TEST(test_span_walk_visits_each_in_use_span_once_at_its_first_page) {
 }
 END_TEST
 
+/* The walk reads the span map without the mheap lock while other threads
+ * take and give back spans.  Spans that exist throughout must be visited
+ * once each per walk, in address order, however the spans between them
+ * come and go (a walk skipping ahead by a record's length, read after the
+ * record was reused, passed over them: a sweep would have left them
+ * unswept). */
+#define WALK_LASTING 48    /* spans that exist throughout the walks */
+#define WALK_HOLE_PAGES 8  /* free pages between two of them, for the churn */
+#define WALK_CHURNERS 2
+#define WALK_CHURN_LIVE 8  /* spans a churning thread holds at a time */
+#define WALK_ROUNDS 60000
+#define WALK_LINGER 2000 /* loop turns in the walk's callback per churned span */
+
+static uintptr_t lasting_base[WALK_LASTING]; /* ascending */
+static unsigned lasting_visits[WALK_LASTING];
+static atomic_word churn_stop;
+
+struct churn_walk {
+  uintptr_t last;
+  bool out_of_order;
+  uint64_t others; /* in-use spans seen that are not lasting ones */
+};
+
+static int lasting_index(uintptr_t base) {
+  int lo = 0, hi = WALK_LASTING - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (lasting_base[mid] == base) return mid;
+    if (lasting_base[mid] < base) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
+
+/* Reads records another thread may be reusing, as the walk does. */
+MGC_NO_SANITIZE_SCAN static void count_lasting(struct mspan *s, void *ctx) {
+  struct churn_walk *cw = ctx;
+  uintptr_t base = s->base;
+  int i = lasting_index(base);
+  if (i < 0) {
+    /* Linger, as a sweep of the span would: a churning thread may free
+     * the span and reuse its record meanwhile. */
+    for (volatile int k = 0; k < WALK_LINGER; k++) {
+    }
+    cw->others++;
+    return;
+  }
+  lasting_visits[i]++;
+  if (base <= cw->last) cw->out_of_order = true;
+  cw->last = base;
+}
+
+static void *churn_main(void *arg) {
+  uint64_t x = (uintptr_t)arg * 0x9e3779b97f4a7c15ull + 1;
+  struct mspan *live[WALK_CHURN_LIVE] = {0};
+  while (!atomic_load_relaxed(&churn_stop)) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    unsigned i = (unsigned)(x % WALK_CHURN_LIVE);
+    if (live[i]) {
+      mheap_free_span(live[i]);
+      live[i] = NULL;
+    } else {
+      live[i] = mheap_alloc_span(1 + (x >> 8) % WALK_HOLE_PAGES, LARGE_NOSCAN);
+    }
+  }
+  for (unsigned i = 0; i < WALK_CHURN_LIVE; i++)
+    if (live[i]) mheap_free_span(live[i]);
+  return NULL;
+}
+
+START_TEST(test_span_walk_under_churn_visits_each_lasting_span_once) {
+  drain_free_runs();
+  struct mspan *lasting[WALK_LASTING], *holes[WALK_LASTING];
+  for (unsigned i = 0; i < WALK_LASTING; i++) {
+    lasting[i] = mheap_alloc_span(1 + i % 3, LARGE_NOSCAN);
+    holes[i] = mheap_alloc_span(WALK_HOLE_PAGES, LARGE_NOSCAN);
+    ck_assert(lasting[i] && holes[i]);
+    lasting_base[i] = lasting[i]->base;
+    ck_assert(i == 0 || lasting_base[i] > lasting_base[i - 1]);
+  }
+  uintptr_t hi = holes[WALK_LASTING - 1]->base;
+  for (unsigned i = 0; i < WALK_LASTING; i++) mheap_free_span(holes[i]);
+
+  atomic_store_relaxed(&churn_stop, 0);
+  pthread_t churners[WALK_CHURNERS];
+  for (uintptr_t t = 0; t < WALK_CHURNERS; t++)
+    ck_assert_int_eq(pthread_create(&churners[t], NULL, churn_main, (void *)(t + 1)), 0);
+  uint64_t others = 0;
+  int bad_round = -1;
+  unsigned bad_span = 0, bad_visits = 0;
+  bool out_of_order = false;
+  for (int r = 0; r < WALK_ROUNDS && bad_round < 0; r++) {
+    memset(lasting_visits, 0, sizeof lasting_visits);
+    struct churn_walk cw = {0};
+    arena_walk_spans(lasting_base[0], hi, count_lasting, &cw);
+    others += cw.others;
+    out_of_order |= cw.out_of_order;
+    for (unsigned i = 0; i < WALK_LASTING && bad_round < 0; i++)
+      if (lasting_visits[i] != 1 || cw.out_of_order) {
+        bad_round = r;
+        bad_span = i;
+        bad_visits = lasting_visits[i];
+      }
+  }
+  atomic_store_relaxed(&churn_stop, 1);
+  for (unsigned t = 0; t < WALK_CHURNERS; t++) ck_assert_int_eq(pthread_join(churners[t], NULL), 0);
+  for (unsigned i = 0; i < WALK_LASTING; i++) mheap_free_span(lasting[i]);
+  ck_assert_msg(bad_round < 0, "walk %d visited lasting span %u %u times%s", bad_round, bad_span, bad_visits,
+                out_of_order ? ", out of address order" : "");
+  /* The churn reached the holes: the walks met spans between the lasting ones. */
+  ck_assert_msg(others > 0, "no churned span was ever between the lasting ones");
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
 START_TEST(test_free_pages_are_no_heap_object_and_map_as_arena_says) {
   drain_free_runs();
   struct mspan *s = span_alloc(20);
@@ -971,6 +1088,7 @@ static Suite *mheap_suite(void) {
   TCase *spanmap = tcase("spanmap");
   tcase_add_test(spanmap, test_every_page_of_in_use_span_maps_to_it);
   tcase_add_test(spanmap, test_span_walk_visits_each_in_use_span_once_at_its_first_page);
+  tcase_add_test(spanmap, test_span_walk_under_churn_visits_each_lasting_span_once);
   tcase_add_test(spanmap, test_free_pages_are_no_heap_object_and_map_as_arena_says);
   tcase_add_test(spanmap, test_small_object_span_maps_all_pages_but_not_its_tail);
   suite_add_tcase(s, spanmap);
