@@ -173,10 +173,17 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
 /* mcache_free_held's common case, inline for gc_free's fast path: s is
- * the span c holds frees for, in the same sweep generation.  The caller
- * has read s's cached_by as 0: s is uncached, so allocbits is exact for
- * the slot (a thread caching s meanwhile only takes free slots).  1: held;
- * 0: the slot is already free; -1: not the common case, call
+ * the span c holds frees for, in the same sweep generation.  The entry was
+ * opened on s swept (mcache_free_held's caller sweeps first), and in the
+ * same generation s stays swept, so s's own sweepgen is not looked at.
+ * The caller has read s's cached_by as 0: s is uncached, so allocbits is
+ * exact for the slot (a thread caching s meanwhile only takes free slots).
+ * The record's incarnation is not checked either: while the entry holds
+ * slots they stay allocated, so s cannot go back to the mheap and be
+ * reused in this generation unless another thread frees those same
+ * objects (a double free); a free into the reused record would then join
+ * the entry and be dropped when applied, kept until the next sweep.
+ * 1: held; 0: the slot is already free; -1: not the common case, call
  * mcache_free_held. */
 MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_t idx) {
   struct held_frees *h = &c->held[s->sizeclass];

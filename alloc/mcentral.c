@@ -55,7 +55,10 @@
  * Sweeping a small span: for each word (but a cached span's current one),
  *   allocbits &= markbits, markbits = 0,
  * counting the freed slots; then sweepgen = sg.  Claiming (sweepgen sg-2
- * -> sg-1) happens under the lock, so lock holders never see sg-1.
+ * -> sg-1) happens under the lock, so lock holders see sg-1 only for the
+ * moment a heap walk's sweep of large spans holds a claim on a record
+ * since recycled as a small span; the sweeps that must leave the span
+ * swept wait that out (wait_out_claim_locked).
  *
  * A small span stops being in use (mheap_free_span) only under its class
  * lock.  mcentral_free_remote, mcentral_free_held and mcentral_sweep_any
@@ -68,6 +71,8 @@
  * stale pointer could then have cleared a bit of the span's next use.
  */
 #include "alloc/mcentral.h"
+
+#include <sched.h>
 
 #include "mgc.h"
 
@@ -216,9 +221,35 @@ static bool needs_sweep_now(const struct mspan *s) {
   return atomic_load_relaxed(&s->sweepgen) == atomic_load_acquire(&mheap_sweepgen) - 2;
 }
 
+/* Wait, with the lock dropped, while someone outside this lock holds a
+ * claim on small span s (sweepgen sg - 1).  Only a heap walk's sweep of
+ * large spans does (gc/sweep.c, sweep_large_guarded): it claims a record
+ * before it can tell that the record was recycled as a small span, then
+ * gives the claim back and sweeps the span through mcentral_sweep_any.
+ * The callers of the two functions below rely on s being swept when they
+ * return (a free judged by allocbits, a held free, a word entered), so a
+ * claim is waited out rather than taken for a sweep: taken so, a thread
+ * opened held frees on the unswept span and held a second free of an
+ * object the last mark had found dead, and applied it after the sweep
+ * handed the slot to a new object.  The claim is short (a CAS and back, no
+ * lock taken between) and keeps a mark from ending meanwhile.  Waits only
+ * while s is an in-use span of mc's class (the record may be reused while
+ * the lock is dropped).  Lock held on entry and on return. */
+static void wait_out_claim_locked(struct mcentral *mc, const struct mspan *s) {
+  for (unsigned spins = 0; atomic_load_acquire(&s->state) == MSPAN_IN_USE && s->spanclass == mc->spanclass &&
+                           atomic_load_relaxed(&s->sweepgen) == atomic_load_acquire(&mheap_sweepgen) - 1;
+       spins++) {
+    lock_release(&mc->lock);
+    if (spins < 64) cpu_relax();
+    else sched_yield(); /* the claimer may be waiting for this CPU */
+    lock_acquire(&mc->lock);
+  }
+}
+
 void mcentral_sweep_cached(struct mspan *s) {
   struct mcentral *mc = &mcentrals[s->spanclass];
   lock_acquire(&mc->lock);
+  wait_out_claim_locked(mc, s);
   if (needs_sweep_now(s)) sweep_locked(mc, s);
   lock_release(&mc->lock);
 }
@@ -230,6 +261,7 @@ bool mcentral_sweep_any(struct mspan *s, bool hand_over) {
   bool swept = false;
   lock_acquire(&mc->lock);
   /* The record may have been freed or reused since the caller found it. */
+  wait_out_claim_locked(mc, s);
   if (atomic_load_acquire(&s->state) == MSPAN_IN_USE && s->spanclass == spc && needs_sweep_now(s)) {
     sweep_locked(mc, s);
     swept = true;

@@ -60,8 +60,10 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
    * span without looking at its sweepgen, and may have swept it
    * meanwhile; storing sg - 2 over its sg had it swept twice, the second
    * time with the marks cleared.  sweeps_in_progress stays raised until
-   * the span is swept, so no mark starts with it unswept.  Claimed, the
-   * record can change no more. */
+   * the span is swept, so no mark starts with it unswept.  Meanwhile the
+   * class's own sweeps of the span wait for the claim to be given back
+   * (alloc/mcentral.c, wait_out_claim_locked): nothing may take a span at
+   * sg - 1 for swept.  Claimed, the record can change no more. */
   if (!span_is_large(s)) {
     test_hold_point(&sweep_hold_in_recycled_claim);
     atomic_cas(&s->sweepgen, sg - 1, sg - 2);

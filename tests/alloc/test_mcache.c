@@ -1131,6 +1131,80 @@ START_TEST(test_second_free_between_a_mark_and_its_sweep_is_reported) {
 }
 END_TEST
 
+/* A heap walk's sweep of large spans may claim a record since recycled as
+ * a small span (sweepgen sg - 1) before it sees that the record is small;
+ * it then gives the claim back and sweeps the span as a small one
+ * (gc/sweep.c).  A gc_free into the span meanwhile must find it swept.
+ * Taken for swept, the span had held frees opened on it while unswept, a
+ * second free of an object the last mark had found dead was held without
+ * a report, and once the sweep had handed that slot to a new object,
+ * applying the held frees freed the new one. */
+static void *sweep_as_large(void *arg) {
+  sweep_large_span(arg, false);
+  return NULL;
+}
+
+static void *end_the_claim_later(void *arg) {
+  (void)arg;
+  nanosleep(&(struct timespec){0, 100000000}, NULL); /* 0.1 s: the frees below run first */
+  test_hold_set(&sweep_hold_in_recycled_claim, false);
+  return NULL;
+}
+
+START_TEST(test_free_during_a_stale_large_claim_finds_the_span_swept) {
+  const size_t n = 272;
+  struct mspan *s;
+  uintptr_t x;
+  pthread_t t;
+  for (int attempt = 0;; attempt++) { /* as in the test above */
+    ck_assert_msg(attempt < 10, "the object survived every mark: something still points to it");
+    x = hold_free_of_fresh_first(n, &s);
+    scrub_stack();
+    t = collect_holding_the_sweep(s);
+    if (!bitmap_get(s->markbits, slot_of(s, (void *)(x ^ HIDE)))) break;
+    release_the_sweep(t);
+    mcache_release_all(my_mcache());
+  }
+  uintptr_t x_slot = slot_of(s, (void *)(x ^ HIDE));
+  test_hold_set(&sweep_hold_in_recycled_claim, true);
+  pthread_t claimer, ender;
+  ck_assert_int_eq(gc_pthread_create(&claimer, NULL, sweep_as_large, s), 0);
+  for (int i = 0; !test_hold_is_holding(&sweep_hold_in_recycled_claim); i++) {
+    ck_assert_msg(i < 100000, "the large sweep never claimed the span");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), atomic_load_relaxed(&mheap_sweepgen) - 1);
+  ck_assert_int_eq(pthread_create(&ender, NULL, end_the_claim_later, NULL), 0);
+  void *a = objs[0];
+  objs[0] = NULL;
+  capture_begin();
+  gc_free(a); /* waits out the claim and sweeps the span */
+  bool unswept = span_needs_sweep(s);
+  gc_free((void *)(x ^ HIDE)); /* a second free: its first was dropped by the mark */
+  const char *report = capture_end();
+  ck_assert_int_eq(pthread_join(ender, NULL), 0);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(claimer, NULL), 0);
+  gc_blocking_end();
+  release_the_sweep(t);
+  ck_assert_msg(!unswept, "gc_free went on with the span still claimed and unswept");
+  ck_assert_msg(report != NULL, "the second free was held, not reported");
+  /* The slot again, for a new object, from another thread; then the frees
+   * this thread holds are applied: they must leave the new object alone. */
+  ck_assert(!span_holds_slot(s, x_slot));
+  struct realloc_job job = {n, x};
+  pthread_t again;
+  ck_assert_int_eq(pthread_create(&again, NULL, alloc_until_main, &job), 0);
+  ck_assert_int_eq(pthread_join(again, NULL), 0);
+  capture_begin();
+  mcache_flush_held(my_mcache());
+  capture_end();
+  ck_assert_msg(span_holds_slot(s, x_slot), "applying the held frees freed the object handed out after the sweep");
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* A free after a mark, into the span the thread held frees for before it:
  * that entry belongs to the old sweep generation and is dropped when next
  * applied, so the new free must not join it (gc_free's fast path trusts
@@ -1298,6 +1372,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_held_free_is_dropped_after_a_collection);
   tcase_add_test(held, test_second_free_between_a_mark_and_its_sweep_is_reported);
   tcase_add_test(held, test_free_after_a_mark_does_not_join_the_frees_held_before_it);
+  tcase_add_test(held, test_free_during_a_stale_large_claim_finds_the_span_swept);
   suite_add_tcase(s, held);
 
   TCase *tiny = tcase("tiny");
