@@ -1144,9 +1144,14 @@ static void *sweep_as_large(void *arg) {
   return NULL;
 }
 
+static atomic_word freeing_under_claim;
+
+/* Ends the claim 0.1 s after the test thread starts freeing: long enough
+ * for both frees to run meanwhile, were the first not to wait. */
 static void *end_the_claim_later(void *arg) {
   (void)arg;
-  nanosleep(&(struct timespec){0, 100000000}, NULL); /* 0.1 s: the frees below run first */
+  while (!atomic_load_acquire(&freeing_under_claim)) nanosleep(&(struct timespec){0, 100000}, NULL);
+  nanosleep(&(struct timespec){0, 100000000}, NULL);
   test_hold_set(&sweep_hold_in_recycled_claim, false);
   return NULL;
 }
@@ -1174,10 +1179,12 @@ START_TEST(test_free_during_a_stale_large_claim_finds_the_span_swept) {
     nanosleep(&(struct timespec){0, 100000}, NULL);
   }
   ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), atomic_load_relaxed(&mheap_sweepgen) - 1);
+  atomic_store_relaxed(&freeing_under_claim, 0);
   ck_assert_int_eq(pthread_create(&ender, NULL, end_the_claim_later, NULL), 0);
   void *a = objs[0];
   objs[0] = NULL;
   capture_begin();
+  atomic_store_release(&freeing_under_claim, 1);
   gc_free(a); /* waits out the claim and sweeps the span */
   bool unswept = span_needs_sweep(s);
   gc_free((void *)(x ^ HIDE)); /* a second free: its first was dropped by the mark */
