@@ -1098,6 +1098,25 @@ START_TEST(test_held_free_is_dropped_after_a_collection) {
 }
 END_TEST
 
+/* A free of a fresh object held (hold_free_of_fresh_first), then a
+ * collection in another thread whose mark found the object dead, its sweep
+ * of *s held back (release_the_sweep ends it).  The object's address XOR
+ * HIDE goes to *x.  A stale copy of the address (a register, a frame the
+ * scrub missed) sometimes keeps the object alive: then it tries again.
+ * Inline, as collect_holding_the_sweep. */
+static inline __attribute__((always_inline)) pthread_t held_free_dead_at_a_mark(size_t n, struct mspan **s,
+                                                                                 uintptr_t *x) {
+  for (int attempt = 0;; attempt++) {
+    ck_assert_msg(attempt < 10, "the object survived every mark: something still points to it");
+    *x = hold_free_of_fresh_first(n, s);
+    scrub_stack();
+    pthread_t t = collect_holding_the_sweep(*s);
+    if (!bitmap_get((*s)->markbits, slot_of(*s, (void *)(*x ^ HIDE)))) return t;
+    release_the_sweep(t);
+    mcache_release_all(my_mcache());
+  }
+}
+
 /* A second gc_free of an object whose first free was held, after a mark
  * that dropped the held free and before the sweep: the object is garbage
  * the sweep frees, but its bits still say allocated.  Held again, the free
@@ -1107,19 +1126,7 @@ START_TEST(test_second_free_between_a_mark_and_its_sweep_is_reported) {
   const size_t n = 272;
   struct mspan *s;
   uintptr_t x;
-  pthread_t t;
-  /* The case needs the object dead at the mark; a stale copy of its
-   * address (a register, a frame the scrub missed) sometimes keeps it, and
-   * then a second free is rightly taken as the only one: try again. */
-  for (int attempt = 0;; attempt++) {
-    ck_assert_msg(attempt < 10, "the object survived every mark: something still points to it");
-    x = hold_free_of_fresh_first(n, &s);
-    scrub_stack();
-    t = collect_holding_the_sweep(s);
-    if (!bitmap_get(s->markbits, slot_of(s, (void *)(x ^ HIDE)))) break;
-    release_the_sweep(t);
-    mcache_release_all(my_mcache());
-  }
+  pthread_t t = held_free_dead_at_a_mark(n, &s, &x);
   capture_begin();
   gc_free((void *)(x ^ HIDE));
   const char *report = capture_end();
@@ -1160,16 +1167,7 @@ START_TEST(test_free_during_a_stale_large_claim_finds_the_span_swept) {
   const size_t n = 272;
   struct mspan *s;
   uintptr_t x;
-  pthread_t t;
-  for (int attempt = 0;; attempt++) { /* as in the test above */
-    ck_assert_msg(attempt < 10, "the object survived every mark: something still points to it");
-    x = hold_free_of_fresh_first(n, &s);
-    scrub_stack();
-    t = collect_holding_the_sweep(s);
-    if (!bitmap_get(s->markbits, slot_of(s, (void *)(x ^ HIDE)))) break;
-    release_the_sweep(t);
-    mcache_release_all(my_mcache());
-  }
+  pthread_t t = held_free_dead_at_a_mark(n, &s, &x);
   uintptr_t x_slot = slot_of(s, (void *)(x ^ HIDE));
   test_hold_set(&sweep_hold_in_recycled_claim, true);
   pthread_t claimer, ender;
