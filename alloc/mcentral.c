@@ -232,7 +232,8 @@ static bool needs_sweep_now(const struct mspan *s) {
  * opened held frees on the unswept span and held a second free of an
  * object the last mark had found dead, and applied it after the sweep
  * handed the slot to a new object.  The claim is short (a CAS and back, no
- * lock taken between) and keeps a mark from ending meanwhile.  Waits only
+ * lock taken between), and keeps a mark from starting meanwhile (none runs
+ * while a span is at sg - 2).  Waits only
  * while s is an in-use span of mc's class (the record may be reused while
  * the lock is dropped).  Lock held on entry and on return. */
 static void wait_out_claim_locked(struct mcentral *mc, const struct mspan *s) {
@@ -256,7 +257,9 @@ void mcentral_sweep_cached(struct mspan *s) {
 
 bool mcentral_sweep_any(struct mspan *s, bool hand_over) {
   unsigned spc = span_class_unlocked(s);
-  if (spc >= SPANCLASS_COUNT) return false;
+  /* Read without a lock: the record may have become a large span since
+   * the caller looked, and a large span is not swept here. */
+  if (spc >= SPANCLASS_COUNT || spanclass_sizeclass(spc) == 0) return false;
   struct mcentral *mc = &mcentrals[spc];
   bool swept = false;
   lock_acquire(&mc->lock);

@@ -39,7 +39,7 @@
 
 static atomic_word large_freed, large_freed_bytes;
 
-struct test_hold sweep_hold_before_span, sweep_hold_in_recycled_claim;
+struct test_hold sweep_hold_before_span, sweep_hold_in_recycled_claim, sweep_hold_after_claim;
 
 static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
@@ -47,8 +47,23 @@ static uint64_t sweeper_requested;   /* under sweeper_mutex */
 
 static void sweep_large_guarded(struct mspan *s, bool hand_over) {
   uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
+  uintptr_t incarnation = atomic_load_acquire(&s->incarnation);
   atomic_fetch_add(&sweeps_in_progress, 1);
   if (!atomic_cas(&s->sweepgen, sg - 2, sg - 1)) {
+    atomic_fetch_sub(&sweeps_in_progress, 1);
+    return;
+  }
+  test_hold_point(&sweep_hold_after_claim);
+  /* A claim on a small span does not keep the class from sweeping it (a
+   * refill sweeps the spans of its lists whatever their sweepgen) and
+   * freeing it, and the record from being reused, perhaps for a large
+   * span, before the check below: a new use of the record (at sg,
+   * unmarked) is not ours, and sweeping it as ours freed a live large
+   * object.  Within one incarnation a record keeps its class, so an
+   * unchanged incarnation and a large class say the claim was on this
+   * large span. */
+  if (span_is_large(s) && atomic_load_acquire(&s->incarnation) != incarnation) {
+    atomic_cas(&s->sweepgen, sg - 1, sg - 2); /* fails: the new use is at sg */
     atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
   }
@@ -63,7 +78,9 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
    * the span is swept, so no mark starts with it unswept.  Meanwhile the
    * class's own sweeps of the span wait for the claim to be given back
    * (alloc/mcentral.c, wait_out_claim_locked): nothing may take a span at
-   * sg - 1 for swept.  Claimed, the record can change no more. */
+   * sg - 1 for swept.  A claimed large span of the incarnation checked
+   * above can change no more (gc_free waits for the claim, see
+   * sweep_take_large_for_free). */
   if (!span_is_large(s)) {
     test_hold_point(&sweep_hold_in_recycled_claim);
     atomic_cas(&s->sweepgen, sg - 1, sg - 2);

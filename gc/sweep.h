@@ -54,6 +54,9 @@ extern MGC_HIDDEN struct test_hold sweep_hold_before_span;
 /* Hold point in sweep_large_span between claiming a span that turned out
  * to be small (a recycled record) and giving the claim back. */
 extern MGC_HIDDEN struct test_hold sweep_hold_in_recycled_claim;
+/* Hold point in sweep_large_span right after it has claimed a span, before
+ * it looks at what the record has become. */
+extern MGC_HIDDEN struct test_hold sweep_hold_after_claim;
 void sweep_after_fork_child(void);
 
 #endif /* MGC_SWEEP_H */

@@ -192,7 +192,9 @@ static void teardown(void) {
   saved_sweep_assist = NULL;
   heap_cannot_grow = false;
   watch_spanclass = 0;
-  test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left it on (CK_FORK=no) */
+  test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left them on (CK_FORK=no) */
+  test_hold_set(&sweep_hold_in_recycled_claim, false);
+  test_hold_set(&sweep_hold_after_claim, false);
   memset(objs, 0, sizeof(objs));
   gc_enable();
 }

@@ -153,6 +153,7 @@ static void teardown(void) {
   test_hold_set(&mheap_hold_before_publish, false);
   test_hold_set(&collector_hold_after_setup, false);
   test_hold_set(&sweep_hold_in_recycled_claim, false);
+  test_hold_set(&sweep_hold_after_claim, false);
   for (size_t i = 0; i < nkept; i++)
     if (kept[i].span) mheap_free_span(kept[i].span);
   nkept = 0;
@@ -993,6 +994,52 @@ START_TEST(test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep) {
 }
 END_TEST
 
+/* The large sweep claims a small span (a stale look at a recycled
+ * record), and before it looks at what the record has become, the class
+ * sweeps the span (over the claim), finds it empty and frees it, and a
+ * large allocation reuses the record.  The new large span is not the one
+ * claimed: swept as if it were (unmarked, as a new span is), its live
+ * object was freed.  Here the class's sweep and free are done by hand
+ * under the class lock, with the large sweep held right after its claim. */
+START_TEST(test_large_sweep_leaves_alone_a_record_reused_after_its_claim) {
+  unsigned sc = sizeclass_of(3072);
+  unsigned spc = spanclass_make(sc, false);
+  struct mcentral *mc = &mcentrals[spc];
+  uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
+  lock_acquire(&mc->lock);
+  struct mspan *s = mheap_alloc_span(sizeclass_npages[sc], spc);
+  lock_release(&mc->lock);
+  ck_assert_ptr_nonnull(s);
+  atomic_store_release(&s->sweepgen, sg - 2); /* as a span the last mark left unswept */
+
+  test_hold_set(&sweep_hold_after_claim, true);
+  pthread_t claimer;
+  ck_assert_int_eq(gc_pthread_create(&claimer, NULL, sweep_as_large, s), 0);
+  for (int i = 0; !test_hold_is_holding(&sweep_hold_after_claim); i++) {
+    ck_assert_msg(i < 100000, "the large sweep did not claim the span within 10 s");
+    nap();
+  }
+  ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), sg - 1);
+  lock_acquire(&mc->lock);
+  atomic_store_release(&s->sweepgen, sg); /* what sweep_locked leaves */
+  mheap_free_span(s);
+  lock_release(&mc->lock);
+  struct mspan *l = mheap_alloc_span(1, LARGE_NOSCAN);
+  bool reused = l == s;
+  test_hold_set(&sweep_hold_after_claim, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(claimer, NULL), 0);
+  gc_blocking_end();
+
+  ck_assert_msg(reused, "set-up: the large span did not reuse the record (%p, not %p)", (void *)l, (void *)s);
+  ck_assert_msg(atomic_load_acquire(&l->state) == MSPAN_IN_USE && atomic_load_relaxed(&l->has_freed) == 0,
+                "the large sweep freed the span that reused the record it had claimed");
+  ck_assert_uint_eq(atomic_load_relaxed(&l->sweepgen), sg);
+  mheap_free_span(l);
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
 /* ---- sweepgen ---- */
 
 #define FRESH_SPAN_BYTES 2500 /* of a size class no other test here uses */
@@ -1079,6 +1126,7 @@ static Suite *mheap_suite(void) {
   tcase_add_test(large_gc, test_gc_free_of_a_large_object_takes_its_sweep_from_the_sweepers);
   tcase_add_test(large_gc, test_large_object_freed_while_marking_gets_no_finalizer);
   tcase_add_test(large_gc, test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep);
+  tcase_add_test(large_gc, test_large_sweep_leaves_alone_a_record_reused_after_its_claim);
   suite_add_tcase(s, large_gc);
 
   TCase *sweepgen = tcase("sweepgen");
