@@ -233,9 +233,9 @@ static bool needs_sweep_now(const struct mspan *s) {
  * object the last mark had found dead, and applied it after the sweep
  * handed the slot to a new object.  The claim is short (a CAS and back, no
  * lock taken between), and keeps a mark from starting meanwhile (none runs
- * while a span is at sg - 2).  Waits only
- * while s is an in-use span of mc's class (the record may be reused while
- * the lock is dropped).  Lock held on entry and on return. */
+ * while a span is at sg - 2).  Waits only while s is an in-use span of
+ * mc's class (the record may be reused while the lock is dropped).  Lock
+ * held on entry and on return. */
 static void wait_out_claim_locked(struct mcentral *mc, const struct mspan *s) {
   for (unsigned spins = 0; atomic_load_acquire(&s->state) == MSPAN_IN_USE && s->spanclass == mc->spanclass &&
                            atomic_load_relaxed(&s->sweepgen) == atomic_load_acquire(&mheap_sweepgen) - 1;

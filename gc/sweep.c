@@ -61,8 +61,10 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
    * unmarked) is not ours, and sweeping it as ours freed a live large
    * object.  Within one incarnation a record keeps its class, so an
    * unchanged incarnation and a large class say the claim was on this
-   * large span. */
-  if (span_is_large(s) && atomic_load_acquire(&s->incarnation) != incarnation) {
+   * large span.  The class is read once, before the incarnation, and that
+   * one reading decides both here and below. */
+  bool large = span_is_large(s);
+  if (large && atomic_load_acquire(&s->incarnation) != incarnation) {
     atomic_cas(&s->sweepgen, sg - 1, sg - 2); /* fails: the new use is at sg */
     atomic_fetch_sub(&sweeps_in_progress, 1);
     return;
@@ -81,7 +83,7 @@ static void sweep_large_guarded(struct mspan *s, bool hand_over) {
    * sg - 1 for swept.  A claimed large span of the incarnation checked
    * above can change no more (gc_free waits for the claim, see
    * sweep_take_large_for_free). */
-  if (!span_is_large(s)) {
+  if (!large) {
     test_hold_point(&sweep_hold_in_recycled_claim);
     atomic_cas(&s->sweepgen, sg - 1, sg - 2);
     mcentral_sweep_any(s, hand_over);
