@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 atomic_word heap_live;
+atomic_word heap_cache_slack;
 atomic_word alloc_black;
 atomic_word heap_trigger = UINTPTR_MAX;
 

@@ -18,6 +18,14 @@
 #include "runtime/atomics.h"
 
 extern MGC_HIDDEN atomic_word heap_live;
+/* The caches' slack: of the bytes heap_live counts for the spans mcaches
+ * hold, those that were free slots when the spans were cached (or were
+ * freed by a sweep while cached), so not objects the program had.  Kept
+ * by mcentral beside heap_live (+ when a span is cached or a sweep frees
+ * slots of a cached span, - when it is given back); the pacer adds it to
+ * the goal (gc/pacer.c).  With 64 KiB spans for the medium classes, a
+ * thread that allocates objects of every size holds about 2.5 MB of it. */
+extern MGC_HIDDEN atomic_word heap_cache_slack;
 /* Nonzero while the collector marks concurrently: objects allocated then
  * are allocated black (alloc/mcache.c marks them when it leaves a word). */
 extern MGC_HIDDEN atomic_word alloc_black;

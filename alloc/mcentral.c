@@ -198,8 +198,10 @@ static bool sweep_locked(struct mcentral *mc, struct mspan *s) {
      * freed (dead or freed remotely) was allocated, so it is counted
      * again now, as a free slot to be used (gc/stats.c relies on it). */
     unsigned reusable = freed + applied;
-    s->count_at_cache = (uint16_t)(s->count_at_cache > reusable ? s->count_at_cache - reusable : 0);
+    unsigned now_free = s->count_at_cache > reusable ? reusable : s->count_at_cache;
+    s->count_at_cache = (uint16_t)(s->count_at_cache - now_free);
     if (reusable) count_add_locked(&mc->counts.mallocs, reusable);
+    if (now_free) atomic_fetch_add(&heap_cache_slack, (uintptr_t)now_free * s->elemsize);
   } else {
     if (freed) heap_live_sub((uintptr_t)freed * s->elemsize);
     s->alloccount = (uint16_t)(s->alloccount - freed);
@@ -325,6 +327,7 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct m
   count_add_locked(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));
   lock_release(&mc->lock);
   heap_live_add((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
+  atomic_fetch_add(&heap_cache_slack, (uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   return s;
 }
 
@@ -381,6 +384,7 @@ void mcentral_uncache_span(struct mspan *s) {
   atomic_store_relaxed(&s->cur_word, 0);
   atomic_store_relaxed(&s->snap_visit, SNAP_NONE);
   heap_live_sub((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
+  atomic_fetch_sub(&heap_cache_slack, (uintptr_t)(s->nelems - s->count_at_cache) * s->elemsize);
   if (s->alloccount == 0) release_empty_locked(mc, s);
   else list_insert_locked(mc, s);
   lock_release(&mc->lock);

@@ -192,6 +192,9 @@ static void finish_mark_stw(struct cycle_record *rec) {
   atomic_store_relaxed(&alloc_black, 0);
   pacer_end_mark_stw();
   rec->heap_at_mark_end = atomic_load_relaxed(&heap_live);
+  /* Now, before the threads give their spans back for the new sweep
+   * generation: the slack their caches build up over a cycle. */
+  rec->cache_slack_at_mark_end = atomic_load_relaxed(&heap_cache_slack);
   rec->mark_end_ns = os_nanotime();
   sweep_start_cycle_stw();
 }
@@ -311,6 +314,7 @@ static void cycle_locked(bool forced) {
   rec.cpu_ns = os_thread_cpu_ns() - cpu0 + mark_take_helper_cpu_ns() + rec.assist_ns;
   struct pacer_cycle pc = {
     .marked = rec.heap_marked,
+    .cache_slack = rec.cache_slack_at_mark_end,
     .alloc_during_mark = rec.heap_at_mark_end > rec.heap_at_mark_start
                              ? rec.heap_at_mark_end - rec.heap_at_mark_start : 0,
     .gc_cpu_ns = rec.cpu_ns,

@@ -38,6 +38,7 @@
 
 struct pacer_cycle {
   uintptr_t marked;           /* live bytes found by the mark */
+  uintptr_t cache_slack;      /* heap_cache_slack at mark end */
   uintptr_t scanned;          /* bytes scanned by the mark */
   uintptr_t alloc_during_mark;/* heap_live growth from mark start to end */
   uint64_t gc_cpu_ns;         /* collector CPU of the cycle */

@@ -22,6 +22,7 @@ struct cycle_record {
   uintptr_t heap_before;           /* heap_live when the cycle started */
   uintptr_t heap_at_mark_start;
   uintptr_t heap_at_mark_end;
+  uintptr_t cache_slack_at_mark_end; /* heap_cache_slack then */
   uintptr_t heap_marked;           /* live after mark */
   uintptr_t heap_goal;             /* goal for the next cycle */
   uintptr_t verify_misses;         /* MGC_VERIFY */

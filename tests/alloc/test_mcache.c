@@ -279,6 +279,58 @@ START_TEST(test_first_refill_after_a_collection_gives_back_every_cached_span) {
 }
 END_TEST
 
+/* heap_cache_slack (alloc/heaplive.h), which the pacer adds to the heap
+ * goal: for each span the thread caches, the slots it came with free or
+ * that a sweep freed while it was cached, by the slot size. */
+static uintptr_t my_cache_slack(void) {
+  const struct mcache *c = my_mcache();
+  uintptr_t sum = 0;
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+    const struct mspan *s = c->slots[spc].span;
+    if (s) sum += (uintptr_t)(s->nelems - s->count_at_cache) * s->elemsize;
+  }
+  return sum;
+}
+
+static void assert_cache_slack_is_mine(const char *when) {
+  uintptr_t slack = atomic_load_relaxed(&heap_cache_slack), mine = my_cache_slack();
+  ck_assert_msg(slack == mine, "%s: heap_cache_slack %zu, the cached spans' free slots %zu", when, (size_t)slack,
+                (size_t)mine);
+}
+
+START_TEST(test_cache_slack_follows_caching_sweeps_and_giving_back) {
+  mcache_release_all(my_mcache());
+  assert_cache_slack_is_mine("nothing cached");
+  ck_assert_uint_eq(atomic_load_relaxed(&heap_cache_slack), 0);
+  /* A fresh span, partly used, then given back: it is partial. */
+  fresh_span_with(0, 64, false, 100);
+  objs[100] = gc_alloc_atomic(5000);
+  objs[101] = gc_alloc(1500);
+  assert_cache_slack_is_mine("fresh spans cached");
+  ck_assert_uint_ge(atomic_load_relaxed(&heap_cache_slack), 64u * 28);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(atomic_load_relaxed(&heap_cache_slack), 0);
+  /* Cached again with objects in it, which then die: the sweep of the
+   * cached span frees them, and they join the slack. */
+  objs[102] = gc_alloc(64);
+  struct mspan *s = span_at(objs[102]);
+  ck_assert_msg(s->count_at_cache > 0, "the refill took a span with no objects");
+  assert_cache_slack_is_mine("partial span cached");
+  uintptr_t before = atomic_load_relaxed(&heap_cache_slack);
+  memset(objs, 0, sizeof(objs));
+  memset(parked, 0, sizeof(parked));
+  nparked = 0;
+  gc_collect();
+  while (span_needs_sweep(s)) sweep_finish(); /* another sweeper may hold it a moment */
+  assert_cache_slack_is_mine("after the sweep");
+  ck_assert_msg(atomic_load_relaxed(&heap_cache_slack) > before,
+                "heap_cache_slack %zu -> %zu: the sweep freed none of the span's dead objects", (size_t)before,
+                (size_t)atomic_load_relaxed(&heap_cache_slack));
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(atomic_load_relaxed(&heap_cache_slack), 0);
+}
+END_TEST
+
 /* ---- kinds ---- */
 
 START_TEST(test_allocation_kind_picks_span_class) {
@@ -1340,6 +1392,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(fastpath, test_refill_moves_to_next_span_and_files_used_up_span_full);
   tcase_add_test(fastpath, test_release_all_returns_every_cached_span);
   tcase_add_test(fastpath, test_first_refill_after_a_collection_gives_back_every_cached_span);
+  tcase_add_test(fastpath, test_cache_slack_follows_caching_sweeps_and_giving_back);
   suite_add_tcase(s, fastpath);
 
   TCase *kinds = tcase("kinds");
