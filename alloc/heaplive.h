@@ -23,8 +23,10 @@ extern MGC_HIDDEN atomic_word heap_live;
  * freed by a sweep while cached), so not objects the program had.  Kept
  * by mcentral beside heap_live (+ when a span is cached or a sweep frees
  * slots of a cached span, - when it is given back); the pacer adds it to
- * the goal (gc/pacer.c).  With 64 KiB spans for the medium classes, a
- * thread that allocates objects of every size holds about 2.5 MB of it. */
+ * the goal (gc/pacer.c).  With spans of 64 KiB and more for objects of
+ * 1 KiB and up, a thread that allocates objects of every size holds up
+ * to 3.3 MiB of it per kind (scanned, atomic).  Changed only under the
+ * class lock, as the span's count_at_cache. */
 extern MGC_HIDDEN atomic_word heap_cache_slack;
 /* Nonzero while the collector marks concurrently: objects allocated then
  * are allocated black (alloc/mcache.c marks them when it leaves a word). */

@@ -325,9 +325,13 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct m
   /* Count every free slot as allocated now (statistics stay current while
    * the span is cached); uncaching takes back what was not used. */
   count_add_locked(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));
-  lock_release(&mc->lock);
+  /* Under the lock, as the uncaching that takes them back: a fork()
+   * (which holds every class lock) then finds both done or neither; a
+   * child that gives back the span of a thread it lost (orphans) must
+   * not take back what was never added. */
   heap_live_add((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
   atomic_fetch_add(&heap_cache_slack, (uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
+  lock_release(&mc->lock);
   return s;
 }
 

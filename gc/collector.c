@@ -193,8 +193,11 @@ static void finish_mark_stw(struct cycle_record *rec) {
   pacer_end_mark_stw();
   rec->heap_at_mark_end = atomic_load_relaxed(&heap_live);
   /* Now, before the threads give their spans back for the new sweep
-   * generation: the slack their caches build up over a cycle. */
-  rec->cache_slack_at_mark_end = atomic_load_relaxed(&heap_cache_slack);
+   * generation: the slack their caches build up over a cycle.  Part of
+   * heap_live by construction; bounded by it all the same, so that a
+   * miscount can never make the goal unbounded. */
+  uintptr_t slack = atomic_load_relaxed(&heap_cache_slack);
+  rec->cache_slack_at_mark_end = slack < rec->heap_at_mark_end ? slack : rec->heap_at_mark_end;
   rec->mark_end_ns = os_nanotime();
   sweep_start_cycle_stw();
 }

@@ -188,6 +188,7 @@ void stats_record_cycle(const struct cycle_record *c) {
   cur.last_gc_ns = c->end_ns - start_ns;
   cur.heap_marked = c->heap_marked;
   cur.heap_goal = c->heap_goal;
+  cur.heap_goal_cache_slack = c->cache_slack_at_mark_end;
   cur.gc_cpu_ns += c->cpu_ns;
   cur.assist_cpu_ns += c->assist_ns;
   cur.assists += c->assists;

@@ -347,6 +347,10 @@ struct gc_stats {
   /* ring: the longest assist of cycle k (counting from 1) at
    * [(k - 1) % GC_PAUSE_HISTORY]; 0 when the cycle had none */
   uint64_t cycle_assist_max_ns[GC_PAUSE_HISTORY];
+  /* Free slots of the spans threads held in their caches at the end of
+   * the last mark (counted in heap_live as allocated), added to
+   * heap_goal: docs/tuning.md */
+  uint64_t heap_goal_cache_slack;
 };
 
 /* Fill *stats (up to stats->size bytes, so a program built against an

@@ -449,11 +449,12 @@ START_TEST(test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming)
 END_TEST
 
 /* A thread that allocates objects of every size holds a span of each
- * size class, scanned and atomic: some 6 MiB of free slots that heap_live
- * counts as allocated.  The goal carries that slack (gc/pacer.c), so the
- * program still makes about the minimum goal's worth of garbage between
- * collections; without it, heap_live sat over the 4 MiB goal from the
- * caches alone and the program collected at nearly every refill. */
+ * size class, scanned and atomic: some 6.5 MiB of free slots that
+ * heap_live counts as allocated.  The goal carries that slack
+ * (gc/pacer.c), so the program still makes about the minimum goal's worth
+ * of garbage between collections; without it, heap_live sat over the
+ * 4 MiB goal from the caches alone and the program collected at nearly
+ * every refill. */
 START_TEST(test_spans_cached_for_every_size_class_leave_the_minimum_goal_to_garbage) {
   gc_set_percent(GOGC_DEFAULT);
   enum { ROUNDS = 256, GARBAGE_OBJECTS = 1024, GARBAGE_SIZE = 256 }; /* 64 MiB of garbage in all */
@@ -465,13 +466,21 @@ START_TEST(test_spans_cached_for_every_size_class_leave_the_minimum_goal_to_garb
     }
     for (int i = 0; i < GARBAGE_OBJECTS; i++) GCTEST_REQUIRE(gc_alloc(GARBAGE_SIZE), "out of memory");
   }
-  uint64_t cycles = stats_now().cycles - before;
+  struct gc_stats s = stats_now();
+  uint64_t cycles = s.cycles - before;
   uint64_t garbage = (uint64_t)ROUNDS * GARBAGE_OBJECTS * GARBAGE_SIZE;
   /* About 64 MiB / 4 MiB = 16 collections; fewer than 2 MiB a collection
    * is a goal that left the garbage no room. */
   ck_assert_msg(cycles * 2 * MIB <= garbage, "%llu collections for %llu MiB of garbage",
                 (unsigned long long)cycles, (unsigned long long)(garbage / MIB));
   ck_assert_uint_gt(cycles, 0);
+  /* The slack the last mark found: most of a span of each class of each
+   * kind, and no more than all of them (3.26 MiB a kind), which a
+   * miscount would exceed. */
+  ck_assert_msg(s.heap_goal_cache_slack >= 2 * MIB && s.heap_goal_cache_slack <= 7 * MIB,
+                "cache slack %llu bytes at the last mark end", (unsigned long long)s.heap_goal_cache_slack);
+  uint64_t base = 2 * s.heap_marked > HEAP_GOAL_MIN ? 2 * s.heap_marked : HEAP_GOAL_MIN;
+  ck_assert_uint_eq(s.heap_goal, base + s.heap_goal_cache_slack);
 }
 END_TEST
 
