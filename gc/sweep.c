@@ -41,6 +41,24 @@ static atomic_word large_freed, large_freed_bytes;
 
 struct test_hold sweep_hold_before_span, sweep_hold_in_recycled_claim, sweep_hold_after_claim;
 
+/* The sweep generation a heap walk (the background sweeper's or
+ * sweep_finish's) last went through from start to end while it lasted:
+ * then every span unswept at its start has been swept, or is being swept
+ * by whoever claimed it. */
+static atomic_word walked_generation = SWEEPGEN_START; /* nothing to sweep yet */
+
+static void walk_and_sweep(void (*cb)(struct mspan *, void *), void *ctx) {
+  uintptr_t sg = atomic_load_acquire(&mheap_sweepgen);
+  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), cb, ctx);
+  if (atomic_load_acquire(&mheap_sweepgen) != sg) return;
+  /* Only forward: a walk of an older generation that ends late (the
+   * sweeper preempted) must not undo a newer one's record. */
+  for (uintptr_t w = atomic_load_acquire(&walked_generation); w < sg; w = atomic_load_acquire(&walked_generation))
+    if (atomic_cas(&walked_generation, w, sg)) break;
+}
+
+uintptr_t sweep_walked_generation(void) { return atomic_load_acquire(&walked_generation); }
+
 static pthread_mutex_t sweeper_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sweeper_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t sweeper_requested;   /* under sweeper_mutex */
@@ -165,9 +183,7 @@ static void sweep_span_yielding_cb(struct mspan *s, void *last_yield) {
  * woke could run, and that thread slept again and again (gap-profile:
  * the pause probe's mutator asleep in mcentral_uncache_span for 3-5 ms,
  * mgc-collect sweeping). */
-void sweep_finish(void) {
-  arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_handing_over_cb, NULL);
-}
+void sweep_finish(void) { walk_and_sweep(sweep_span_handing_over_cb, NULL); }
 
 /* Every in-use span swept (sweepgen == sg): true at mark start, with the
  * world stopped and no sweep in progress, once sweep_finish has walked
@@ -224,7 +240,7 @@ static void *sweeper_main(void *arg) {
     done = sweeper_requested;
     pthread_mutex_unlock(&sweeper_mutex);
     uint64_t last_yield = os_nanotime();
-    arena_walk_spans(atomic_load_relaxed(&arena_lo), atomic_load_relaxed(&arena_hi), sweep_span_yielding_cb, &last_yield);
+    walk_and_sweep(sweep_span_yielding_cb, &last_yield);
     scavenger_wake();
     pthread_mutex_lock(&sweeper_mutex);
   }

@@ -18,6 +18,10 @@ void sweep_start_cycle_stw(void);
 /* Sweep every span still unswept, from the calling thread, handing each
  * class lock to waiting threads.  World running. */
 void sweep_finish(void);
+/* The last sweep generation a heap walk went through while it lasted:
+ * equal to mheap_sweepgen when heap_live holds little of the last mark's
+ * garbage any more. */
+uintptr_t sweep_walked_generation(void);
 /* Is every in-use span swept?  (World stopped, no sweep in progress;
  * reports each span that is not.) */
 bool sweep_all_done_stw(void);

@@ -51,6 +51,7 @@
 #include "gc/collector.h"
 #include "gc/mark.h"
 #include "gc/pacer.h"
+#include "gc/sweep.h"
 #include "gc/workbuf.h"
 #include "runtime/os.h"
 #include "runtime/roots.h"
@@ -800,6 +801,125 @@ START_TEST(test_trigger_follows_the_runway_between_its_bounds) {
 }
 END_TEST
 
+/* A request for a cycle made once the last cycle's garbage is swept
+ * stands, even if heap_live has dipped a little under the trigger when
+ * the collector looks: a program that frees what it allocates moves
+ * heap_live up by a span at each refill and down at each batch of frees,
+ * and near the trigger the collector used to wake at each rise, find
+ * heap_live in a trough, and sleep again (gc/collector.c, run_cycle: a
+ * program like alloc_bench's ring_mix, started just under its trigger,
+ * woke it 44 to 241 times before one cycle).  A heap that has shrunk much
+ * more since needs no cycle.  The request is held while the program frees
+ * its way under the trigger. */
+#define TROUGH_OBJECT 1024
+#define TROUGH_MAX_OBJECTS 16384 /* 16 MiB: more than the trigger */
+static void *trough_objects[TROUGH_MAX_OBJECTS];
+
+/* After a collection (so in a sweep generation past the first, swept
+ * through by gc_collect), allocate until a request for a cycle is held;
+ * free the oldest objects until heap_live is at least `under` bytes under
+ * the trigger; let the collector decide.  Did it start a cycle? */
+static bool cycle_after_a_request_and_a_dip(uintptr_t under) {
+  conc_init(assist_env, CONC_LEN(assist_env));
+  gc_collect();
+  ck_assert_uint_eq(sweep_walked_generation(), atomic_load_relaxed(&mheap_sweepgen));
+  test_hold_set(&collector_hold_before_trigger_test, true);
+  size_t n = 0;
+  while (!test_hold_is_holding(&collector_hold_before_trigger_test)) {
+    ck_assert_msg(n < TROUGH_MAX_OBJECTS, "no request for a cycle after %zu KiB", n);
+    trough_objects[n++] = gc_alloc_atomic(TROUGH_OBJECT);
+    ck_assert_ptr_nonnull(trough_objects[n - 1]);
+    if (atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger)) sleep_ns(HOLD_POLL_NS);
+  }
+  /* The oldest objects are in spans the thread no longer caches: their
+   * frees lower heap_live once applied (stats_now applies them). */
+  struct gc_stats s0 = stats_now();
+  for (size_t i = 0; s0.heap_live + under > atomic_load_relaxed(&heap_trigger); s0 = stats_now()) {
+    ck_assert_msg(i + 64 < n, "freed all but %zu objects and heap_live is %llu", n - i,
+                  (unsigned long long)s0.heap_live);
+    for (size_t end = i + 64; i < end; i++) gc_free(trough_objects[i]);
+  }
+  uintptr_t idle0 = atomic_load_relaxed(&collector_idle_wakes);
+  test_hold_set(&collector_hold_before_trigger_test, false);
+  double deadline = conc_seconds() + 10;
+  while (stats_now().cycles == s0.cycles && atomic_load_relaxed(&collector_idle_wakes) == idle0 &&
+         conc_seconds() < deadline)
+    sleep_ns(HOLD_POLL_NS);
+  ck_assert_msg(stats_now().cycles > s0.cycles || atomic_load_relaxed(&collector_idle_wakes) > idle0,
+                "the collector never answered the request");
+  return stats_now().cycles > s0.cycles;
+}
+
+START_TEST(test_a_request_on_a_swept_heap_starts_the_cycle_from_a_trough) {
+  ck_assert_msg(cycle_after_a_request_and_a_dip((uintptr_t)64 << 10),
+                "a request made over the trigger started no cycle once heap_live had dipped 64 KiB under it");
+}
+END_TEST
+
+START_TEST(test_a_request_on_a_swept_heap_lapses_when_the_heap_shrinks_far) {
+  ck_assert_msg(!cycle_after_a_request_and_a_dip((uintptr_t)1 << 20),
+                "a request made over the trigger started a cycle with heap_live 1 MiB under it");
+}
+END_TEST
+
+/* The other side: a request made while the last cycle's garbage is not
+ * swept yet (heap_live still counts it) is tested again once the
+ * collector has swept, and starts no cycle when that leaves the heap under
+ * its trigger.  The sweepers are held until the request is in; the
+ * program's own sweeping on allocation is turned off. */
+/* 6 MiB of 1 KiB objects: over the minimum goal's trigger, under twice
+ * the goal (past that, the allocating thread would wait for the cycle:
+ * trigger_hook's far_over, here the test thread that must end the hold). */
+#define UNSWEPT_GARBAGE 6144
+
+static GCTEST_NOINLINE void make_trough_garbage(void) {
+  for (int i = 0; i < UNSWEPT_GARBAGE; i++) ck_assert_ptr_nonnull(gc_alloc_atomic(TROUGH_OBJECT));
+}
+
+START_TEST(test_a_request_before_the_sweep_is_tested_again_after_it) {
+  conc_init(held_env, CONC_LEN(held_env)); /* no cycle while the garbage is made */
+  void (*sweep_assist)(void) = heap_sweep_assist_hook;
+  heap_sweep_assist_hook = NULL;
+  make_trough_garbage();
+  clobber_stack();
+  gc_set_percent(100);
+  test_hold_set(&sweep_hold_before_span, true);
+  /* A cycle finds the garbage dead.  gc_collect sweeps after it, and
+   * holds there with the background sweeper: call it from another thread. */
+  uint64_t cycles0 = stats_now().cycles + 1;
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_thread, NULL), 0);
+  while (stats_now().cycles < cycles0) sleep_ns(HOLD_POLL_NS);
+  uintptr_t idle0 = atomic_load_relaxed(&collector_idle_wakes);
+  ck_assert_msg(atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger),
+                "heap_live %zu under the trigger %zu with the garbage unswept",
+                (size_t)atomic_load_relaxed(&heap_live), (size_t)atomic_load_relaxed(&heap_trigger));
+  /* A refill asks for a cycle; the collector sweeps first, and holds too
+   * (beside the background sweeper and gc_collect's thread).  Objects of
+   * another size class than the garbage's: a refill sweeps spans of its
+   * own class itself, and would free the garbage. */
+  for (int i = 0; i < 1000 && atomic_load_relaxed(&sweep_hold_before_span.holding) < 3; i++) {
+    ck_assert_ptr_nonnull(gc_alloc_atomic(TROUGH_OBJECT / 2));
+    sleep_ns(HOLD_POLL_NS);
+  }
+  ck_assert_msg(atomic_load_relaxed(&sweep_hold_before_span.holding) >= 3,
+                "the collector never began to sweep: %zu threads holding, heap_live %zu, trigger %zu",
+                (size_t)atomic_load_relaxed(&sweep_hold_before_span.holding), (size_t)atomic_load_relaxed(&heap_live),
+                (size_t)atomic_load_relaxed(&heap_trigger));
+  test_hold_set(&sweep_hold_before_span, false);
+  double deadline = conc_seconds() + 10;
+  while (atomic_load_relaxed(&collector_idle_wakes) == idle0 && stats_now().cycles == cycles0 &&
+         conc_seconds() < deadline)
+    sleep_ns(HOLD_POLL_NS);
+  heap_sweep_assist_hook = sweep_assist;
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
+  ck_assert_msg(stats_now().cycles == cycles0, "a cycle ran on a heap under its trigger once swept");
+  ck_assert_msg(atomic_load_relaxed(&collector_idle_wakes) > idle0, "the collector never answered the request");
+}
+END_TEST
+
 static Suite *background_suite(void) {
   Suite *s = suite_create("background");
   TCase *assist = tcase_create("assist");
@@ -823,7 +943,11 @@ static Suite *background_suite(void) {
 #endif
   suite_add_tcase(s, assist);
   TCase *trigger = tcase_create("trigger");
+  tcase_set_timeout(trigger, 60);
   tcase_add_test(trigger, test_trigger_follows_the_runway_between_its_bounds);
+  tcase_add_test(trigger, test_a_request_on_a_swept_heap_starts_the_cycle_from_a_trough);
+  tcase_add_test(trigger, test_a_request_on_a_swept_heap_lapses_when_the_heap_shrinks_far);
+  tcase_add_test(trigger, test_a_request_before_the_sweep_is_tested_again_after_it);
   suite_add_tcase(s, trigger);
   TCase *threads = tcase_create("threads");
   tcase_set_timeout(threads, 60);
