@@ -329,8 +329,9 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct m
    * (which holds every class lock) then finds both done or neither; a
    * child that gives back the span of a thread it lost (orphans) must
    * not take back what was never added. */
-  heap_live_add((uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
-  atomic_fetch_add(&heap_cache_slack, (uintptr_t)(s->nelems - s->alloccount) * s->elemsize);
+  uintptr_t free_bytes = (uintptr_t)(s->nelems - s->alloccount) * s->elemsize;
+  heap_live_add(free_bytes);
+  atomic_fetch_add(&heap_cache_slack, free_bytes);
   lock_release(&mc->lock);
   return s;
 }

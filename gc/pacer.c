@@ -7,18 +7,19 @@
  * Go counts cached spans whole as well, but its spans for objects of
  * 1-8 KiB are one or two pages; ours are eight or more (64 KiB: fewer
  * refills), so a thread allocating objects of every size holds up to
- * 3.3 MiB of slack per kind (scanned, atomic).  Without it in the goal, a program with 1.3 MB live sat at
- * 3.7 MB of heap_live against a 4 MB goal: it collected after 0.3 MB of
- * garbage instead of 2.7 MB, and heap_live, rising with each refill and
- * falling with each batch of frees, crossed the trigger and woke the
- * collector for nothing some 27 times per cycle (alloc_bench's ring_mix
- * with gc_alloc_atomic, whose tiny objects are left to the collector:
- * 35-40 collections per 20 million operations and about 12% of its time;
- * 3 collections with the slack in the goal).  The goal so bounds the
- * program's objects, not the caches' reserve.  The figure is the one at
- * the last mark end, before the threads give their spans back for the
- * new sweep generation: a program that has just stopped using some size
- * classes (or threads) gets one cycle's goal too large by their spans.
+ * 3.3 MiB of slack per kind (scanned, atomic).  Without it in the goal, a
+ * program with 1.3 MB live sat at 3.7 MB of heap_live against a 4 MB
+ * goal: it collected after 0.3 MB of garbage instead of 2.7 MB, and
+ * heap_live, rising with each refill and falling with each batch of
+ * frees, crossed the trigger and woke the collector for nothing some 27
+ * times per cycle (alloc_bench's ring_mix with gc_alloc_atomic, whose
+ * tiny objects are left to the collector: 35-40 collections per 20
+ * million operations and about 12% of its time; 3 collections with the
+ * slack in the goal).  The goal so bounds the program's objects, not the
+ * caches' reserve.  The figure is the one at the last mark end, before
+ * the threads give their spans back for the new sweep generation: a
+ * program that has just stopped using some size classes (or threads) gets
+ * one cycle's goal too large by their spans.
  * With a memory limit L the goal is also held under
  *   L - metadata - headroom,   headroom = max(3% of L, 1 MiB),
  * but never under the live heap: a program that needs more than L gets it.
