@@ -837,6 +837,20 @@ static void *collect_main(void *arg) {
 
 static void nap(void) { nanosleep(&(struct timespec){0, 100000}, NULL); }
 
+/* Turn hold point h on, run fn(arg) on a new registered thread, and wait
+ * (up to 10 s) until a thread holds at h; `not_reached` says what failed
+ * to happen otherwise. */
+static pthread_t start_held(struct test_hold *h, void *(*fn)(void *), void *arg, const char *not_reached) {
+  test_hold_set(h, true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, fn, arg), 0);
+  for (int i = 0; !test_hold_is_holding(h); i++) {
+    ck_assert_msg(i < 100000, "%s within 10 s", not_reached);
+    nap();
+  }
+  return t;
+}
+
 static __attribute__((noinline)) uintptr_t hidden_large_object(struct mspan **s) {
   void *p = gc_alloc_atomic(LARGE_GC_BYTES);
   ck_assert_ptr_nonnull(p);
@@ -887,13 +901,7 @@ static void never_runs(void *obj, void *data) {
 START_TEST(test_large_object_freed_while_marking_gets_no_finalizer) {
   void *p = gc_alloc(LARGE_GC_BYTES);
   ck_assert_ptr_nonnull(p);
-  test_hold_set(&collector_hold_after_setup, true);
-  pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
-    ck_assert_msg(i < 100000, "no mark started within 10 s");
-    nap();
-  }
+  pthread_t t = start_held(&collector_hold_after_setup, collect_main, NULL, "no mark started");
   gc_free(p);
   capture_begin();
   int r = gc_set_finalizer(p, never_runs, NULL);
@@ -957,13 +965,8 @@ START_TEST(test_large_sweep_of_a_recycled_record_does_not_undo_a_class_sweep) {
     nap();
   }
 
-  test_hold_set(&sweep_hold_in_recycled_claim, true);
-  pthread_t large_sweeper;
-  ck_assert_int_eq(gc_pthread_create(&large_sweeper, NULL, sweep_as_large, s), 0);
-  for (int i = 0; !test_hold_is_holding(&sweep_hold_in_recycled_claim); i++) {
-    ck_assert_msg(i < 100000, "the large sweep did not claim the span within 10 s");
-    nap();
-  }
+  pthread_t large_sweeper =
+      start_held(&sweep_hold_in_recycled_claim, sweep_as_large, s, "the large sweep did not claim the span");
   struct mcache *other = malloc(sizeof *other);
   ck_assert_ptr_nonnull(other);
   mcache_init(other);
@@ -1012,13 +1015,7 @@ START_TEST(test_large_sweep_leaves_alone_a_record_reused_after_its_claim) {
   ck_assert_ptr_nonnull(s);
   atomic_store_release(&s->sweepgen, sg - 2); /* as a span the last mark left unswept */
 
-  test_hold_set(&sweep_hold_after_claim, true);
-  pthread_t claimer;
-  ck_assert_int_eq(gc_pthread_create(&claimer, NULL, sweep_as_large, s), 0);
-  for (int i = 0; !test_hold_is_holding(&sweep_hold_after_claim); i++) {
-    ck_assert_msg(i < 100000, "the large sweep did not claim the span within 10 s");
-    nap();
-  }
+  pthread_t claimer = start_held(&sweep_hold_after_claim, sweep_as_large, s, "the large sweep did not claim the span");
   ck_assert_uint_eq(atomic_load_relaxed(&s->sweepgen), sg - 1);
   lock_acquire(&mc->lock);
   atomic_store_release(&s->sweepgen, sg); /* what sweep_locked leaves */
@@ -1066,13 +1063,9 @@ static void *collect_twice(void *arg) {
  * current. */
 START_TEST(test_no_mark_ends_while_a_new_span_is_set_up) {
   void *obj = NULL;
-  test_hold_set(&mheap_hold_before_publish, true);
-  pthread_t alloc, coll;
-  ck_assert_int_eq(gc_pthread_create(&alloc, NULL, alloc_from_a_fresh_span, &obj), 0);
-  for (int i = 0; !test_hold_is_holding(&mheap_hold_before_publish); i++) {
-    ck_assert_msg(i < 100000, "no span allocation reached the hold within 10 s");
-    nap();
-  }
+  pthread_t alloc = start_held(&mheap_hold_before_publish, alloc_from_a_fresh_span, &obj,
+                               "no span allocation reached the hold");
+  pthread_t coll;
   uintptr_t sg_before = atomic_load_relaxed(&mheap_sweepgen);
   ck_assert_int_eq(gc_pthread_create(&coll, NULL, collect_twice, NULL), 0);
   for (int i = 0; i < 5000 && atomic_load_relaxed(&mheap_sweepgen) < sg_before + 4; i++) nap();
