@@ -58,8 +58,20 @@ _Static_assert(SPANCLASS_COUNT <= 256 && SIZECLASS_MAX_NELEMS / 64 <= 255 && SIZ
 
 struct mcache {
   struct mcache_slot slots[SPANCLASS_COUNT];
+  /* The free memo (alloc/mcache.c, "The free memo"): the span of the last
+   * held free, or &mcache_no_memo.  Written by the owner, and by the
+   * collector with the world stopped (mcache_forget_free_memo). */
+  atomic_word free_memo;
+  uint32_t free_memo_switches; /* held frees into another span than the last */
+  bool free_memo_on;           /* gc_free tries the memo first */
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
+  /* Held frees since the memo was last reviewed, through the memo (hits)
+   * and the usual way (held).  Not next to free_memo_switches: side by
+   * side, compilers add to the two with vector instructions, several more
+   * on gc_free's path. */
+  uintptr_t free_memo_hits;
+  uintptr_t free_memo_held;
   struct held_frees held[SIZECLASS_COUNT];  /* by the span's size class */
   uint64_t held_bits[SIZECLASS_BITMAP_WORDS_SUM];
   /* mheap_sweepgen when the thread last gave all its spans back (see
@@ -172,6 +184,59 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
  * (or held).  The caller keeps the mark phase from changing
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
+/* The free memo's "nothing": a span record no address lies in (base above
+ * limit), never in any list or map. */
+extern struct mspan mcache_no_memo;
+
+/* A held free into s: counted for the memo's review, and s is the memo. */
+MGC_INLINE void mcache_note_held_free(struct mcache *c, struct mspan *s) {
+  c->free_memo_switches += atomic_load_relaxed(&c->free_memo) != (uintptr_t)s;
+  c->free_memo_held++;
+  atomic_store_relaxed(&c->free_memo, (uintptr_t)s);
+}
+
+/* Forget the memo (its span's entry is applied, or a mark starts). */
+MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
+  atomic_store_relaxed(&c->free_memo, (uintptr_t)&mcache_no_memo);
+}
+
+/* gc_free(p) through the memo: when p is an object of the memo's span that
+ * can be held like the frees before it, hold it and return true; false
+ * means nothing was done (the caller takes the usual path, which also
+ * reports a bad p).  The caller holds the mark phase still
+ * (thread_mark_phase_enter) and c->free_memo_on is set.  What a held free
+ * needs and is not checked here holds while the memo names the span (see
+ * "The free memo" in alloc/mcache.c): the collector is not marking, the
+ * span is swept, in use and small, not the tiny class, and its size
+ * class's entry holds frees for it in this sweep generation. */
+MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
+  struct mspan *s = (struct mspan *)atomic_load_relaxed(&c->free_memo);
+  if (p < s->base || p >= s->limit) return false;
+  /* A typed object starts after its header: the slot's start is no object
+   * there (the usual path reports it). */
+  if (spanclass_typed(s->spanclass)) return false;
+  /* Finalizers: gc_free drops the object's (free_slow).  Cached: by
+   * another thread now, whose current word allocbits does not describe. */
+  if (atomic_load_relaxed(&s->finalizers) || atomic_load_acquire(&s->cached_by)) return false;
+  uintptr_t off = p - s->base;
+  uintptr_t idx = (uintptr_t)(((uint64_t)off * s->divmul) >> 32);
+  if (idx * s->elemsize != off) return false;
+  /* h->span is s whenever the memo is, so it is not tested (5
+   * instructions of 120 in a ring).  Only double frees, by other threads,
+   * of objects held here could give s back and let its record be reused
+   * meanwhile; those defeat held frees anyway, since applying them frees
+   * whatever has taken the slots since. */
+  struct held_frees *h = &c->held[s->sizeclass];
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  uint64_t *held = &c->held_bits[h->bits_at + w];
+  if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return false;
+  *held |= bit;
+  h->count++;
+  c->free_memo_hits++;
+  return true;
+}
+
 /* mcache_free_held's common case, inline for gc_free's fast path: s is
  * the span c holds frees for, in the same sweep generation.  The entry was
  * opened on s swept (mcache_free_held's caller sweeps first), and in the
@@ -198,6 +263,7 @@ MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_
   if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return 0;
   *held |= bit;
   h->count++;
+  mcache_note_held_free(c, s);
   return 1;
 }
 /* Apply all the frees c holds back (mcentral_free_held). */

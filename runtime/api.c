@@ -17,6 +17,9 @@
  * while the collector is not marking, it is held back and applied with
  * the thread's next frees into that span (mcache_free_held), so a ring or
  * a batch of frees takes the class's lock once per span, not per object.
+ * A run of held frees into one span goes through the thread's free memo,
+ * which skips the lookup and the tests that hold for the whole span
+ * (alloc/mcache.c, "The free memo").
  */
 #include <errno.h>
 #include <string.h>
@@ -246,7 +249,20 @@ static bool free_large(struct mspan *s) {
 
 static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
 
+/* gc_free(p) through the thread's free memo (alloc/mcache.c, "The free
+ * memo"); true when done. */
+MGC_INLINE bool free_through_memo(void *p) {
+  struct mthread *t = thread_current; /* registered: its memo is on */
+  uintptr_t phase = thread_mark_phase_enter(t);
+  bool done = mcache_free_in_memo(&t->mcache, (uintptr_t)p);
+  thread_mark_phase_leave(t, phase);
+  return done;
+}
+
 GC_API void gc_free(void *p) {
+  /* mcache_current, not thread_current: never NULL (an unregistered
+   * thread's placeholder has the memo off), so one test on the way. */
+  if (unlikely(mcache_current->free_memo_on) && free_through_memo(p)) return;
   struct mspan *s = span_of_heap((uintptr_t)p); /* NULL for p == NULL: page 0 is never heap */
   if (unlikely(!s)) {
     if (p) mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);

@@ -18,7 +18,7 @@
 #include "runtime/throw.h"
 
 MGC_TLS struct mthread *thread_current;
-static struct mcache placeholder_mcache = {.is_placeholder = true};
+static struct mcache placeholder_mcache = {.free_memo = (uintptr_t)&mcache_no_memo, .is_placeholder = true};
 MGC_TLS struct mcache *mcache_current = &placeholder_mcache;
 struct mgc_lock threads_lock = MGC_LOCK_INITIALIZER(LOCK_THREADS);
 struct mthread *threads_head;

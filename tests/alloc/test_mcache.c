@@ -20,6 +20,12 @@
  *                span, and dropped if a collection came between; a
  *                refill passes over the span the thread is freeing into
  *                (of 64 objects or more) while objects remain in it;
+ *   free_memo    a run of held frees into one span goes through the
+ *                thread's memo of that span once its frees have come in
+ *                runs, and not while they alternate; the frees it takes
+ *                are held and applied like others, bad ones are left to
+ *                the usual path (reported), and the memo is forgotten
+ *                when its entry is applied and when a mark starts;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -48,6 +54,7 @@
 #include "alloc/mheap.h"
 #include "alloc/mspan.h"
 #include "alloc/sizeclasses.h"
+#include "gc/collector.h"
 #include "gc/stats.h"
 #include "gc/sweep.h"
 #include "runtime/thread.h"
@@ -195,6 +202,7 @@ static void teardown(void) {
   test_hold_set(&sweep_hold_before_span, false); /* a failed test may have left them on (CK_FORK=no) */
   test_hold_set(&sweep_hold_in_recycled_claim, false);
   test_hold_set(&sweep_hold_after_claim, false);
+  test_hold_set(&collector_hold_after_setup, false);
   memset(objs, 0, sizeof(objs));
   gc_enable();
 }
@@ -1292,6 +1300,268 @@ START_TEST(test_free_after_a_mark_does_not_join_the_frees_held_before_it) {
 }
 END_TEST
 
+/* ---- free_memo ---- */
+
+#define MEMO_RUN 1024
+static void *memo_run[MEMO_RUN];
+
+/* Held frees of n-byte objects, count of them, a span's objects after
+ * another's, and their application: the review that follows turns the
+ * memo on. */
+static void free_a_run(size_t n, bool noscan, unsigned count) {
+  ck_assert_uint_le(count, MEMO_RUN);
+  for (unsigned i = 0; i < count; i++) memo_run[i] = alloc_kind(n, noscan);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 0; i < count; i++) {
+    gc_free(memo_run[i]);
+    memo_run[i] = NULL;
+  }
+  mcache_flush_held(my_mcache());
+}
+
+static void turn_the_free_memo_on(void) {
+  free_a_run(64, true, 512);
+  ck_assert_msg(my_mcache()->free_memo_on, "512 frees in runs of whole spans did not turn the free memo on");
+}
+
+static struct mspan *free_memo(void) { return (struct mspan *)atomic_load_relaxed(&my_mcache()->free_memo); }
+
+/* objs[0 .. count) fill a fresh span of n-byte objects the thread does
+ * not cache; objs[0] is freed (held), which makes the span the memo. */
+static struct mspan *memo_span_with(size_t n, bool noscan, unsigned count) {
+  struct mspan *s = fresh_span_with(0, n, noscan, count);
+  ck_assert_ptr_eq(span_at(objs[count - 1]), s);
+  mcache_release_all(my_mcache());
+  gc_free(objs[0]);
+  objs[0] = NULL;
+  ck_assert_ptr_eq(free_memo(), s);
+  return s;
+}
+
+START_TEST(test_free_memo_is_tried_for_runs_and_not_for_alternating_spans) {
+  struct mcache *c = my_mcache();
+  ck_assert_msg(!c->free_memo_on, "a new thread starts with the free memo on");
+  turn_the_free_memo_on();
+  /* Frees alternating between two size classes: every one goes to
+   * another span than the one before. */
+  for (unsigned i = 0; i < MEMO_RUN; i++) memo_run[i] = gc_alloc_atomic(i % 2 ? 64 : 1024);
+  mcache_release_all(c);
+  for (unsigned i = 0; i < MEMO_RUN; i++) {
+    gc_free(memo_run[i]);
+    ck_assert_ptr_null(gc_base(memo_run[i]));
+    memo_run[i] = NULL;
+  }
+  mcache_flush_held(c);
+  ck_assert_msg(!c->free_memo_on, "frees alternating between two spans left the free memo on");
+  turn_the_free_memo_on();
+}
+END_TEST
+
+START_TEST(test_frees_through_the_memo_are_held_and_applied) {
+  turn_the_free_memo_on();
+  const size_t n = 64;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *s = memo_span_with(n, true, per_span);
+  uint32_t switches_before = my_mcache()->free_memo_switches;
+  uintptr_t hits_before = my_mcache()->free_memo_hits;
+  for (unsigned i = 1; i < per_span; i++) {
+    gc_free(objs[i]);
+    ck_assert_ptr_null(gc_base(objs[i]));
+    objs[i] = NULL;
+  }
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_ptr_eq(h->span, s);
+  ck_assert_uint_eq(h->count, per_span);
+  ck_assert_uint_eq(s->alloccount, per_span); /* held, not yet applied */
+  ck_assert_uint_eq(my_mcache()->free_memo_switches, switches_before);
+  ck_assert_msg(my_mcache()->free_memo_hits - hits_before == per_span - 1,
+                "%lu of the %u frees after the first went through the memo",
+                (unsigned long)(my_mcache()->free_memo_hits - hits_before), per_span - 1);
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(s->alloccount, 0);
+  ck_assert_ptr_eq(free_memo(), &mcache_no_memo);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* A second free, a pointer into an object and a slot never handed out,
+ * in the memo's span: each is reported and changes nothing. */
+START_TEST(test_bad_frees_into_the_memo_span_are_reported_and_ignored) {
+  turn_the_free_memo_on();
+  const size_t n = 64;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  unsigned count = per_span / 2;
+  struct mspan *s = memo_span_with(n, true, count);
+  gc_free(objs[1]);
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_uint_eq(h->count, 2);
+
+  capture_begin();
+  gc_free(objs[1]);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a second free of an object freed through the memo was not reported");
+  objs[1] = NULL;
+  capture_begin();
+  gc_free((char *)objs[2] + 8);
+  report = capture_end();
+  ck_assert_msg(report != NULL, "a free of a pointer into an object was not reported");
+  ck_assert_ptr_eq(gc_base(objs[2]), objs[2]);
+  char *never = (char *)s->base + (count + 1) * n;
+  ck_assert_uint_lt((uintptr_t)never, s->limit);
+  capture_begin();
+  gc_free(never);
+  report = capture_end();
+  ck_assert_msg(report != NULL, "a free of a slot never handed out was not reported");
+  ck_assert_uint_eq(h->count, 2);
+
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(s->alloccount, count - 2);
+  ck_assert(span_holds_slot(s, 2) && !span_holds_slot(s, count + 1));
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* The start of a typed object's slot is its header, not the object. */
+START_TEST(test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo) {
+  turn_the_free_memo_on();
+  const size_t offsets[] = {0};
+  const gc_type *type = gc_type_new(56, offsets, 1);
+  ck_assert_ptr_nonnull(type);
+  objs[0] = gc_alloc_typed(56, type);
+  for (unsigned i = 1; i < 4; i++) objs[i] = gc_alloc_typed(56, type);
+  struct mspan *s = span_at(objs[3]);
+  ck_assert(spanclass_typed(s->spanclass));
+  mcache_release_all(my_mcache());
+  gc_free(objs[3]);
+  objs[3] = NULL;
+  ck_assert_ptr_eq(free_memo(), s);
+  uintptr_t slot = span_object_addr(s, slot_of(s, objs[2]));
+  ck_assert_uint_ne(slot, (uintptr_t)objs[2]);
+  capture_begin();
+  gc_free((void *)slot);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a free of a typed object's header was not reported");
+  ck_assert_ptr_eq(gc_base(objs[2]), objs[2]);
+  gc_free(objs[2]);
+  objs[2] = NULL;
+  ck_assert_uint_eq(my_mcache()->held[s->sizeclass].count, 2);
+  mcache_flush_held(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+static void never_called(void *obj, void *data) {
+  (void)obj;
+  (void)data;
+  ck_abort_msg("the finalizer of a freed object ran");
+}
+
+/* gc_free of an object drops its finalizer, memo or not. */
+START_TEST(test_a_free_through_the_memo_drops_the_objects_finalizer) {
+  turn_the_free_memo_on();
+  struct mspan *s = memo_span_with(64, false, 8);
+  ck_assert_int_eq(gc_set_finalizer(objs[3], never_called, NULL), 0);
+  ck_assert(atomic_load_relaxed(&s->finalizers) != 0);
+  gc_free(objs[3]);
+  objs[3] = NULL;
+  ck_assert_msg(atomic_load_relaxed(&s->finalizers) == 0, "the freed object kept its finalizer");
+  mcache_flush_held(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* The memo's span, cached by another thread since: allocbits does not
+ * describe that thread's current word (slots freed remotely there are in
+ * freedbits until it gives the span back), so frees go the usual way,
+ * which reports a second free of such a slot. */
+struct cache_job {
+  struct mspan *s;
+  size_t n;
+  atomic_word cached; /* 1: caching s; 2: gave up */
+  atomic_word release;
+};
+
+static void *cache_span_main(void *arg) {
+  struct cache_job *job = arg;
+  gc_thread_register();
+  for (int i = 0; i < 100000 && span_at(gc_alloc_atomic(job->n)) != job->s; i++) {}
+  atomic_store_release(&job->cached, job->s->cached_by == (uintptr_t)thread_mcache() ? 1 : 2);
+  while (!atomic_load_acquire(&job->release)) nanosleep(&(struct timespec){0, 100000}, NULL);
+  gc_thread_unregister();
+  return NULL;
+}
+
+START_TEST(test_frees_into_the_memo_span_cached_by_another_thread_go_the_usual_way) {
+  turn_the_free_memo_on();
+  const size_t n = 64;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *s = memo_span_with(n, true, per_span);
+  mcache_flush_held(my_mcache()); /* slot 0 free: s is partial, for the other thread to take */
+  struct cache_job job = {.s = s, .n = n};
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, cache_span_main, &job), 0);
+  while (!atomic_load_acquire(&job.cached)) nanosleep(&(struct timespec){0, 100000}, NULL);
+  ck_assert_msg(atomic_load_relaxed(&job.cached) == 1, "the other thread never cached the span");
+  gc_free(objs[2]);
+  mcache_flush_held(my_mcache()); /* applied to the cached span: freedbits */
+  ck_assert(bitmap_get(s->freedbits, 2));
+  gc_free(objs[3]);
+  ck_assert_ptr_eq(free_memo(), s);
+  capture_begin();
+  gc_free(objs[2]);
+  const char *report = capture_end();
+  objs[2] = objs[3] = NULL;
+  mcache_flush_held(my_mcache());
+  atomic_store_release(&job.release, 1);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_msg(report != NULL, "a second free into a span another thread caches was not reported");
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+START_TEST(test_applying_the_held_frees_forgets_the_memo) {
+  turn_the_free_memo_on();
+  struct mspan *s = memo_span_with(64, true, 8);
+  mcache_flush_held(my_mcache());
+  ck_assert_ptr_eq(free_memo(), &mcache_no_memo);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_msg(h->span == s && h->count == 1, "a free after the entry was applied was not held in it anew");
+  mcache_flush_held(my_mcache());
+  ck_assert(!span_holds_slot(s, 1));
+  ck_assert_uint_eq(s->alloccount, 6);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* While the collector marks, frees are not held (free_slow greys what the
+ * object points to and frees it at once), memo or not. */
+START_TEST(test_mark_start_forgets_the_free_memo) {
+  turn_the_free_memo_on();
+  struct mspan *s = memo_span_with(64, true, 8);
+  test_hold_set(&collector_hold_after_setup, true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
+    ck_assert_msg(i < 100000, "no mark started within 10 s");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  bool forgotten = free_memo() == &mcache_no_memo;
+  gc_free(objs[5]);
+  bool held = mcache_holds_free(my_mcache(), s, 5);
+  bool freed = !span_holds_slot(s, 5);
+  objs[5] = NULL;
+  test_hold_set(&collector_hold_after_setup, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_msg(forgotten, "the mark started with the free memo still set");
+  ck_assert_msg(!held && freed, "a free while the collector marked was %s", held ? "held" : "not applied");
+  mcache_release_all(my_mcache());
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -1434,6 +1704,17 @@ static Suite *mcache_suite(void) {
   tcase_add_test(held, test_free_after_a_mark_does_not_join_the_frees_held_before_it);
   tcase_add_test(held, test_free_during_a_stale_large_claim_finds_the_span_swept);
   suite_add_tcase(s, held);
+
+  TCase *memo = tcase("free_memo");
+  tcase_add_test(memo, test_free_memo_is_tried_for_runs_and_not_for_alternating_spans);
+  tcase_add_test(memo, test_frees_through_the_memo_are_held_and_applied);
+  tcase_add_test(memo, test_bad_frees_into_the_memo_span_are_reported_and_ignored);
+  tcase_add_test(memo, test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo);
+  tcase_add_test(memo, test_a_free_through_the_memo_drops_the_objects_finalizer);
+  tcase_add_test(memo, test_frees_into_the_memo_span_cached_by_another_thread_go_the_usual_way);
+  tcase_add_test(memo, test_applying_the_held_frees_forgets_the_memo);
+  tcase_add_test(memo, test_mark_start_forgets_the_free_memo);
+  suite_add_tcase(s, memo);
 
   TCase *tiny = tcase("tiny");
   tcase_add_test(tiny, test_tiny_allocator_packs_small_atomic_objects_into_one_block);
