@@ -75,7 +75,7 @@
  * runs the thread remembers the span of its last held free (free_memo):
  * gc_free of an address inside it skips the page-map lookup and every
  * test that holds for the whole span, and goes straight to the held bits
- * (mcache_free_in_memo; 110-125 instructions per allocation + free of 64
+ * (mcache_free_in_memo; 120-127 instructions per allocation + free of 64
  * to 256 bytes in alloc_bench's ring against 144-151).  What a held free
  * needs and the memo does not check again holds while it names span s:
  *   - the collector is not marking and the sweep generation is the one s
@@ -88,9 +88,11 @@
  *   - s is in use, small and swept: its entry holds at least one free, so
  *     s cannot be given back (short of another thread freeing the same
  *     objects, the double free the entry's incarnation check catches);
- *   - not the tiny class (its frees are never held).
+ *   - not the tiny class (its frees are never held), not typed (never
+ *     made the memo: its objects start after their slots' headers).
  * Finalizers, another thread caching s, the object's start and the slot
- * being allocated and not yet held are checked at every free.
+ * being allocated and not yet held are checked at every free, and so is
+ * the entry's span, against double frees (see mcache_free_in_memo).
  * But with sizes mixed, whether a free lands in the span of the one
  * before is a coin toss, and testing it first cost a mispredicted branch
  * at every other free (ring_mix and batch_mix 20% slower).  So the memo
@@ -98,7 +100,9 @@
  * at the next application of held frees, the thread reviews how many went
  * to another span than the one before (free_memo_switches, counted
  * without a branch) and tries the memo while at most one in
- * FREE_MEMO_MAX_SWITCH_SHARE did.  free_memo_on then changes rarely, and
+ * FREE_MEMO_MAX_SWITCH_SHARE did (a free that took mcache_free_held, the
+ * slow way, counts as one: so do the frees into spans the memo refuses,
+ * and a run of them turns it off).  free_memo_on then changes rarely, and
  * gc_free's test of it is predicted; a thread of mixed sizes pays that
  * test and the counting, about 10 instructions per free.
  *
@@ -332,7 +336,7 @@ bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
   }
   c->held_bits[h->bits_at + (idx >> 6)] |= (uint64_t)1 << (idx & 63);
   h->count++;
-  mcache_note_held_free(c, s);
+  mcache_note_held_free(c, s, true);
   return true;
 }
 

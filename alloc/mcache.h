@@ -11,7 +11,8 @@
  *
  * Owner: only the owning thread reads or writes its mcache, except that the
  * thread registry releases a dead thread's mcache (mcache_release_all) once
- * that thread can no longer run.  The collector never writes to an mcache.
+ * that thread can no longer run.  The collector writes only free_memo, with
+ * the world stopped (see "The free memo" in alloc/mcache.c).
  *
  * Fast-path budget: gc_alloc of a small object is about 20 instructions
  * (tools/bench/callgrind_fastpath.sh keeps it honest).
@@ -188,11 +189,17 @@ bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);
  * limit), never in any list or map. */
 extern struct mspan mcache_no_memo;
 
-/* A held free into s: counted for the memo's review, and s is the memo. */
-MGC_INLINE void mcache_note_held_free(struct mcache *c, struct mspan *s) {
-  c->free_memo_switches += atomic_load_relaxed(&c->free_memo) != (uintptr_t)s;
+/* A held free into s: counted for the memo's review, and s is the memo.
+ * A typed span never is (its objects start after their slots' headers,
+ * which the memo path does not allow for), so its frees all count as
+ * switches and a run of them leaves the memo off.  A free that took the
+ * slow way (mcache_free_held: the first into a span, or into one whose
+ * frees the memo refuses, with finalizers or cached by another thread)
+ * counts as a switch too. */
+MGC_INLINE void mcache_note_held_free(struct mcache *c, struct mspan *s, bool slow) {
+  c->free_memo_switches += slow || atomic_load_relaxed(&c->free_memo) != (uintptr_t)s;
   c->free_memo_held++;
-  atomic_store_relaxed(&c->free_memo, (uintptr_t)s);
+  atomic_store_relaxed(&c->free_memo, spanclass_typed(s->spanclass) ? (uintptr_t)&mcache_no_memo : (uintptr_t)s);
 }
 
 /* Forget the memo (its span's entry is applied, or a mark starts). */
@@ -212,21 +219,22 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
 MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
   struct mspan *s = (struct mspan *)atomic_load_relaxed(&c->free_memo);
   if (p < s->base || p >= s->limit) return false;
-  /* A typed object starts after its header: the slot's start is no object
-   * there (the usual path reports it). */
-  if (spanclass_typed(s->spanclass)) return false;
   /* Finalizers: gc_free drops the object's (free_slow).  Cached: by
    * another thread now, whose current word allocbits does not describe. */
   if (atomic_load_relaxed(&s->finalizers) || atomic_load_acquire(&s->cached_by)) return false;
   uintptr_t off = p - s->base;
   uintptr_t idx = (uintptr_t)(((uint64_t)off * s->divmul) >> 32);
   if (idx * s->elemsize != off) return false;
-  /* h->span is s whenever the memo is, so it is not tested (5
-   * instructions of 120 in a ring).  Only double frees, by other threads,
-   * of objects held here could give s back and let its record be reused
-   * meanwhile; those defeat held frees anyway, since applying them frees
-   * whatever has taken the slots since. */
+  /* h->span is s whenever the memo is, barring double frees: another
+   * thread's second free of objects held here can empty s and have its
+   * record reused, for another size class or a large object, while the
+   * memo still names it.  The test keeps such a record from sending bits
+   * into an entry that holds frees for another span; the usual path takes
+   * the free.  (A record left free, or reused for the same class, passes:
+   * the free joins the old entry, which is dropped when applied, and the
+   * object waits for the collector.) */
   struct held_frees *h = &c->held[s->sizeclass];
+  if (h->span != s) return false;
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
   uint64_t *held = &c->held_bits[h->bits_at + w];
@@ -263,7 +271,7 @@ MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_
   if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return 0;
   *held |= bit;
   h->count++;
-  mcache_note_held_free(c, s);
+  mcache_note_held_free(c, s, false);
   return 1;
 }
 /* Apply all the frees c holds back (mcentral_free_held). */

@@ -22,10 +22,11 @@
  *                (of 64 objects or more) while objects remain in it;
  *   free_memo    a run of held frees into one span goes through the
  *                thread's memo of that span once its frees have come in
- *                runs, and not while they alternate; the frees it takes
- *                are held and applied like others, bad ones are left to
- *                the usual path (reported), and the memo is forgotten
- *                when its entry is applied and when a mark starts;
+ *                runs, and not while they alternate or the memo refuses
+ *                them; the frees it takes are held and applied like
+ *                others, bad ones are left to the usual path (reported),
+ *                and the memo is forgotten when its entry is applied and
+ *                when a mark starts;
  *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
  *                into 16-byte blocks, each aligned to its size (up to 8).
  *
@@ -1338,22 +1339,44 @@ static struct mspan *memo_span_with(size_t n, bool noscan, unsigned count) {
   return s;
 }
 
-START_TEST(test_free_memo_is_tried_for_runs_and_not_for_alternating_spans) {
-  struct mcache *c = my_mcache();
-  ck_assert_msg(!c->free_memo_on, "a new thread starts with the free memo on");
-  turn_the_free_memo_on();
-  /* Frees alternating between two size classes: every one goes to
-   * another span than the one before. */
+/* Frees alternating between two size classes: every one goes to another
+ * span than the one before; the review after them turns the memo off. */
+static void free_alternating(void) {
   for (unsigned i = 0; i < MEMO_RUN; i++) memo_run[i] = gc_alloc_atomic(i % 2 ? 64 : 1024);
-  mcache_release_all(c);
+  mcache_release_all(my_mcache());
   for (unsigned i = 0; i < MEMO_RUN; i++) {
     gc_free(memo_run[i]);
     ck_assert_ptr_null(gc_base(memo_run[i]));
     memo_run[i] = NULL;
   }
-  mcache_flush_held(c);
-  ck_assert_msg(!c->free_memo_on, "frees alternating between two spans left the free memo on");
+  mcache_flush_held(my_mcache());
+}
+
+START_TEST(test_free_memo_is_tried_for_runs_and_not_for_alternating_spans) {
+  free_alternating();
+  ck_assert_msg(!my_mcache()->free_memo_on, "frees alternating between two spans left the free memo on");
   turn_the_free_memo_on();
+  free_alternating();
+  ck_assert_msg(!my_mcache()->free_memo_on, "frees alternating between two spans left the free memo on");
+  turn_the_free_memo_on();
+}
+END_TEST
+
+/* A run of frees into typed spans (never the memo) turns it off. */
+START_TEST(test_a_run_of_frees_of_typed_objects_turns_the_memo_off) {
+  turn_the_free_memo_on();
+  const size_t offsets[] = {0};
+  const gc_type *type = gc_type_new(56, offsets, 1);
+  ck_assert_ptr_nonnull(type);
+  for (unsigned i = 0; i < 512; i++) memo_run[i] = gc_alloc_typed(56, type);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 0; i < 512; i++) {
+    gc_free(memo_run[i]);
+    ck_assert_ptr_null(gc_base(memo_run[i]));
+    memo_run[i] = NULL;
+  }
+  mcache_flush_held(my_mcache());
+  ck_assert_msg(!my_mcache()->free_memo_on, "a run of frees of typed objects left the memo on");
 }
 END_TEST
 
@@ -1364,21 +1387,21 @@ START_TEST(test_frees_through_the_memo_are_held_and_applied) {
   struct mspan *s = memo_span_with(n, true, per_span);
   uint32_t switches_before = my_mcache()->free_memo_switches;
   uintptr_t hits_before = my_mcache()->free_memo_hits;
-  for (unsigned i = 1; i < per_span; i++) {
+  for (unsigned i = 1; i < per_span - 1; i++) { /* the last stays: s is not emptied */
     gc_free(objs[i]);
     ck_assert_ptr_null(gc_base(objs[i]));
     objs[i] = NULL;
   }
   const struct held_frees *h = &my_mcache()->held[s->sizeclass];
   ck_assert_ptr_eq(h->span, s);
-  ck_assert_uint_eq(h->count, per_span);
+  ck_assert_uint_eq(h->count, per_span - 1);
   ck_assert_uint_eq(s->alloccount, per_span); /* held, not yet applied */
   ck_assert_uint_eq(my_mcache()->free_memo_switches, switches_before);
-  ck_assert_msg(my_mcache()->free_memo_hits - hits_before == per_span - 1,
+  ck_assert_msg(my_mcache()->free_memo_hits - hits_before == per_span - 2,
                 "%lu of the %u frees after the first went through the memo",
-                (unsigned long)(my_mcache()->free_memo_hits - hits_before), per_span - 1);
+                (unsigned long)(my_mcache()->free_memo_hits - hits_before), per_span - 2);
   mcache_flush_held(my_mcache());
-  ck_assert_uint_eq(s->alloccount, 0);
+  ck_assert_uint_eq(s->alloccount, 1);
   ck_assert_ptr_eq(free_memo(), &mcache_no_memo);
   check_span_and_mcentral(s);
 }
@@ -1421,40 +1444,63 @@ START_TEST(test_bad_frees_into_the_memo_span_are_reported_and_ignored) {
 }
 END_TEST
 
-/* The start of a typed object's slot is its header, not the object. */
-START_TEST(test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo) {
-  turn_the_free_memo_on();
-  const size_t offsets[] = {0};
-  const gc_type *type = gc_type_new(56, offsets, 1);
-  ck_assert_ptr_nonnull(type);
-  objs[0] = gc_alloc_typed(56, type);
-  for (unsigned i = 1; i < 4; i++) objs[i] = gc_alloc_typed(56, type);
-  struct mspan *s = span_at(objs[3]);
-  ck_assert(spanclass_typed(s->spanclass));
-  mcache_release_all(my_mcache());
-  gc_free(objs[3]);
-  objs[3] = NULL;
-  ck_assert_ptr_eq(free_memo(), s);
-  uintptr_t slot = span_object_addr(s, slot_of(s, objs[2]));
-  ck_assert_uint_ne(slot, (uintptr_t)objs[2]);
-  capture_begin();
-  gc_free((void *)slot);
-  const char *report = capture_end();
-  ck_assert_msg(report != NULL, "a free of a typed object's header was not reported");
-  ck_assert_ptr_eq(gc_base(objs[2]), objs[2]);
-  gc_free(objs[2]);
-  objs[2] = NULL;
-  ck_assert_uint_eq(my_mcache()->held[s->sizeclass].count, 2);
-  mcache_flush_held(my_mcache());
-  check_span_and_mcentral(s);
-}
-END_TEST
-
 static void never_called(void *obj, void *data) {
   (void)obj;
   (void)data;
   ck_abort_msg("the finalizer of a freed object ran");
 }
+
+/* A run of frees into spans that hold an object with a finalizer: the
+ * memo refuses them all (free_slow must drop the finalizer), and counts
+ * each refusal as a switch, so the review turns it off. */
+START_TEST(test_a_run_of_frees_the_memo_refuses_turns_it_off) {
+  turn_the_free_memo_on();
+  for (unsigned i = 0; i < 512; i++) memo_run[i] = gc_alloc(64);
+  for (unsigned i = 0; i < 512; i++) /* the last object of each span, freed last */
+    if (i == 511 || span_at(memo_run[i + 1]) != span_at(memo_run[i]))
+      ck_assert_int_eq(gc_set_finalizer(memo_run[i], never_called, NULL), 0);
+  mcache_release_all(my_mcache());
+  for (unsigned i = 0; i < 512; i++) {
+    gc_free(memo_run[i]);
+    memo_run[i] = NULL;
+  }
+  mcache_flush_held(my_mcache());
+  ck_assert_msg(!my_mcache()->free_memo_on, "a run of frees the memo refused left it on");
+}
+END_TEST
+
+/* The start of a typed object's slot is its header, not the object: a
+ * typed span is never the memo, so a free there is judged (and reported)
+ * the usual way. */
+START_TEST(test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo) {
+  turn_the_free_memo_on();
+  const size_t offsets[] = {0};
+  const gc_type *type = gc_type_new(56, offsets, 1);
+  ck_assert_ptr_nonnull(type);
+  /* Two objects in one span: of three in a row, two share a span. */
+  for (unsigned i = 0; i < 3; i++) objs[i] = gc_alloc_typed(56, type);
+  unsigned a = span_at(objs[0]) == span_at(objs[1]) ? 0 : 1;
+  struct mspan *s = span_at(objs[a]);
+  ck_assert_ptr_eq(span_at(objs[a + 1]), s);
+  ck_assert(spanclass_typed(s->spanclass));
+  mcache_release_all(my_mcache());
+  gc_free(objs[a + 1]);
+  objs[a + 1] = NULL;
+  ck_assert_ptr_eq(free_memo(), &mcache_no_memo);
+  uintptr_t slot = span_object_addr(s, slot_of(s, objs[a]));
+  ck_assert_uint_ne(slot, (uintptr_t)objs[a]);
+  capture_begin();
+  gc_free((void *)slot);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a free of a typed object's header was not reported");
+  ck_assert_ptr_eq(gc_base(objs[a]), objs[a]);
+  gc_free(objs[a]);
+  objs[a] = NULL;
+  ck_assert_uint_eq(my_mcache()->held[s->sizeclass].count, 2);
+  mcache_flush_held(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
 
 /* gc_free of an object drops its finalizer, memo or not. */
 START_TEST(test_a_free_through_the_memo_drops_the_objects_finalizer) {
@@ -1531,6 +1577,25 @@ START_TEST(test_applying_the_held_frees_forgets_the_memo) {
   mcache_flush_held(my_mcache());
   ck_assert(!span_holds_slot(s, 1));
   ck_assert_uint_eq(s->alloccount, 6);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* A memo whose span's entry holds nothing for it (as after another
+ * thread's double frees emptied the span and its record was reused) is
+ * refused: the free goes the usual way and opens the entry anew. */
+START_TEST(test_a_memo_whose_entry_does_not_name_its_span_is_refused) {
+  turn_the_free_memo_on();
+  struct mspan *s = memo_span_with(64, true, 8);
+  mcache_flush_held(my_mcache());
+  atomic_store_relaxed(&my_mcache()->free_memo, (uintptr_t)s); /* stale */
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_msg(h->span == s && h->count == 1, "the free was held in an entry for %p, %u held", (void *)h->span,
+                h->count);
+  mcache_flush_held(my_mcache());
+  ck_assert(!span_holds_slot(s, 1));
   check_span_and_mcentral(s);
 }
 END_TEST
@@ -1707,12 +1772,15 @@ static Suite *mcache_suite(void) {
 
   TCase *memo = tcase("free_memo");
   tcase_add_test(memo, test_free_memo_is_tried_for_runs_and_not_for_alternating_spans);
+  tcase_add_test(memo, test_a_run_of_frees_of_typed_objects_turns_the_memo_off);
+  tcase_add_test(memo, test_a_run_of_frees_the_memo_refuses_turns_it_off);
   tcase_add_test(memo, test_frees_through_the_memo_are_held_and_applied);
   tcase_add_test(memo, test_bad_frees_into_the_memo_span_are_reported_and_ignored);
   tcase_add_test(memo, test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo);
   tcase_add_test(memo, test_a_free_through_the_memo_drops_the_objects_finalizer);
   tcase_add_test(memo, test_frees_into_the_memo_span_cached_by_another_thread_go_the_usual_way);
   tcase_add_test(memo, test_applying_the_held_frees_forgets_the_memo);
+  tcase_add_test(memo, test_a_memo_whose_entry_does_not_name_its_span_is_refused);
   tcase_add_test(memo, test_mark_start_forgets_the_free_memo);
   suite_add_tcase(s, memo);
 
