@@ -73,8 +73,8 @@
  * it allocated them (a queue, a list torn down, an array of records freed
  * in a loop) frees one span's objects one after the other.  For those
  * runs the thread remembers the span of its last held free (free_memo):
- * gc_free of an address inside it skips the page-map lookup and every
- * test that holds for the whole span, and goes straight to the held bits
+ * gc_free of an address inside it skips the page-map lookup and most
+ * tests that hold for the whole span, and goes straight to the held bits
  * (mcache_free_in_memo; 120-127 instructions per allocation + free of 64
  * to 256 bytes in alloc_bench's ring against 144-151).  What a held free
  * needs and the memo does not check again holds while it names span s:
@@ -96,15 +96,22 @@
  * But with sizes mixed, whether a free lands in the span of the one
  * before is a coin toss, and testing it first cost a mispredicted branch
  * at every other free (ring_mix and batch_mix 20% slower).  So the memo
- * is tried only while it pays: every FREE_MEMO_REVIEW_AFTER held frees,
- * at the next application of held frees, the thread reviews how many went
- * to another span than the one before (free_memo_switches, counted
- * without a branch) and tries the memo while at most one in
- * FREE_MEMO_MAX_SWITCH_SHARE did (a free that took mcache_free_held, the
- * slow way, counts as one: so do the frees into spans the memo refuses,
- * and a run of them turns it off).  free_memo_on then changes rarely, and
- * gc_free's test of it is predicted; a thread of mixed sizes pays that
- * test and the counting, about 10 instructions per free.
+ * is tried only while it pays.  At the first application of held frees
+ * after FREE_MEMO_REVIEW_AFTER of them, the thread reviews how many went
+ * to another span than the one before, or the slow way
+ * (free_memo_switches, counted without a branch), and tries the memo while
+ * at most one in FREE_MEMO_MAX_SWITCH_SHARE did.  The slow way
+ * (mcache_free_held) is the first free into a span and every free into
+ * one whose frees the memo refuses (finalizers, cached by another thread),
+ * so a run of those turns it off.  For most programs free_memo_on then
+ * changes rarely and gc_free's test of it is predicted (a class of 8
+ * objects to a span, freed in runs, sits at the limit and may flip at
+ * each review); a thread of mixed sizes pays that test and the counting,
+ * about 10 instructions per free.  Not counted: frees into the thread's
+ * own cached span, tiny and large objects.  A thread whose memo is on and
+ * then frees only those keeps it on (no held frees, no review) and pays
+ * the memo's bracket and range test at each free, about 8 instructions,
+ * all predicted.
  *
  * Giving spans back each cycle.  A cached span counts in heap_live as
  * fully allocated, and a held free counts until it is applied.  A thread

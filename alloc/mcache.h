@@ -63,7 +63,8 @@ struct mcache {
    * held free, or &mcache_no_memo.  Written by the owner, and by the
    * collector with the world stopped (mcache_forget_free_memo). */
   atomic_word free_memo;
-  uint32_t free_memo_switches; /* held frees into another span than the last */
+  uint32_t free_memo_switches; /* held frees into another span than the last,
+                                  or the slow way (mcache_note_held_free) */
   bool free_memo_on;           /* gc_free tries the memo first */
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
@@ -214,8 +215,8 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
  * (thread_mark_phase_enter) and c->free_memo_on is set.  What a held free
  * needs and is not checked here holds while the memo names the span (see
  * "The free memo" in alloc/mcache.c): the collector is not marking, the
- * span is swept, in use and small, not the tiny class, and its size
- * class's entry holds frees for it in this sweep generation. */
+ * sweep generation is the one the entry was opened in, and the span is
+ * swept, in use and small, neither tiny nor typed. */
 MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
   struct mspan *s = (struct mspan *)atomic_load_relaxed(&c->free_memo);
   if (p < s->base || p >= s->limit) return false;

@@ -18,7 +18,7 @@
  * the thread's next frees into that span (mcache_free_held), so a ring or
  * a batch of frees takes the class's lock once per span, not per object.
  * A run of held frees into one span goes through the thread's free memo,
- * which skips the lookup and the tests that hold for the whole span
+ * which skips the lookup and most tests that hold for the whole span
  * (alloc/mcache.c, "The free memo").
  */
 #include <errno.h>

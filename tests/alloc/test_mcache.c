@@ -1547,12 +1547,17 @@ START_TEST(test_frees_into_the_memo_span_cached_by_another_thread_go_the_usual_w
   pthread_t t;
   ck_assert_int_eq(pthread_create(&t, NULL, cache_span_main, &job), 0);
   while (!atomic_load_acquire(&job.cached)) nanosleep(&(struct timespec){0, 100000}, NULL);
-  ck_assert_msg(atomic_load_relaxed(&job.cached) == 1, "the other thread never cached the span");
+  if (atomic_load_relaxed(&job.cached) != 1) {
+    atomic_store_release(&job.release, 1);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_abort_msg("the other thread never cached the span");
+  }
   gc_free(objs[2]);
   mcache_flush_held(my_mcache()); /* applied to the cached span: freedbits */
   ck_assert(bitmap_get(s->freedbits, 2));
   gc_free(objs[3]);
   ck_assert_ptr_eq(free_memo(), s);
+  bool on = my_mcache()->free_memo_on;
   capture_begin();
   gc_free(objs[2]);
   const char *report = capture_end();
@@ -1560,6 +1565,7 @@ START_TEST(test_frees_into_the_memo_span_cached_by_another_thread_go_the_usual_w
   mcache_flush_held(my_mcache());
   atomic_store_release(&job.release, 1);
   ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_msg(on, "the memo was off: the test tried nothing");
   ck_assert_msg(report != NULL, "a second free into a span another thread caches was not reported");
   check_span_and_mcentral(s);
 }
