@@ -150,10 +150,10 @@ void __wrap_mcentral_free_held(struct mspan *s, unsigned spc, uintptr_t sweepgen
 /* Linked with -Wl,--wrap=mheap_alloc_span: while heap_cannot_grow is set,
  * the page heap has no span to give. */
 static bool heap_cannot_grow;
-static unsigned heap_span_requests; /* calls, counted */
+static atomic_word heap_span_requests; /* calls, counted (atomic: threads of the ring tests refill too) */
 struct mspan *__real_mheap_alloc_span(uintptr_t npages, unsigned spc);
 struct mspan *__wrap_mheap_alloc_span(uintptr_t npages, unsigned spc) {
-  heap_span_requests++;
+  atomic_fetch_add(&heap_span_requests, 1);
   return heap_cannot_grow ? NULL : __real_mheap_alloc_span(npages, spc);
 }
 
@@ -959,7 +959,7 @@ START_TEST(test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_sp
   objs[1] = NULL;
   /* Use up `first` (one word: no refill until then); the allocation after
    * it comes from the refill that passes over a. */
-  heap_span_requests = 0;
+  atomic_store_relaxed(&heap_span_requests, 0);
   unsigned i = 1;
   for (; i <= per_span; i++) {
     fresh[i] = gc_alloc(n);
@@ -969,7 +969,7 @@ START_TEST(test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_sp
   ck_assert_msg(i <= per_span, "the span the first refill took had room for more than %u objects", per_span);
   ck_assert_uint_eq(a->alloccount, per_span - 1); /* the refill applied the held free */
   struct mspan *next = span_at(fresh[i]);
-  ck_assert_msg(next != a && heap_span_requests == 0,
+  ck_assert_msg(next != a && atomic_load_relaxed(&heap_span_requests) == 0,
                 "passing over the span it was freeing into, the refill %s, with an unswept span of room left",
                 next == a ? "took that span" : "took a span from the page heap");
   heap_sweep_assist_hook = saved_sweep_assist;
@@ -1633,6 +1633,104 @@ START_TEST(test_mark_start_forgets_the_free_memo) {
 }
 END_TEST
 
+/* Threads running rings of one size each (their frees in runs, through
+ * their memos) while another thread collects over and over: every object
+ * holds its pattern until its free, no correct free is reported, and the
+ * memos were on.  A memo that outlived a mark start would hold frees while
+ * the collector marks, or after the sweep that freed their objects.  The
+ * sizes differ: rings of one size share spans, and frees into a span
+ * another thread caches take the slow way, which turns the memo off. */
+#define MEMO_RING_THREADS 3
+#define MEMO_RING 300
+#define MEMO_RING_NS 1000000000ull
+
+struct memo_ring_job {
+  unsigned tid;
+  atomic_word bad;       /* objects found overwritten */
+  atomic_word hits;      /* frees through the memo since its last review */
+  atomic_word on;        /* its memo on at the end */
+  atomic_word ops;
+};
+
+static atomic_word memo_rings_done;
+
+static uint64_t ring_fill_word(unsigned tid, uint64_t serial) { return (uint64_t)tid << 56 ^ serial * 0x9e3779b97f4a7c15ull; }
+static size_t memo_ring_words(unsigned tid) { return (size_t)8 << tid; } /* 64, 128, 256 bytes */
+
+static void *memo_ring_main(void *arg) {
+  struct memo_ring_job *job = arg;
+  gc_thread_register();
+  uint64_t *ring[MEMO_RING]; /* on this thread's stack: a root */
+  uint64_t serial[MEMO_RING];
+  uint64_t next = 0;
+  size_t words = memo_ring_words(job->tid);
+  for (unsigned i = 0; i < MEMO_RING; i++) {
+    ring[i] = gc_alloc_atomic(words * 8);
+    serial[i] = next++;
+    for (size_t k = 0; k < words; k++) ring[i][k] = ring_fill_word(job->tid, serial[i]);
+  }
+  struct timespec t0;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t start = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec, ops = 0;
+  for (unsigned slot = 0;; slot = (slot + 1) % MEMO_RING, ops++) {
+    if ((ops & 1023) == 0) {
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      if ((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec - start > MEMO_RING_NS) break;
+    }
+    uint64_t *p = gc_alloc_atomic(words * 8);
+    for (size_t k = 0; k < words; k++)
+      if (ring[slot][k] != ring_fill_word(job->tid, serial[slot])) {
+        atomic_fetch_add(&job->bad, 1);
+        break;
+      }
+    gc_free(ring[slot]);
+    ring[slot] = p;
+    serial[slot] = next++;
+    for (size_t k = 0; k < words; k++) p[k] = ring_fill_word(job->tid, serial[slot]);
+  }
+  for (unsigned i = 0; i < MEMO_RING; i++) gc_free(ring[i]);
+  atomic_store_relaxed(&job->hits, thread_mcache()->free_memo_hits);
+  atomic_store_relaxed(&job->on, thread_mcache()->free_memo_on);
+  atomic_store_relaxed(&job->ops, ops);
+  gc_thread_unregister();
+  atomic_fetch_add(&memo_rings_done, 1);
+  return NULL;
+}
+
+START_TEST(test_rings_freed_through_memos_while_collections_run_stay_intact) {
+  struct memo_ring_job jobs[MEMO_RING_THREADS];
+  pthread_t threads[MEMO_RING_THREADS];
+  atomic_store_relaxed(&memo_rings_done, 0);
+  capture_begin();
+  for (unsigned t = 0; t < MEMO_RING_THREADS; t++) {
+    jobs[t] = (struct memo_ring_job){.tid = t};
+    ck_assert_int_eq(pthread_create(&threads[t], NULL, memo_ring_main, &jobs[t]), 0);
+  }
+  unsigned cycles = 0;
+  while (atomic_load_relaxed(&memo_rings_done) < MEMO_RING_THREADS) {
+    gc_collect();
+    cycles++;
+  }
+  for (unsigned t = 0; t < MEMO_RING_THREADS; t++) ck_assert_int_eq(pthread_join(threads[t], NULL), 0);
+  const char *report = capture_end();
+  uintptr_t bad = 0, hits = 0, ops = 0, on = 0;
+  for (unsigned t = 0; t < MEMO_RING_THREADS; t++) {
+    bad += atomic_load_relaxed(&jobs[t].bad);
+    on += atomic_load_relaxed(&jobs[t].on);
+    hits += atomic_load_relaxed(&jobs[t].hits);
+    ops += atomic_load_relaxed(&jobs[t].ops);
+  }
+  fprintf(stderr, "memo rings: %lu operations, %lu frees through memos (since the last review), %u collections\n",
+          (unsigned long)ops, (unsigned long)hits, cycles);
+  ck_assert_msg(bad == 0, "%lu ring objects were overwritten before their free", (unsigned long)bad);
+  ck_assert_msg(report == NULL, "correct frees were reported: %s", report);
+  ck_assert_msg(cycles >= 3, "only %u collections ran beside the rings", cycles);
+  ck_assert_msg(on == MEMO_RING_THREADS, "%lu of the %u rings ended with the memo off: the test tried less than it says",
+                (unsigned long)on, MEMO_RING_THREADS);
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -1788,6 +1886,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(memo, test_applying_the_held_frees_forgets_the_memo);
   tcase_add_test(memo, test_a_memo_whose_entry_does_not_name_its_span_is_refused);
   tcase_add_test(memo, test_mark_start_forgets_the_free_memo);
+  tcase_add_test(memo, test_rings_freed_through_memos_while_collections_run_stay_intact);
   suite_add_tcase(s, memo);
 
   TCase *tiny = tcase("tiny");
