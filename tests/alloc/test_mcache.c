@@ -1306,18 +1306,34 @@ END_TEST
 #define MEMO_RUN 1024
 static void *memo_run[MEMO_RUN];
 
+/* memo_run[0 .. count) freed in order from spans the thread does not
+ * cache (held frees), then applied: a review follows. */
+static void free_memo_run(unsigned count) {
+  mcache_release_all(my_mcache());
+  for (unsigned i = 0; i < count; i++) {
+    gc_free(memo_run[i]);
+    ck_assert_ptr_null(gc_base(memo_run[i]));
+    memo_run[i] = NULL;
+  }
+  mcache_flush_held(my_mcache());
+}
+
 /* Held frees of n-byte objects, count of them, a span's objects after
  * another's, and their application: the review that follows turns the
  * memo on. */
 static void free_a_run(size_t n, bool noscan, unsigned count) {
   ck_assert_uint_le(count, MEMO_RUN);
   for (unsigned i = 0; i < count; i++) memo_run[i] = alloc_kind(n, noscan);
-  mcache_release_all(my_mcache());
-  for (unsigned i = 0; i < count; i++) {
-    gc_free(memo_run[i]);
-    memo_run[i] = NULL;
-  }
-  mcache_flush_held(my_mcache());
+  free_memo_run(count);
+}
+
+/* A type of 56 bytes, its first word a pointer (objects of the 64-byte
+ * typed class, header included). */
+static const gc_type *type_56(void) {
+  const size_t offsets[] = {0};
+  const gc_type *type = gc_type_new(56, offsets, 1);
+  ck_assert_ptr_nonnull(type);
+  return type;
 }
 
 static void turn_the_free_memo_on(void) {
@@ -1343,13 +1359,7 @@ static struct mspan *memo_span_with(size_t n, bool noscan, unsigned count) {
  * span than the one before; the review after them turns the memo off. */
 static void free_alternating(void) {
   for (unsigned i = 0; i < MEMO_RUN; i++) memo_run[i] = gc_alloc_atomic(i % 2 ? 64 : 1024);
-  mcache_release_all(my_mcache());
-  for (unsigned i = 0; i < MEMO_RUN; i++) {
-    gc_free(memo_run[i]);
-    ck_assert_ptr_null(gc_base(memo_run[i]));
-    memo_run[i] = NULL;
-  }
-  mcache_flush_held(my_mcache());
+  free_memo_run(MEMO_RUN);
 }
 
 START_TEST(test_free_memo_is_tried_for_runs_and_not_for_alternating_spans) {
@@ -1365,17 +1375,9 @@ END_TEST
 /* A run of frees into typed spans (never the memo) turns it off. */
 START_TEST(test_a_run_of_frees_of_typed_objects_turns_the_memo_off) {
   turn_the_free_memo_on();
-  const size_t offsets[] = {0};
-  const gc_type *type = gc_type_new(56, offsets, 1);
-  ck_assert_ptr_nonnull(type);
+  const gc_type *type = type_56();
   for (unsigned i = 0; i < 512; i++) memo_run[i] = gc_alloc_typed(56, type);
-  mcache_release_all(my_mcache());
-  for (unsigned i = 0; i < 512; i++) {
-    gc_free(memo_run[i]);
-    ck_assert_ptr_null(gc_base(memo_run[i]));
-    memo_run[i] = NULL;
-  }
-  mcache_flush_held(my_mcache());
+  free_memo_run(512);
   ck_assert_msg(!my_mcache()->free_memo_on, "a run of frees of typed objects left the memo on");
 }
 END_TEST
@@ -1459,12 +1461,7 @@ START_TEST(test_a_run_of_frees_the_memo_refuses_turns_it_off) {
   for (unsigned i = 0; i < 512; i++) /* the last object of each span, freed last */
     if (i == 511 || span_at(memo_run[i + 1]) != span_at(memo_run[i]))
       ck_assert_int_eq(gc_set_finalizer(memo_run[i], never_called, NULL), 0);
-  mcache_release_all(my_mcache());
-  for (unsigned i = 0; i < 512; i++) {
-    gc_free(memo_run[i]);
-    memo_run[i] = NULL;
-  }
-  mcache_flush_held(my_mcache());
+  free_memo_run(512);
   ck_assert_msg(!my_mcache()->free_memo_on, "a run of frees the memo refused left it on");
 }
 END_TEST
@@ -1474,9 +1471,7 @@ END_TEST
  * the usual way. */
 START_TEST(test_typed_objects_are_not_freed_at_their_slot_start_through_the_memo) {
   turn_the_free_memo_on();
-  const size_t offsets[] = {0};
-  const gc_type *type = gc_type_new(56, offsets, 1);
-  ck_assert_ptr_nonnull(type);
+  const gc_type *type = type_56();
   /* Two objects in one span: of three in a row, two share a span. */
   for (unsigned i = 0; i < 3; i++) objs[i] = gc_alloc_typed(56, type);
   unsigned a = span_at(objs[0]) == span_at(objs[1]) ? 0 : 1;
