@@ -208,6 +208,24 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
   atomic_store_relaxed(&c->free_memo, (uintptr_t)&mcache_no_memo);
 }
 
+/* Hold back the free of slot idx of s in h, s's entry (h->span == s),
+ * unless the slot is held already or free in allocbits: the test and the
+ * update of both inline held paths (mcache_free_held_fast and
+ * mcache_free_in_memo; both have seen s uncached).  No look at freedbits:
+ * an uncached span has none set (remote frees go to its allocbits, and
+ * uncaching folds them in).  Were s cached by another thread meanwhile and
+ * the slot freed remotely as well, that double free is reported when
+ * these frees are applied. */
+MGC_INLINE bool held_entry_add(struct mcache *c, struct held_frees *h, const struct mspan *s, uintptr_t idx) {
+  unsigned w = (unsigned)(idx >> 6);
+  uint64_t bit = (uint64_t)1 << (idx & 63);
+  uint64_t *held = &c->held_bits[h->bits_at + w];
+  if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return false;
+  *held |= bit;
+  h->count++;
+  return true;
+}
+
 /* gc_free(p) through the memo: when p is an object of the memo's span that
  * can be held like the frees before it, hold it and return true; false
  * means nothing was done (the caller takes the usual path, which also
@@ -235,13 +253,7 @@ MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
    * the free joins the old entry, which is dropped when applied, and the
    * object waits for the collector.) */
   struct held_frees *h = &c->held[s->sizeclass];
-  if (h->span != s) return false;
-  unsigned w = (unsigned)(idx >> 6);
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  uint64_t *held = &c->held_bits[h->bits_at + w];
-  if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return false;
-  *held |= bit;
-  h->count++;
+  if (h->span != s || !held_entry_add(c, h, s, idx)) return false;
   c->free_memo_hits++;
   return true;
 }
@@ -262,16 +274,7 @@ MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
 MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_t idx) {
   struct held_frees *h = &c->held[s->sizeclass];
   if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen)) return -1;
-  unsigned w = (unsigned)(idx >> 6);
-  uint64_t bit = (uint64_t)1 << (idx & 63);
-  uint64_t *held = &c->held_bits[h->bits_at + w];
-  /* No look at freedbits: an uncached span has none set (remote frees go
-   * to its allocbits, and uncaching folds them in).  Were s cached by
-   * another thread meanwhile and the slot freed remotely as well, that
-   * double free is reported when these frees are applied. */
-  if ((*held & bit) || !(atomic_load_relaxed(&s->allocbits[w]) & bit)) return 0;
-  *held |= bit;
-  h->count++;
+  if (!held_entry_add(c, h, s, idx)) return 0;
   mcache_note_held_free(c, s, false);
   return 1;
 }

@@ -374,8 +374,8 @@ static void run_cycle(bool forced, uintptr_t swept_gen, uintptr_t swept_at) {
   bool go = forced || (swept_gen == atomic_load_relaxed(&mheap_sweepgen) && swept_at == trigger &&
                        atomic_load_relaxed(&heap_live) + REQUEST_STANDS_WITHIN >= trigger);
   if (!go && atomic_load_relaxed(&heap_live) >= trigger) {
-    sweep_finish();
-    go = atomic_load_relaxed(&heap_live) >= atomic_load_relaxed(&heap_trigger);
+    sweep_finish(); /* the trigger stays: the pacer sets it under gc_lock */
+    go = atomic_load_relaxed(&heap_live) >= trigger;
   }
   if (go) cycle_locked(forced);
   else atomic_fetch_add(&collector_idle_wakes, 1);
