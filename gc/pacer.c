@@ -5,9 +5,9 @@
  * plus the caches' slack at the last mark end (heap_cache_slack: free
  * slots heap_live counts as allocated because an mcache holds their span).
  * Go counts cached spans whole as well, but its spans for objects of
- * 1-8 KiB are one or two pages; ours are eight or more (64 KiB: fewer
- * refills), so a thread allocating objects of every size holds up to
- * 3.3 MiB of slack per kind (scanned, atomic).  Without it in the goal, a
+ * 256 bytes to 8 KiB are one or two pages; ours are eight or more
+ * (64 KiB: fewer refills), so a thread allocating objects of every size
+ * holds up to 4 MiB of slack per kind (scanned, atomic).  Without it in the goal, a
  * program with 1.3 MB live sat at 3.7 MB of heap_live against a 4 MB
  * goal: it collected after 0.3 MB of garbage instead of 2.7 MB, and
  * heap_live, rising with each refill and falling with each batch of

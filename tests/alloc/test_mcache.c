@@ -378,7 +378,8 @@ END_TEST
 /* A slot freed in the word the thread is allocating from is reused once the
  * thread has moved past that word (alloc/mcache.c: cur_freed), zeroed. */
 START_TEST(test_owner_free_makes_slot_reusable_and_zeroed) {
-  const size_t n = 64; /* 128 slots: two words */
+  const size_t n = 64; /* several words of slots */
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
   objs[0] = fresh_span_first(n, false);
   objs[1] = gc_alloc(n);
   void *freed = objs[1];
@@ -386,7 +387,7 @@ START_TEST(test_owner_free_makes_slot_reusable_and_zeroed) {
   gc_free(freed);
   ck_assert_ptr_null(gc_base(freed));
   void *again = NULL;
-  for (int i = 0; i < 128 && !again; i++) {
+  for (unsigned i = 0; i < per_span && !again; i++) {
     void *p = gc_alloc(n);
     ck_assert(p != NULL);
     if (p == freed) again = p;
@@ -455,7 +456,7 @@ static void release_the_sweep(pthread_t t) {
  * runs in another thread whose closing sweep is held back, and the free
  * comes between the mark and that sweep. */
 START_TEST(test_owner_free_into_a_span_left_unswept_sweeps_it_first) {
-  const size_t n = 64; /* 128 slots, two words */
+  const size_t n = 64; /* two words or more */
   struct mspan *s = fresh_span_with(0, n, false, 70);
   ck_assert_uint_eq(s->cur_word, 1);
   pthread_t t = collect_holding_the_sweep(s);
@@ -891,7 +892,7 @@ START_TEST(test_refill_takes_a_new_span_over_the_one_the_thread_is_freeing_into)
   /* One bitmap word to a span: b is used up before its next refill, which
    * therefore comes with a's frees still held (a move to another word of
    * b would apply them early). */
-  const size_t n = 256;
+  const size_t n = 1024;
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
   ck_assert_uint_eq(per_span, 64);
   struct mspan *a = full_span_alone_in_its_class(n);
@@ -934,7 +935,7 @@ END_TEST
  * earlier test left, with CK_FORK=no), and the one after that, passing
  * over a, must sweep again rather than take a span from the page heap. */
 START_TEST(test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_span) {
-  const size_t n = 256; /* one bitmap word to a span, see above */
+  const size_t n = 1024; /* one bitmap word to a span, see above */
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
   struct mspan *a = full_span_alone_in_its_class(n);
   struct mspan *u1 = fresh_span_with(per_span, n, false, per_span);
@@ -1002,7 +1003,8 @@ END_TEST
  * oldest) is allocated a whole empty span at a time once it runs: every
  * span a refill takes after the first turns came empty.  When the span
  * being freed into was taken as soon as its held frees were applied, each
- * came with 104 of its 128 slots still in use. */
+ * came with 104 of its 128 slots still in use (64-byte objects, when
+ * their spans held 128). */
 #define RING_OBJECTS 1000
 #define RING_TURNS 20
 START_TEST(test_a_ring_of_objects_is_allocated_whole_spans_at_a_time) {
