@@ -1802,6 +1802,29 @@ START_TEST(test_tiny_objects_never_overlap) {
 }
 END_TEST
 
+/* An atomic object of TINY_SIZE bytes takes a tiny block of its own
+ * (gc_alloc_atomic skips alloc_tiny for it): the block being packed stays
+ * the one the next small object goes to, and gc_free leaves the object to
+ * the collector like any tiny object, silently. */
+START_TEST(test_atomic_object_of_tiny_size_fills_a_block_alone) {
+  tiny_reset();
+  objs[0] = gc_alloc_atomic(4); /* block A, 12 bytes left */
+  objs[1] = gc_alloc_atomic(TINY_SIZE);
+  ck_assert_uint_eq(span_at(objs[1])->spanclass, TINY_SPANCLASS);
+  ck_assert_ptr_ne(gc_base(objs[1]), objs[0]);
+  ck_assert_ptr_eq(gc_base(objs[1]), objs[1]);
+  objs[2] = gc_alloc_atomic(4);
+  ck_assert_ptr_eq(objs[2], (char *)objs[0] + 4);
+  memset(objs[1], 0x5A, TINY_SIZE);
+  capture_begin();
+  gc_free(objs[1]);
+  const char *report = capture_end();
+  ck_assert_msg(report == NULL, "gc_free of a tiny object reported: %s", report);
+  ck_assert_ptr_eq(gc_base(objs[1]), objs[1]); /* still allocated: the collector frees it */
+  ck_assert(is_all(objs[1], TINY_SIZE, 0x5A));
+}
+END_TEST
+
 START_TEST(test_atomic_objects_above_tiny_size_are_not_packed) {
   objs[0] = gc_alloc_atomic(TINY_SIZE + 1);
   struct mspan *s = span_at(objs[0]);
@@ -1891,6 +1914,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(tiny, test_tiny_objects_are_aligned_to_their_size_and_packed_after_a_byte);
   tcase_add_test(tiny, test_tiny_block_with_less_room_is_replaced);
   tcase_add_test(tiny, test_tiny_objects_never_overlap);
+  tcase_add_test(tiny, test_atomic_object_of_tiny_size_fills_a_block_alone);
   tcase_add_test(tiny, test_atomic_objects_above_tiny_size_are_not_packed);
   suite_add_tcase(s, tiny);
 
