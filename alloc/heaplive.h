@@ -24,7 +24,7 @@ extern MGC_HIDDEN atomic_word heap_live;
  * by mcentral beside heap_live (+ when a span is cached or a sweep frees
  * slots of a cached span, - when it is given back); the pacer adds it to
  * the goal (gc/pacer.c).  With spans of 64 KiB and more for objects of
- * 256 bytes and up, a thread that allocates objects of every size holds
+ * 240 bytes and up, a thread that allocates objects of every size holds
  * up to 4 MiB of it per kind (scanned, atomic).  Changed only under the
  * class lock, as the span's count_at_cache. */
 extern MGC_HIDDEN atomic_word heap_cache_slack;

@@ -73,8 +73,9 @@ MGC_INLINE bool spanclass_noscan(unsigned spc) {
   return spc < SPANCLASS_TYPED_BASE && (spc & SPANCLASS_NOSCAN);
 }
 
-/* The tiny allocator packs noscan objects of at most TINY_SIZE bytes into
- * blocks of the 16-byte noscan class; no other allocation uses that class,
+/* The tiny allocator packs noscan objects of fewer than TINY_SIZE bytes
+ * into blocks of the 16-byte noscan class, and a noscan object of
+ * TINY_SIZE bytes takes a block of its own; nothing else uses that class,
  * so gc_free can tell a tiny block (which it leaves to the collector). */
 #define TINY_SIZE 16
 

@@ -5,7 +5,8 @@
  * plus the caches' slack at the last mark end (heap_cache_slack: free
  * slots heap_live counts as allocated because an mcache holds their span).
  * Go counts cached spans whole as well, but its spans for objects of
- * 256 bytes to 8 KiB are one or two pages; ours are eight or more
+ * 240 bytes to 8 KiB are one to six pages, most one or two; ours are
+ * eight or more
  * (64 KiB: fewer refills), so a thread allocating objects of every size
  * holds up to 4 MiB of slack per kind (scanned, atomic).  Without it in the goal, a
  * program with 1.3 MB live sat at 3.7 MB of heap_live against a 4 MB

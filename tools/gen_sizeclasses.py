@@ -56,8 +56,8 @@ How the classes are chosen:
      2047 bytes peaked at 142 MB of RSS instead of 137 (5 rounds, same
      time).  A thread's cached spans of all those classes now come to
      1.15 MiB instead of 0.7.  From 64 to 256 objects (classes of 48 to
-     1024 bytes, spans of 2 to 8 pages instead of 1 to 8): the per-span
-     work came 2 to 4 times less often, and gc_alloc_atomic + gc_free of
+     896 bytes, spans of 2 to 8 pages instead of 1 to 7): the per-span
+     work came 1.1 to 4 times less often (4 for 64 to 256 bytes), and gc_alloc_atomic + gc_free of
      256-byte objects took 0.80 of the time in a ring and 0.79 in a batch,
      of 64-byte objects 0.93 and 0.87 (medians of 5 interleaved rounds of
      alloc_bench); four threads keeping rings of collected objects of 8 to

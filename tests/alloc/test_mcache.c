@@ -27,8 +27,9 @@
  *                others, bad ones are left to the usual path (reported),
  *                and the memo is forgotten when its entry is applied and
  *                when a mark starts;
- *   tiny         gc_alloc_atomic of at most TINY_SIZE bytes packs objects
- *                into 16-byte blocks, each aligned to its size (up to 8).
+ *   tiny         gc_alloc_atomic of fewer than TINY_SIZE bytes packs
+ *                objects into 16-byte blocks, each aligned to its size (up
+ *                to 8); one of TINY_SIZE bytes takes a block alone.
  *
  * A fresh span (never allocated from, first object at its base) is found
  * by allocating until one comes in (fresh_span_first), so the tests do not
@@ -211,7 +212,7 @@ static void teardown(void) {
 /* ---- fastpath ---- */
 
 START_TEST(test_fast_path_hands_out_distinct_slots_in_address_order) {
-  const size_t n = 48; /* 170 slots: three bitmap words */
+  const size_t n = 48; /* several bitmap words */
   objs[0] = fresh_span_first(n, false);
   struct mspan *s = span_at(objs[0]);
   ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
@@ -316,7 +317,7 @@ START_TEST(test_cache_slack_follows_caching_sweeps_and_giving_back) {
   objs[100] = gc_alloc_atomic(5000);
   objs[101] = gc_alloc(1500);
   assert_cache_slack_is_mine("fresh spans cached");
-  ck_assert_uint_ge(atomic_load_relaxed(&heap_cache_slack), 64u * 28);
+  ck_assert_uint_ge(atomic_load_relaxed(&heap_cache_slack), 64u * (sizeclass_nelems[sizeclass_of(64)] - 100u));
   mcache_release_all(my_mcache());
   ck_assert_uint_eq(atomic_load_relaxed(&heap_cache_slack), 0);
   /* Cached again with objects in it, which then die: the sweep of the
@@ -937,6 +938,7 @@ END_TEST
 START_TEST(test_refill_sweeps_for_room_before_growing_the_heap_to_pass_over_a_span) {
   const size_t n = 1024; /* one bitmap word to a span, see above */
   unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  ck_assert_uint_eq(per_span, 64);
   struct mspan *a = full_span_alone_in_its_class(n);
   struct mspan *u1 = fresh_span_with(per_span, n, false, per_span);
   struct mspan *u2 = fresh_span_with(2 * per_span, n, false, per_span);
