@@ -109,9 +109,16 @@
  * each review); a thread of mixed sizes pays that test and the counting,
  * about 10 instructions per free.  Not counted: frees into the thread's
  * own cached span, tiny and large objects.  A thread whose memo is on and
- * then frees only those keeps it on (no held frees, no review) and pays
- * the memo's bracket and range test at each free, about 8 instructions,
- * all predicted.
+ * then frees only those gets no review, and would pay the memo's bracket
+ * and range test at each free for good, about 8 instructions; so once
+ * its refills have handed out FREE_MEMO_ALLOC_BUDGET slots with no review
+ * between, the memo is turned off (mcache_refill: a count in gc_free
+ * itself, even a decrement of memory, cost every gc_free path a push and
+ * a pop, GCC no longer deferring its saving of a register).  A thread
+ * that holds runs of frees reviews every FREE_MEMO_REVIEW_AFTER of them,
+ * a few hundred allocations apart when it allocates as much as it frees;
+ * one that frees without allocating keeps the memo until its next held
+ * free or refill.
  *
  * Giving spans back each cycle.  A cached span counts in heap_live as
  * fully allocated, and a held free counts until it is applied.  A thread
@@ -156,6 +163,7 @@ static void review_free_memo(struct mcache *c) {
   uintptr_t held = c->free_memo_hits + c->free_memo_held;
   if (held < FREE_MEMO_REVIEW_AFTER) return;
   c->free_memo_on = c->free_memo_switches <= held / FREE_MEMO_MAX_SWITCH_SHARE;
+  c->free_memo_alloc_budget = FREE_MEMO_ALLOC_BUDGET;
   c->free_memo_switches = 0;
   c->free_memo_hits = 0;
   c->free_memo_held = 0;
@@ -352,6 +360,16 @@ void mcache_flush_held(struct mcache *c) {
   for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) flush_held_entry(c, &c->held[sc]);
 }
 
+/* A refill with the memo on: the slots it hands out come off the memo's
+ * budget (see "The free memo" at the top).  Called before the refill, so
+ * it is the previous word's slots that are counted (all of them: the
+ * refill comes when they are used up). */
+static void spend_free_memo_budget(struct mcache *c, const struct mcache_slot *sl) {
+  if (!sl->span) return;
+  c->free_memo_alloc_budget -= (int32_t)mgc_popcount64(atomic_load_relaxed(&sl->span->enter_free));
+  if (c->free_memo_alloc_budget <= 0) c->free_memo_on = false;
+}
+
 MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   if (unlikely(c->is_placeholder)) return mcache_refill_unregistered(spc, zero);
   uintptr_t sweepgen = atomic_load_relaxed(&mheap_sweepgen);
@@ -370,6 +388,7 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;
+  if (unlikely(c->free_memo_on)) spend_free_memo_budget(c, sl);
   if (s) {
     uintptr_t phase = thread_mark_phase_enter(t);
     bool advanced = advance_word(sl, s);

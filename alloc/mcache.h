@@ -57,6 +57,11 @@ _Static_assert(sizeof(struct held_frees) == 32, "held_frees should stay 32 bytes
 _Static_assert(SPANCLASS_COUNT <= 256 && SIZECLASS_MAX_NELEMS / 64 <= 255 && SIZECLASS_BITMAP_WORDS_SUM <= 65535,
                "held_frees fields are too narrow for the size classes");
 
+/* The free memo is turned off when refills have handed out this many
+ * slots with it on and no review since (a thread whose held frees
+ * stopped; alloc/mcache.c, "The free memo"). */
+#define FREE_MEMO_ALLOC_BUDGET 65536
+
 struct mcache {
   struct mcache_slot slots[SPANCLASS_COUNT];
   /* The free memo (alloc/mcache.c, "The free memo"): the span of the last
@@ -66,6 +71,9 @@ struct mcache {
   uint32_t free_memo_switches; /* held frees into another span than the last,
                                   or the slow way (mcache_note_held_free) */
   bool free_memo_on;           /* gc_free tries the memo first */
+  int32_t free_memo_alloc_budget; /* slots refills may still hand out,
+                                     the memo on, before a review must
+                                     come (mcache_refill) */
   uintptr_t tiny;          /* current tiny block, or 0 */
   uintptr_t tiny_offset;   /* bytes of it handed out */
   /* Held frees since the memo was last reviewed, through the memo (hits)
