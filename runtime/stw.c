@@ -22,7 +22,10 @@
  * and it acknowledges the stop there rather than leave the stopper
  * waiting for the handler.  The per-thread numbers make every signalled
  * stop acknowledged exactly once, whichever of the two parks first, and a
- * late handler (whose stop was acknowledged already) acknowledge nothing.
+ * late handler (whose stop was acknowledged already) acknowledge nothing
+ * and return without parking: the next stop may have begun and not yet
+ * signalled the thread, and its signal cannot come in while the handler
+ * runs.
  * A stop ends only after all its acknowledgements, so at most one stop is
  * ever outstanding for a thread, and it is the stop in progress.
  *
@@ -126,7 +129,15 @@ static void stop_handler(int sig, siginfo_t *info, void *uctx) {
   int saved_errno = errno;
   struct mthread *t = thread_current;
   uint32_t w = load32(&world);
-  if (t && (w & WORLD_STOPPED) && !atomic_load_relaxed(&t->acking))
+  /* Only for a stop that signalled this thread and has no acknowledgement
+   * from it yet.  A late signal (its stop acknowledged in park_here) or a
+   * stray one may come while the next stop has begun but not yet
+   * signalled the thread: parked, the handler would wait for a restart
+   * that needs this thread's acknowledgement, with that stop's signal
+   * blocked until it returns, and the stopper would wait for ever (seen
+   * in conc_phase_races).  Returned, the signal comes in. */
+  if (t && (w & WORLD_STOPPED) && !atomic_load_relaxed(&t->acking) &&
+      atomic_load_acquire(&t->stop_signalled) != atomic_load_relaxed(&t->stop_acked))
     park(t, w, (uintptr_t)__builtin_frame_address(0));
   errno = saved_errno;
 }

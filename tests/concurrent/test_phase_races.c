@@ -26,6 +26,7 @@
  * Settings: MGC_RACE_CYCLES (collections to run, default 2000).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -278,12 +279,78 @@ START_TEST(test_threads_start_store_and_exit_during_every_phase) {
 }
 END_TEST
 
+/* A stop signal that arrives late (its stop was acknowledged already, in
+ * a blocking region's wait) or stray may come while the next stop is in
+ * progress but has not yet signalled the thread.  The handler must then
+ * return rather than park: parked, it waits for a restart that needs the
+ * thread's own acknowledgement, while that stop's signal stays blocked
+ * until the handler returns, and the stopper waits for ever (a hang seen
+ * once in the test above).  Here another thread sends the stop signal to
+ * a mutator over and over while the main thread collects. */
+#define STRAY_SECONDS 3.0
+#define STRAY_MIN_CYCLES 100
+
+static atomic_bool stray_stop;
+static atomic_ullong stray_sent, stray_allocs;
+
+static void *stray_mutator_main(void *arg) {
+  (void)arg;
+  while (!atomic_load(&stray_stop)) {
+    void *volatile p = gc_alloc(48);
+    (void)p;
+    atomic_fetch_add(&stray_allocs, 1);
+  }
+  return NULL;
+}
+
+static void *stray_sender_main(void *arg) {
+  pthread_t target = *(pthread_t *)arg;
+  while (!atomic_load(&stray_stop)) {
+    pthread_kill(target, SIGPWR);
+    atomic_fetch_add(&stray_sent, 1);
+    for (volatile int spin = 0; spin < 200; spin++) {
+    }
+  }
+  return NULL;
+}
+
+static const struct conc_env stray_env[] = {
+  {"MGC_CONCURRENT", "1", 1},
+};
+
+START_TEST(test_stray_stop_signals_during_stops_do_not_hang_them) {
+  unsetenv("MGC_STOP_SIGNAL"); /* the default, SIGPWR */
+  conc_init(stray_env, CONC_LEN(stray_env));
+  pthread_t mutator, sender;
+  ck_assert_int_eq(gc_pthread_create(&mutator, NULL, stray_mutator_main, NULL), 0);
+  ck_assert_int_eq(pthread_create(&sender, NULL, stray_sender_main, &mutator), 0);
+  uint64_t cycles0 = cycles_now();
+  double t0 = conc_seconds();
+  while (conc_seconds() - t0 < STRAY_SECONDS) gc_collect();
+  uint64_t cycles = cycles_now() - cycles0;
+  atomic_store(&stray_stop, true);
+  pthread_join(sender, NULL); /* before the mutator ends: it signals it */
+  gc_blocking_begin();
+  pthread_join(mutator, NULL);
+  gc_blocking_end();
+  fprintf(stderr, "stray stop signals: %llu sent, %llu collections, %llu allocations\n",
+          (unsigned long long)atomic_load(&stray_sent), (unsigned long long)cycles,
+          (unsigned long long)atomic_load(&stray_allocs));
+  ck_assert_uint_ge(cycles, STRAY_MIN_CYCLES);
+  ck_assert_uint_gt(atomic_load(&stray_sent), cycles);
+}
+END_TEST
+
 static Suite *phase_races_suite(void) {
   Suite *s = suite_create("phase_races");
   TCase *tc = tcase_create("threads");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_threads_start_store_and_exit_during_every_phase);
   suite_add_tcase(s, tc);
+  TCase *stray = tcase_create("stray_signals");
+  tcase_set_timeout(stray, 60);
+  tcase_add_test(stray, test_stray_stop_signals_during_stops_do_not_hang_them);
+  suite_add_tcase(s, stray);
   return s;
 }
 
