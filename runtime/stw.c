@@ -117,7 +117,18 @@ static void acknowledge_stop(struct mthread *t) {
 /* Park for the stop `w` with the stack scanned from sp up. */
 static void park(struct mthread *t, uint32_t w, uintptr_t sp) {
   atomic_store_release(&t->stopped_sp, sp);
-  acknowledge_stop(t);
+  /* Again while stop w signalled the thread meanwhile: outside a handler
+   * (park_here), the signalled number read may predate the stopper's
+   * store, and the stop's signal, coming in while acking was set, found
+   * the handler returning at once; parked without a claim, the thread
+   * waited for a restart that needed it (conc_phase_races'
+   * stray_signals test hung so).  Not for a later stop (world no longer
+   * w): the caller parks again for that one, with its own world value. */
+  for (;;) {
+    acknowledge_stop(t);
+    atomic_fence();
+    if (atomic_load_acquire(&t->stop_signalled) == atomic_load_relaxed(&t->stop_acked) || load32(&world) != w) break;
+  }
   wait_while_stopped(w);
   atomic_store_release(&t->stopped_sp, 0);
 }
