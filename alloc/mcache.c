@@ -356,6 +356,13 @@ bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx) {
   return true;
 }
 
+void mcache_revoke_free_keys(struct mcache *c) {
+  for (unsigned spc = 0; spc < SPANCLASS_COUNT; spc++) {
+    struct mspan *s = c->slots[spc].span;
+    if (s) atomic_store_relaxed(&s->free_key, 0);
+  }
+}
+
 void mcache_flush_held(struct mcache *c) {
   for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) flush_held_entry(c, &c->held[sc]);
 }

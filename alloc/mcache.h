@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mgc.h"
+
 #include "alloc/mspan.h"
 #include "runtime/compiler.h"
 #include "runtime/throw.h"
@@ -159,7 +161,8 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
   struct mcache_slot *sl = &c->slots[s->spanclass];
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
-  if (atomic_load_relaxed(&s->freedbits[w]) & bit) return false; /* freed remotely */
+  /* Freed remotely?  freedbits is looked at only when some slot was. */
+  if (unlikely(atomic_load_relaxed(&s->has_freed)) && (atomic_load_relaxed(&s->freedbits[w]) & bit)) return false;
   /* Two cases, taken by selects rather than a branch: where frees of mixed
    * sizes land, in the word the thread allocates from or not, is as good
    * as random, and a branch on it mispredicted at every third free.
@@ -215,6 +218,21 @@ MGC_INLINE void mcache_note_held_free(struct mcache *c, struct mspan *s, bool sl
 MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
   atomic_store_relaxed(&c->free_memo, (uintptr_t)&mcache_no_memo);
 }
+
+/* Give s the free key of c, its owner, when every test the key stands
+ * for holds (runtime/api.c, "The owner's free key"): c caches s, s is
+ * swept, the collector is not marking, and s has no finalizers and is
+ * neither tiny nor typed.  The caller is c's thread, inside the
+ * mark-phase bracket (thread_mark_phase_enter). */
+MGC_INLINE void mcache_stamp_free_key(struct mcache *c, struct mspan *s) {
+  if (atomic_load_relaxed(&s->cached_by) == (uintptr_t)c && !span_needs_sweep(s) && !gc_barrier_on &&
+      !atomic_load_relaxed(&s->finalizers) && !spanclass_typed(s->spanclass) && s->spanclass != TINY_SPANCLASS)
+    atomic_store_relaxed(&s->free_key, (uintptr_t)c);
+}
+
+/* Clear the free key of every span c caches (a mark starts; the world is
+ * stopped; runtime/api.c, "The owner's free key"). */
+void mcache_revoke_free_keys(struct mcache *c);
 
 /* Hold back the free of slot idx of s in h, s's entry (h->span == s),
  * unless the slot is held already or free in allocbits: the test and the

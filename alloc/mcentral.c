@@ -385,6 +385,7 @@ void mcentral_uncache_span(struct mspan *s) {
   fold_freed_locked(s);
   s->alloccount = (uint16_t)mspan_count_allocated(s);
   s->local_frees = 0;
+  atomic_store_relaxed(&s->free_key, 0);
   atomic_store_release(&s->cached_by, 0); /* after allocbits: gc_free reads them lock-free */
   atomic_store_relaxed(&s->cur_word, 0);
   atomic_store_relaxed(&s->snap_visit, SNAP_NONE);

@@ -79,6 +79,7 @@ bool mspan_init_in_use_locked(struct mspan *s, unsigned spc) {
   s->clean_slots = 0;
   s->in_list = 0;
   atomic_store_relaxed(&s->cached_by, 0);
+  atomic_store_relaxed(&s->free_key, 0);
   atomic_store_relaxed(&s->finalizers, 0);
   atomic_store_relaxed(&s->has_freed, 0);
   atomic_store_relaxed(&s->sweepgen, atomic_load_relaxed(&mheap_sweepgen));

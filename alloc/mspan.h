@@ -78,6 +78,8 @@ MGC_INLINE bool spanclass_noscan(unsigned spc) {
  * TINY_SIZE bytes takes a block of its own; nothing else uses that class,
  * so gc_free can tell a tiny block (which it leaves to the collector). */
 #define TINY_SIZE 16
+#define TINY_SPANCLASS (2u << 1 | SPANCLASS_NOSCAN)  /* class 2 is 16 bytes */
+_Static_assert(TINY_SIZE == 16, "the tiny class is the 16-byte class");
 
 enum mspan_state {
   MSPAN_DEAD = 0,  /* record not describing any pages */
@@ -149,6 +151,12 @@ struct mspan {
                                in-use span (mspan_init_in_use_locked): a
                                thread that held frees for it tells a reuse
                                of the record (alloc/mcache.c, held frees) */
+  /* The owner's free key: the struct mcache * caching the span while its
+   * owner may free into it with no other test (runtime/api.c, "The
+   * owner's free key"), else 0.  Set by the owner; cleared by it when it
+   * gives the span back, by gc_set_finalizer, and at every mark start
+   * with the world stopped. */
+  atomic_word free_key;
 
   /* free span */
   uint8_t scavenged;        /* pages were released to the OS */

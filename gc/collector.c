@@ -165,9 +165,10 @@ static void await_mark_work_quiet(void) {
 /* Stop the world at a moment when no sweep is half done (a stopped
  * sweeper would clear mark bits the new mark sets) and no thread is in the
  * middle of allocating a large object (its address may be in no root).
- * Every thread's free memo is forgotten: from here on the barrier may be
- * on, and the sweep generation will move (alloc/mcache.c, "The free
- * memo"). */
+ * Every thread's free memo is forgotten and its spans' free keys cleared:
+ * from here on the barrier may be on, and the sweep generation will move
+ * (alloc/mcache.c, "The free memo"; runtime/api.c, "The owner's free
+ * key"). */
 static uint64_t stop_world_for_mark_start(void) {
   await_mark_work_quiet();
   uint64_t t0 = stop_world();
@@ -180,7 +181,10 @@ static uint64_t stop_world_for_mark_start(void) {
 #if MGC_DEBUG >= 1
   if (!sweep_all_done_stw()) mgc_throw("a span was left unswept at mark start");
 #endif
-  for (struct mthread *t = threads_head; t; t = t->next) mcache_forget_free_memo(&t->mcache);
+  for (struct mthread *t = threads_head; t; t = t->next) {
+    mcache_forget_free_memo(&t->mcache);
+    mcache_revoke_free_keys(&t->mcache);
+  }
   return t0;
 }
 

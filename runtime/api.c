@@ -43,8 +43,6 @@
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
-#define TINY_SPANCLASS (2u << 1 | SPANCLASS_NOSCAN)  /* class 2 is 16 bytes */
-_Static_assert(TINY_SIZE == 16, "the tiny class is the 16-byte class");
 
 /* Requests above this are refused outright: no heap can hold them, and
  * page arithmetic on them could overflow. */
@@ -265,18 +263,86 @@ MGC_INLINE bool free_through_memo(void *p) {
   return done;
 }
 
-GC_API void gc_free(void *p) {
-  /* mcache_current, not thread_current: never NULL (an unregistered
-   * thread's placeholder has the memo off), so one test on the way. */
-  if (unlikely(mcache_current->free_memo_on) && free_through_memo(p)) return;
-  struct mspan *s = span_of_heap((uintptr_t)p); /* NULL for p == NULL: page 0 is never heap */
-  if (unlikely(!s)) {
+/* The owner's free key.  Most frees in a program that frees its own
+ * objects land in spans its thread caches, and gc_free's usual tests
+ * (the span in use, neither tiny nor typed, no finalizers, the collector
+ * not marking, the span swept, cached by this thread) hold for such a span
+ * from one free to the next.  The owner records that they held in the
+ * span's free_key, its mcache's address, and the next free into the span
+ * tests only that, with the pointer's bounds and alignment.
+ *
+ * Invariant: s->free_key == c only while c caches s, s is swept in the
+ * current sweep generation, the collector is not marking, s has no
+ * finalizers and is neither tiny nor typed.  It holds because
+ *   - only the owner sets it (free_general), inside the mark-phase
+ *     bracket, after testing each of these;
+ *   - the owner clears it before giving the span back
+ *     (mcentral_uncache_span), gc_set_finalizer clears it when it gives
+ *     the span its first finalizer, and a new span record starts at 0;
+ *   - a mark start clears every thread's keys with the world stopped
+ *     (mcache_revoke_free_keys), and no stamp follows before the mark
+ *     ends (the barrier is on meanwhile) and then only on spans swept in
+ *     the new generation.
+ * The fast path reads the key again inside the mark-phase bracket: no
+ * mark can start between that read and the free (the mark start waits
+ * until no thread is inside the bracket). */
+MGC_INLINE struct mthread *mcache_owner(struct mcache *c) {
+  return (struct mthread *)((char *)c - offsetof(struct mthread, mcache));
+}
+
+static MGC_NOINLINE void free_general(void *p, struct mspan *s);
+
+/* gc_free(p) where p's page maps to s and s->free_key named c when read:
+ * true when done (freed, or reported as a second free); false sends p the
+ * general way. */
+MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
+  struct mthread *t = mcache_owner(c); /* c is a registered thread's: only those stamp keys */
+  /* thread_mark_phase_enter, for a thread not inside the bracket already
+   * (no free of mgc's own is): no earlier value to keep in a register. */
+  if (unlikely(atomic_load_relaxed(&t->in_mark_work))) return false;
+  atomic_store_relaxed(&t->in_mark_work, 1);
+  __asm__ __volatile__("" ::: "memory");
+  int r = -1;
+  uintptr_t a = (uintptr_t)p;
+  if (atomic_load_relaxed(&s->free_key) == (uintptr_t)c && a >= s->base && a < s->limit) {
+    uintptr_t idx = span_object_index(s, a);
+    if (likely(span_object_addr(s, idx) == a)) r = mcache_free_local(c, s, idx);
+  }
+  thread_mark_phase_leave(t, 0);
+  if (unlikely(r == 0)) mgc_report("gc_free(%p): object already freed; ignored", p);
+  return r >= 0;
+}
+
+/* gc_free(p) by the owner's key, or the general way. */
+MGC_INLINE void free_keyed_or_general(struct mcache *c, void *p) {
+  struct mspan *s = span_of((uintptr_t)p); /* NULL for p == NULL: page 0 is never heap */
+  if (unlikely(s == NULL)) {
     if (p) mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
     return;
   }
+  if (atomic_load_relaxed(&s->free_key) == (uintptr_t)c && likely(free_by_key(c, s, p))) return;
   /* A packed tiny object may start anywhere in its block; the block is
    * shared, so the collector frees it. */
-  if (s->spanclass == TINY_SPANCLASS) return;
+  if (s->spanclass == TINY_SPANCLASS && span_covers(s, (uintptr_t)p)) return;
+  free_general(p, s);
+}
+
+GC_API void gc_free(void *p) {
+  /* mcache_current, not thread_current: never NULL (an unregistered
+   * thread's placeholder has the memo off and names no span's key), so
+   * one test on the way. */
+  struct mcache *c = mcache_current;
+  if (unlikely(c->free_memo_on) && free_through_memo(p)) return;
+  free_keyed_or_general(c, p);
+}
+
+/* gc_free(p) but for the owner's keyed free and tiny objects; s is the
+ * record p's page maps to. */
+static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
+  if (unlikely(!span_covers(s, (uintptr_t)p))) {
+    mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
+    return;
+  }
   uintptr_t idx = span_object_index(s, (uintptr_t)p);
   uintptr_t start = object_user_start(s, span_object_addr(s, idx));
   if (start != (uintptr_t)p) {
@@ -284,23 +350,28 @@ GC_API void gc_free(void *p) {
                p, object_size(s), (void *)start);
     return;
   }
-  /* Fast path, without calls, while the collector is not marking (read
-   * inside the mark-phase bracket, see free_slow), the span is swept (see
-   * free_slow) and no object of it has a finalizer: the owner frees into
-   * a span it caches (cached_by changes only by the owner), or adds to the
-   * frees it holds back for an uncached span.  The held case needs no
-   * look at the span's sweepgen: the entry was opened on a swept span
-   * (free_slow sweeps first) in the sweep generation it records, and while
-   * that generation lasts the span stays swept. */
+  /* Without calls, while the collector is not marking (read inside the
+   * mark-phase bracket, see free_slow), the span is swept (see free_slow)
+   * and no object of it has a finalizer: the owner frees into a span it
+   * caches (cached_by changes only by the owner) and stamps the span's
+   * free key for the next free, or adds to the frees it holds back for an
+   * uncached span.  The held case needs no look at the span's sweepgen:
+   * the entry was opened on a swept span (free_slow sweeps first) in the
+   * sweep generation it records, and while that generation lasts the span
+   * stays swept. */
   struct mthread *t = thread_current;
   if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
     struct mcache *c = &t->mcache;
     uintptr_t phase = thread_mark_phase_enter(t);
     if (likely(!gc_barrier_on)) {
       uintptr_t owner = atomic_load_acquire(&s->cached_by);
-      int r = owner == 0                                  ? mcache_free_held_fast(c, s, idx)
-              : owner == (uintptr_t)c && !span_needs_sweep(s) ? mcache_free_local(c, s, idx)
-                                                          : -1;
+      int r = -1;
+      if (owner == 0) {
+        r = mcache_free_held_fast(c, s, idx);
+      } else if (owner == (uintptr_t)c && !span_needs_sweep(s)) {
+        r = mcache_free_local(c, s, idx);
+        mcache_stamp_free_key(c, s);
+      }
       if (likely(r >= 0)) {
         thread_mark_phase_leave(t, phase);
         if (unlikely(!r)) mgc_report("gc_free(%p): object already freed; ignored", p);

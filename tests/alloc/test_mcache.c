@@ -64,7 +64,6 @@
 
 #define MAX_PARKED 200000
 #define MAX_OBJS 4096
-#define TINY_SPANCLASS spanclass_make(sizeclass_of(TINY_SIZE), true)
 #define TINY_RANDOM_COUNT 20000
 #define FILL 0xAA
 
@@ -1762,6 +1761,167 @@ START_TEST(test_rings_freed_through_memos_while_collections_run_stay_intact) {
 }
 END_TEST
 
+/* ---- free_key ---- */
+
+static uintptr_t free_key(const struct mspan *s) { return atomic_load_relaxed(&s->free_key); }
+
+/* A span of n-byte objects whose tail past its last slot is at least one
+ * slot's size short of the span's end (so a pointer there is no object). */
+static size_t size_with_a_tail(void) {
+  for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
+    uintptr_t span_bytes = (uintptr_t)sizeclass_npages[sc] * PAGE_SIZE;
+    if (sizeclass_size[sc] <= 1024 && span_bytes - (uintptr_t)sizeclass_nelems[sc] * sizeclass_size[sc] >= 8)
+      return sizeclass_size[sc];
+  }
+  ck_abort_msg("no size class of 1 KiB or less leaves a tail in its span");
+  return 0;
+}
+
+/* The owner's first free into a span it caches keys the span; the frees
+ * after it take the key, and still refuse a second free, a pointer into
+ * an object and a pointer past the last slot; giving the span back clears
+ * the key. */
+START_TEST(test_an_owner_free_keys_its_span_and_keyed_frees_refuse_bad_pointers) {
+  const size_t n = size_with_a_tail();
+  struct mspan *s = fresh_span_with(0, n, false, 8);
+  ck_assert_uint_eq(free_key(s), 0);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  ck_assert_msg(free_key(s) == (uintptr_t)my_mcache(), "the owner's free did not key its span");
+  gc_free(objs[2]);
+  ck_assert_ptr_null(gc_base(objs[2]));
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+
+  capture_begin();
+  gc_free(objs[2]);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, "already freed"), "a second keyed free was not reported");
+  objs[2] = NULL;
+  capture_begin();
+  gc_free((char *)objs[3] + 8);
+  report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, "inside an object"), "a keyed free of a pointer into an object was not reported");
+  ck_assert_ptr_eq(gc_base(objs[3]), objs[3]);
+  capture_begin();
+  gc_free((void *)s->limit);
+  report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, "not an object"), "a keyed free past the last slot was not reported");
+
+  for (unsigned i = 3; i < 8; i++) {
+    gc_free(objs[i]);
+    ck_assert_ptr_null(gc_base(objs[i]));
+    objs[i] = NULL;
+  }
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(free_key(s), 0);
+  ck_assert_uint_eq(s->alloccount, 1);
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* gc_set_finalizer clears the key: the free of that object must take the
+ * way that drops its finalizer. */
+START_TEST(test_a_finalizer_on_a_keyed_span_takes_its_key_away) {
+  struct mspan *s = fresh_span_with(0, 64, true, 8);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  ck_assert_int_eq(gc_set_finalizer(objs[3], never_called, NULL), 0);
+  ck_assert_uint_eq(free_key(s), 0);
+  gc_free(objs[3]);
+  objs[3] = NULL;
+  ck_assert_msg(atomic_load_relaxed(&s->finalizers) == 0, "the freed object kept its finalizer");
+  gc_collect(); /* never_called would run here */
+}
+END_TEST
+
+/* Typed objects start after a header the keyed free does not allow for,
+ * and tiny blocks are left to the collector: neither kind of span gets a
+ * key. */
+START_TEST(test_typed_and_tiny_spans_get_no_key) {
+  const gc_type *type = type_56();
+  for (unsigned i = 0; i < 3; i++) objs[i] = gc_alloc_typed(56, type);
+  unsigned a = span_at(objs[0]) == span_at(objs[1]) ? 0 : 1;
+  struct mspan *typed = span_at(objs[a]);
+  ck_assert_uint_eq(typed->cached_by, (uintptr_t)my_mcache());
+  gc_free(objs[a]);
+  objs[a] = NULL;
+  ck_assert_uint_eq(free_key(typed), 0);
+  capture_begin();
+  gc_free((void *)span_object_addr(typed, slot_of(typed, objs[a + 1])));
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "a free of a typed object's header was not reported");
+  ck_assert_ptr_eq(gc_base(objs[a + 1]), objs[a + 1]);
+
+  ck_assert_uint_eq(TINY_SPANCLASS, spanclass_make(sizeclass_of(TINY_SIZE), true));
+  objs[4] = gc_alloc_atomic(TINY_SIZE);
+  objs[5] = gc_alloc_atomic(TINY_SIZE);
+  struct mspan *tiny = span_at(objs[4]);
+  ck_assert_uint_eq(tiny->spanclass, TINY_SPANCLASS);
+  gc_free(objs[5]);
+  ck_assert_uint_eq(free_key(tiny), 0);
+  ck_assert_ptr_eq(gc_base(objs[5]), objs[5]); /* left to the collector */
+}
+END_TEST
+
+/* A mark start clears every key with the world stopped, and no free while
+ * the collector marks keys a span again: the keyed free has no deletion
+ * barrier and no sweep.  The first free after the cycle sweeps the span
+ * and keys it again. */
+START_TEST(test_a_mark_takes_the_keys_away_until_it_ends) {
+  struct mspan *s = fresh_span_with(0, 64, false, 8);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  test_hold_set(&collector_hold_after_setup, true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
+    ck_assert_msg(i < 100000, "no mark started within 10 s");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  uintptr_t key_at_mark = free_key(s);
+  gc_free(objs[2]);
+  uintptr_t key_after_free = free_key(s);
+  objs[2] = NULL;
+  test_hold_set(&collector_hold_after_setup, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+  ck_assert_msg(key_at_mark == 0, "the mark started with a span still keyed");
+  ck_assert_msg(key_after_free == 0, "a free while the collector marked keyed its span");
+  ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
+  ck_assert_uint_eq(free_key(s), 0);
+  gc_free(objs[3]);
+  objs[3] = NULL;
+  ck_assert(!span_needs_sweep(s));
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* Another thread never takes the owner's key: its frees into the keyed
+ * span are remote frees, and a second one is refused. */
+START_TEST(test_frees_by_another_thread_into_a_keyed_span_are_remote) {
+  struct mspan *s = fresh_span_with(0, 64, true, 8);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  free_from_other_thread(objs[4]);
+  ck_assert(bitmap_get(s->freedbits, 4));
+  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  capture_begin();
+  gc_free(objs[4]);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL, "the owner's keyed free of an object freed remotely was not reported");
+  objs[4] = NULL;
+  mcache_release_all(my_mcache());
+  ck_assert(!span_holds_slot(s, 4));
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -1943,6 +2103,14 @@ static Suite *mcache_suite(void) {
   tcase_add_test(memo, test_mark_start_forgets_the_free_memo);
   tcase_add_test(memo, test_rings_freed_through_memos_while_collections_run_stay_intact);
   suite_add_tcase(s, memo);
+
+  TCase *key = tcase("free_key");
+  tcase_add_test(key, test_an_owner_free_keys_its_span_and_keyed_frees_refuse_bad_pointers);
+  tcase_add_test(key, test_a_finalizer_on_a_keyed_span_takes_its_key_away);
+  tcase_add_test(key, test_typed_and_tiny_spans_get_no_key);
+  tcase_add_test(key, test_a_mark_takes_the_keys_away_until_it_ends);
+  tcase_add_test(key, test_frees_by_another_thread_into_a_keyed_span_are_remote);
+  suite_add_tcase(s, key);
 
   TCase *tiny = tcase("tiny");
   tcase_add_test(tiny, test_tiny_allocator_packs_small_atomic_objects_into_one_block);
