@@ -314,6 +314,7 @@ static void uncache_slot(struct mcache_slot *sl) {
 static void flush_held_entry(struct mcache *c, struct held_frees *h) {
   struct mspan *s = h->span;
   if (!s) return;
+  if (atomic_load_relaxed(&s->free_key) == mcache_held_key(c)) atomic_cas(&s->free_key, mcache_held_key(c), 0);
   if (atomic_load_relaxed(&c->free_memo) == (uintptr_t)s) mcache_forget_free_memo(c);
   review_free_memo(c);
   uint64_t bits[HELD_WORDS_MAX];
@@ -361,6 +362,29 @@ void mcache_revoke_free_keys(struct mcache *c) {
     struct mspan *s = c->slots[spc].span;
     if (s) atomic_store_relaxed(&s->free_key, 0);
   }
+  /* An entry's span record may be in another use by now (after a double
+   * free): a key cleared there costs that span one free the usual way. */
+  for (unsigned sc = 1; sc < SIZECLASS_COUNT; sc++) {
+    struct mspan *s = c->held[sc].span;
+    if (s) atomic_store_relaxed(&s->free_key, 0);
+  }
+}
+
+/* The held key stands for the tests mcache_free_held_fast makes and for
+ * those gc_free makes before it: the span uncached, without finalizers,
+ * not typed, the collector not marking.  A thread caching s meanwhile
+ * (mcentral_cache_span) stores cached_by, fences and clears the key;
+ * this side stores the key, fences and reads cached_by: one of the two
+ * sees the other, and no held key outlives the caching. */
+void mcache_stamp_held_key(struct mcache *c, struct mspan *s) {
+  const struct held_frees *h = &c->held[s->sizeclass];
+  if (h->span != s || h->sweepgen != atomic_load_relaxed(&mheap_sweepgen) || gc_barrier_on ||
+      atomic_load_relaxed(&s->finalizers) || spanclass_typed(s->spanclass) || atomic_load_relaxed(&s->cached_by))
+    return;
+  uintptr_t key = mcache_held_key(c);
+  atomic_store_relaxed(&s->free_key, key);
+  atomic_fence();
+  if (atomic_load_relaxed(&s->cached_by)) atomic_cas(&s->free_key, key, 0);
 }
 
 void mcache_flush_held(struct mcache *c) {

@@ -219,19 +219,28 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
   atomic_store_relaxed(&c->free_memo, (uintptr_t)&mcache_no_memo);
 }
 
+/* Free keys (runtime/api.c, "Free keys"): a span's free_key is c, its
+ * owner's mcache, or c | FREE_KEY_HELD for the thread that holds frees
+ * for it, or 0. */
+#define FREE_KEY_HELD ((uintptr_t)1)
+MGC_INLINE uintptr_t mcache_held_key(const struct mcache *c) { return (uintptr_t)c | FREE_KEY_HELD; }
+
 /* Give s the free key of c, its owner, when every test the key stands
- * for holds (runtime/api.c, "The owner's free key"): c caches s, s is
- * swept, the collector is not marking, and s has no finalizers and is
- * neither tiny nor typed.  The caller is c's thread, inside the
- * mark-phase bracket (thread_mark_phase_enter). */
+ * for holds: c caches s, s is swept, the collector is not marking, and s
+ * has no finalizers and is neither tiny nor typed.  The caller is c's
+ * thread, inside the mark-phase bracket (thread_mark_phase_enter). */
 MGC_INLINE void mcache_stamp_free_key(struct mcache *c, struct mspan *s) {
   if (atomic_load_relaxed(&s->cached_by) == (uintptr_t)c && !span_needs_sweep(s) && !gc_barrier_on &&
       !atomic_load_relaxed(&s->finalizers) && !spanclass_typed(s->spanclass) && s->spanclass != TINY_SPANCLASS)
     atomic_store_relaxed(&s->free_key, (uintptr_t)c);
 }
 
-/* Clear the free key of every span c caches (a mark starts; the world is
- * stopped; runtime/api.c, "The owner's free key"). */
+/* Give s c's held key after a free held for it the usual way, when the
+ * key's tests hold (mcache.c). */
+void mcache_stamp_held_key(struct mcache *c, struct mspan *s);
+
+/* Clear the free keys of every span c caches or holds frees for (a mark
+ * starts; the world is stopped). */
 void mcache_revoke_free_keys(struct mcache *c);
 
 /* Hold back the free of slot idx of s in h, s's entry (h->span == s),
@@ -304,6 +313,16 @@ MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_
   mcache_note_held_free(c, s, false);
   return 1;
 }
+/* A free held for s by its held key: s->free_key was c's held key, read
+ * inside the mark-phase bracket, so c's entry for s's size class is open
+ * for s in this sweep generation and s is uncached.  1: held; 0: the slot
+ * is already free (or held). */
+MGC_INLINE int mcache_free_held_keyed(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  if (!held_entry_add(c, &c->held[s->sizeclass], s, idx)) return 0;
+  mcache_note_held_free(c, s, false);
+  return 1;
+}
+
 /* Apply all the frees c holds back (mcentral_free_held). */
 void mcache_flush_held(struct mcache *c);
 /* Does c hold back a free of slot idx of s (that will still be applied:

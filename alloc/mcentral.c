@@ -322,6 +322,10 @@ struct mspan *mcentral_cache_span(struct mcache *c, unsigned spc, const struct m
   s->local_frees = 0;
   s->has_holes = 0;
   atomic_store_relaxed(&s->cached_by, (uintptr_t)c);
+  /* A held key another thread stamped must not outlive the caching (see
+   * mcache_stamp_held_key). */
+  atomic_fence();
+  atomic_store_relaxed(&s->free_key, 0);
   /* Count every free slot as allocated now (statistics stay current while
    * the span is cached); uncaching takes back what was not used. */
   count_add_locked(&mc->counts.mallocs, (uintptr_t)(s->nelems - s->alloccount));

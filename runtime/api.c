@@ -292,6 +292,13 @@ MGC_INLINE struct mthread *mcache_owner(struct mcache *c) {
 
 static MGC_NOINLINE void free_general(void *p, struct mspan *s);
 
+/* The slot of s that a starts (in *idx), when a is the start of one. */
+MGC_INLINE bool keyed_slot(const struct mspan *s, uintptr_t a, uintptr_t *idx) {
+  if (a < s->base || a >= s->limit) return false;
+  *idx = span_object_index(s, a);
+  return span_object_addr(s, *idx) == a;
+}
+
 /* gc_free(p) where p's page maps to s and s->free_key named c when read:
  * true when done (freed, or reported as a second free); false sends p the
  * general way. */
@@ -303,10 +310,12 @@ MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
   atomic_store_relaxed(&t->in_mark_work, 1);
   __asm__ __volatile__("" ::: "memory");
   int r = -1;
-  uintptr_t a = (uintptr_t)p;
-  if (atomic_load_relaxed(&s->free_key) == (uintptr_t)c && a >= s->base && a < s->limit) {
-    uintptr_t idx = span_object_index(s, a);
-    if (likely(span_object_addr(s, idx) == a)) r = mcache_free_local(c, s, idx);
+  uintptr_t idx;
+  uintptr_t key = atomic_load_relaxed(&s->free_key);
+  if (key == (uintptr_t)c) {
+    if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_local(c, s, idx);
+  } else if (key == mcache_held_key(c)) {
+    if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_held_keyed(c, s, idx);
   }
   thread_mark_phase_leave(t, 0);
   if (unlikely(r == 0)) mgc_report("gc_free(%p): object already freed; ignored", p);
@@ -320,7 +329,7 @@ MGC_INLINE void free_keyed_or_general(struct mcache *c, void *p) {
     if (p) mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
     return;
   }
-  if (atomic_load_relaxed(&s->free_key) == (uintptr_t)c && likely(free_by_key(c, s, p))) return;
+  if ((atomic_load_relaxed(&s->free_key) ^ (uintptr_t)c) <= FREE_KEY_HELD && likely(free_by_key(c, s, p))) return;
   /* A packed tiny object may start anywhere in its block; the block is
    * shared, so the collector frees it. */
   if (s->spanclass == TINY_SPANCLASS && span_covers(s, (uintptr_t)p)) return;
@@ -368,6 +377,7 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
       int r = -1;
       if (owner == 0) {
         r = mcache_free_held_fast(c, s, idx);
+        if (r > 0 && !spanclass_typed(s->spanclass)) mcache_stamp_held_key(c, s);
       } else if (owner == (uintptr_t)c && !span_needs_sweep(s)) {
         r = mcache_free_local(c, s, idx);
         mcache_stamp_free_key(c, s);

@@ -1777,6 +1777,78 @@ static size_t size_with_a_tail(void) {
   return 0;
 }
 
+/* objs[at .. at + count): objects of a fresh span of n-byte objects that the thread gave back, two of them (objs[at], objs[at + 1])
+ * freed: the first opens the thread's entry for the span, the second is
+ * held the usual way and gives the span the thread's held key. */
+static struct mspan *held_keyed_span(size_t at, size_t n, bool noscan, unsigned count) {
+  struct mspan *s = fresh_span_with(at, n, noscan, count);
+  mcache_release_all(my_mcache());
+  ck_assert_uint_eq(s->cached_by, 0);
+  gc_free(objs[at]);
+  gc_free(objs[at + 1]);
+  objs[at] = objs[at + 1] = NULL;
+  ck_assert_ptr_eq(my_mcache()->held[s->sizeclass].span, s);
+  ck_assert_msg(free_key(s) == mcache_held_key(my_mcache()), "a held free did not give the span the held key");
+  return s;
+}
+
+/* Frees by the held key are held like the others (and refused when the
+ * slot is free or held already, or the pointer is no object's start);
+ * applying the entry takes the key away. */
+START_TEST(test_frees_by_the_held_key_are_held_and_applied) {
+  struct mspan *s = held_keyed_span(0, 208, false, 6);
+  const struct held_frees *h = &my_mcache()->held[s->sizeclass];
+  ck_assert_uint_eq(h->count, 2);
+  gc_free(objs[2]);
+  ck_assert_uint_eq(h->count, 3);
+  ck_assert(span_holds_slot(s, 2));
+  ck_assert_ptr_null(gc_base(objs[2]));
+  capture_begin();
+  gc_free(objs[2]);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, "already freed"), "a second free by the held key was not reported");
+  objs[2] = NULL;
+  capture_begin();
+  gc_free((char *)objs[3] + 8);
+  report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, "inside an object"), "a free by the held key of a pointer into an object was not reported");
+  ck_assert_uint_eq(h->count, 3);
+  ck_assert_uint_eq(free_key(s), mcache_held_key(my_mcache()));
+  mcache_flush_held(my_mcache());
+  ck_assert_uint_eq(free_key(s), 0);
+  ck_assert_uint_eq(s->alloccount, 3);
+  ck_assert(!span_holds_slot(s, 2) && span_holds_slot(s, 3));
+  check_span_and_mcentral(s);
+}
+END_TEST
+
+/* A thread caching the span takes the held key away: allocbits no longer
+ * tells a held free whether the slot is free (the new owner's current
+ * word is in its cache), so the frees go the usual way again. */
+START_TEST(test_caching_a_span_takes_its_held_key_away) {
+  const size_t n = 208;
+  struct mspan *s = held_keyed_span(0, n, true, 6); /* the other thread allocates atomic objects */
+  struct cache_job job = {.s = s, .n = n};
+  pthread_t t;
+  ck_assert_int_eq(pthread_create(&t, NULL, cache_span_main, &job), 0);
+  while (!atomic_load_acquire(&job.cached)) nanosleep(&(struct timespec){0, 100000}, NULL);
+  bool cached = atomic_load_relaxed(&job.cached) == 1;
+  uintptr_t key = free_key(s);
+  if (cached) {
+    gc_free(objs[3]);
+    objs[3] = NULL;
+    mcache_flush_held(my_mcache()); /* applied to the cached span: freedbits */
+  }
+  bool remote = cached && bitmap_get(s->freedbits, 3);
+  atomic_store_release(&job.release, 1);
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  ck_assert_msg(cached, "the other thread never cached the span");
+  ck_assert_msg(key == 0, "the span kept the held key once another thread cached it");
+  ck_assert_msg(remote, "a free into the span another thread cached was not made a remote free");
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* The owner's first free into a span it caches keys the span; the frees
  * after it take the key, and still refuse a second free, a pointer into
  * an object and a pointer past the last slot; giving the span back clears
@@ -1831,6 +1903,14 @@ START_TEST(test_a_finalizer_on_a_keyed_span_takes_its_key_away) {
   gc_free(objs[3]);
   objs[3] = NULL;
   ck_assert_msg(atomic_load_relaxed(&s->finalizers) == 0, "the freed object kept its finalizer");
+
+  struct mspan *held = held_keyed_span(16, 208, false, 6);
+  ck_assert_int_eq(gc_set_finalizer(objs[19], never_called, NULL), 0);
+  ck_assert_uint_eq(free_key(held), 0);
+  gc_free(objs[19]);
+  objs[19] = NULL;
+  ck_assert_msg(atomic_load_relaxed(&held->finalizers) == 0, "the object freed into a held span kept its finalizer");
+  mcache_flush_held(my_mcache());
   gc_collect(); /* never_called would run here */
 }
 END_TEST
@@ -1869,10 +1949,12 @@ END_TEST
  * barrier and no sweep.  The first free after the cycle sweeps the span
  * and keys it again. */
 START_TEST(test_a_mark_takes_the_keys_away_until_it_ends) {
+  struct mspan *held = held_keyed_span(8, 208, false, 4);
   struct mspan *s = fresh_span_with(0, 64, false, 8);
   gc_free(objs[1]);
   objs[1] = NULL;
   ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  ck_assert_uint_eq(free_key(held), mcache_held_key(my_mcache()));
   test_hold_set(&collector_hold_after_setup, true);
   pthread_t t;
   ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
@@ -1880,7 +1962,7 @@ START_TEST(test_a_mark_takes_the_keys_away_until_it_ends) {
     ck_assert_msg(i < 100000, "no mark started within 10 s");
     nanosleep(&(struct timespec){0, 100000}, NULL);
   }
-  uintptr_t key_at_mark = free_key(s);
+  uintptr_t key_at_mark = free_key(s), held_key_at_mark = free_key(held);
   gc_free(objs[2]);
   uintptr_t key_after_free = free_key(s);
   objs[2] = NULL;
@@ -1889,6 +1971,7 @@ START_TEST(test_a_mark_takes_the_keys_away_until_it_ends) {
   ck_assert_int_eq(pthread_join(t, NULL), 0);
   gc_blocking_end();
   ck_assert_msg(key_at_mark == 0, "the mark started with a span still keyed");
+  ck_assert_msg(held_key_at_mark == 0, "the mark started with a span still keyed for held frees");
   ck_assert_msg(key_after_free == 0, "a free while the collector marked keyed its span");
   ck_assert_uint_eq(s->cached_by, (uintptr_t)my_mcache());
   ck_assert_uint_eq(free_key(s), 0);
@@ -2110,6 +2193,8 @@ static Suite *mcache_suite(void) {
   tcase_add_test(key, test_typed_and_tiny_spans_get_no_key);
   tcase_add_test(key, test_a_mark_takes_the_keys_away_until_it_ends);
   tcase_add_test(key, test_frees_by_another_thread_into_a_keyed_span_are_remote);
+  tcase_add_test(key, test_frees_by_the_held_key_are_held_and_applied);
+  tcase_add_test(key, test_caching_a_span_takes_its_held_key_away);
   suite_add_tcase(s, key);
 
   TCase *tiny = tcase("tiny");
