@@ -151,11 +151,12 @@ struct mspan {
                                in-use span (mspan_init_in_use_locked): a
                                thread that held frees for it tells a reuse
                                of the record (alloc/mcache.c, held frees) */
-  /* The owner's free key: the struct mcache * caching the span while its
-   * owner may free into it with no other test (runtime/api.c, "The
-   * owner's free key"), else 0.  Set by the owner; cleared by it when it
-   * gives the span back, by gc_set_finalizer, and at every mark start
-   * with the world stopped. */
+  /* Free key (runtime/api.c, "Free keys"): the struct mcache * caching
+   * the span while its owner may free into it with no other test, or
+   * that pointer | FREE_KEY_HELD while an uncached span's frees may join
+   * that thread's held entry with none, else 0.  Set by that thread;
+   * cleared by it, by a thread caching the span, by gc_set_finalizer,
+   * and at every mark start with the world stopped. */
   atomic_word free_key;
 
   /* free span */

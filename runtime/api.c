@@ -253,41 +253,66 @@ static bool free_large(struct mspan *s) {
 
 static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
 
-/* gc_free(p) through the thread's free memo (alloc/mcache.c, "The free
- * memo"); true when done. */
-MGC_INLINE bool free_through_memo(void *p) {
-  struct mthread *t = thread_current; /* registered: its memo is on */
-  uintptr_t phase = thread_mark_phase_enter(t);
-  bool done = mcache_free_in_memo(&t->mcache, (uintptr_t)p);
-  thread_mark_phase_leave(t, phase);
-  return done;
-}
-
-/* The owner's free key.  Most frees in a program that frees its own
- * objects land in spans its thread caches, and gc_free's usual tests
- * (the span in use, neither tiny nor typed, no finalizers, the collector
- * not marking, the span swept, cached by this thread) hold for such a span
- * from one free to the next.  The owner records that they held in the
- * span's free_key, its mcache's address, and the next free into the span
- * tests only that, with the pointer's bounds and alignment.
+/* Free keys.  Most frees in a program land in a span its thread caches
+ * (the owner's free), or in an uncached span it is already holding frees
+ * for (a held free), and the tests gc_free makes before either (the span
+ * in use, neither tiny nor typed, without finalizers, the collector not
+ * marking, the span swept or the entry open in this sweep generation,
+ * who caches the span) give the same answers from one free to the next.
+ * The thread records that they held in the span's free_key, and the next
+ * free into the span tests only that, with the pointer's bounds and
+ * alignment and the slot itself.
  *
- * Invariant: s->free_key == c only while c caches s, s is swept in the
- * current sweep generation, the collector is not marking, s has no
- * finalizers and is neither tiny nor typed.  It holds because
- *   - only the owner sets it (free_general), inside the mark-phase
+ * Invariants:
+ *   s->free_key == c (the owner's key) only while c caches s, s is swept
+ *   in the current sweep generation, the collector is not marking, and s
+ *   has no finalizers and is neither tiny nor typed;
+ *   s->free_key == c | FREE_KEY_HELD (the held key) only while s is
+ *   uncached, c's entry for s's size class is open for s in the current
+ *   sweep generation, the collector is not marking, and s has no
+ *   finalizers and is not typed.
+ * They hold because
+ *   - only c's thread sets them (free_general), inside the mark-phase
  *     bracket, after testing each of these;
- *   - the owner clears it before giving the span back
- *     (mcentral_uncache_span), gc_set_finalizer clears it when it gives
- *     the span its first finalizer, and a new span record starts at 0;
+ *   - the owner clears its key before giving the span back
+ *     (mcentral_uncache_span); c clears its held key when it applies the
+ *     entry (flush_held_entry), and a thread caching the span clears any
+ *     key (mcentral_cache_span, mcache_stamp_held_key for the race);
+ *     gc_set_finalizer clears the key when it gives the span its first
+ *     finalizer, and a new span record starts at 0;
  *   - a mark start clears every thread's keys with the world stopped
  *     (mcache_revoke_free_keys), and no stamp follows before the mark
- *     ends (the barrier is on meanwhile) and then only on spans swept in
- *     the new generation.
- * The fast path reads the key again inside the mark-phase bracket: no
- * mark can start between that read and the free (the mark start waits
- * until no thread is inside the bracket). */
+ *     ends (the barrier is on meanwhile), and then only in the new sweep
+ *     generation.
+ * A key naming c is read once outside the bracket, to keep other frees
+ * off it, and again inside: no mark can start between that read and the
+ * free (the mark start waits until no thread is inside the bracket). */
 MGC_INLINE struct mthread *mcache_owner(struct mcache *c) {
   return (struct mthread *)((char *)c - offsetof(struct mthread, mcache));
+}
+
+/* thread_mark_phase_enter for gc_free's fast paths, of a thread not
+ * inside the bracket already (no free of mgc's own is; false sends the
+ * free the general way): no earlier value to keep in a register, where
+ * one more made the compiler save a register on every path. */
+MGC_INLINE bool free_bracket_enter(struct mthread *t) {
+  if (unlikely(atomic_load_relaxed(&t->in_mark_work))) return false;
+  atomic_store_relaxed(&t->in_mark_work, 1);
+  __asm__ __volatile__("" ::: "memory"); /* a stop landing after here sees the flag */
+  return true;
+}
+
+MGC_INLINE void free_bracket_leave(struct mthread *t) { thread_mark_phase_leave(t, 0); }
+
+/* gc_free(p) through the free memo of c, a registered thread's (the
+ * placeholder's memo is never on; alloc/mcache.c, "The free memo"); true
+ * when done. */
+MGC_INLINE bool free_through_memo(struct mcache *c, void *p) {
+  struct mthread *t = mcache_owner(c);
+  if (!free_bracket_enter(t)) return false;
+  bool done = mcache_free_in_memo(c, (uintptr_t)p);
+  free_bracket_leave(t);
+  return done;
 }
 
 static MGC_NOINLINE void free_general(void *p, struct mspan *s);
@@ -304,11 +329,7 @@ MGC_INLINE bool keyed_slot(const struct mspan *s, uintptr_t a, uintptr_t *idx) {
  * general way. */
 MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
   struct mthread *t = mcache_owner(c); /* c is a registered thread's: only those stamp keys */
-  /* thread_mark_phase_enter, for a thread not inside the bracket already
-   * (no free of mgc's own is): no earlier value to keep in a register. */
-  if (unlikely(atomic_load_relaxed(&t->in_mark_work))) return false;
-  atomic_store_relaxed(&t->in_mark_work, 1);
-  __asm__ __volatile__("" ::: "memory");
+  if (!free_bracket_enter(t)) return false;
   int r = -1;
   uintptr_t idx;
   uintptr_t key = atomic_load_relaxed(&s->free_key);
@@ -317,12 +338,12 @@ MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
   } else if (key == mcache_held_key(c)) {
     if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_held_keyed(c, s, idx);
   }
-  thread_mark_phase_leave(t, 0);
+  free_bracket_leave(t);
   if (unlikely(r == 0)) mgc_report("gc_free(%p): object already freed; ignored", p);
   return r >= 0;
 }
 
-/* gc_free(p) by the owner's key, or the general way. */
+/* gc_free(p) by a key of c's, or the general way. */
 MGC_INLINE void free_keyed_or_general(struct mcache *c, void *p) {
   struct mspan *s = span_of((uintptr_t)p); /* NULL for p == NULL: page 0 is never heap */
   if (unlikely(s == NULL)) {
@@ -341,12 +362,12 @@ GC_API void gc_free(void *p) {
    * thread's placeholder has the memo off and names no span's key), so
    * one test on the way. */
   struct mcache *c = mcache_current;
-  if (unlikely(c->free_memo_on) && free_through_memo(p)) return;
+  if (unlikely(c->free_memo_on) && free_through_memo(c, p)) return;
   free_keyed_or_general(c, p);
 }
 
-/* gc_free(p) but for the owner's keyed free and tiny objects; s is the
- * record p's page maps to. */
+/* gc_free(p) but for frees by a key and tiny objects; s is the record
+ * p's page maps to. */
 static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
   if (unlikely(!span_covers(s, (uintptr_t)p))) {
     mgc_report("gc_free(%p): not an object allocated by mgc (or already freed); ignored", p);
@@ -362,9 +383,9 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
   /* Without calls, while the collector is not marking (read inside the
    * mark-phase bracket, see free_slow), the span is swept (see free_slow)
    * and no object of it has a finalizer: the owner frees into a span it
-   * caches (cached_by changes only by the owner) and stamps the span's
-   * free key for the next free, or adds to the frees it holds back for an
-   * uncached span.  The held case needs no look at the span's sweepgen:
+   * caches (cached_by changes only by the owner), or adds to the frees it
+   * holds back for an uncached span, and gives the span its key for the
+   * next free ("Free keys" above).  The held case needs no look at the span's sweepgen:
    * the entry was opened on a swept span (free_slow sweeps first) in the
    * sweep generation it records, and while that generation lasts the span
    * stays swept. */

@@ -114,6 +114,11 @@ static void acknowledge_stop(struct mthread *t) {
   atomic_store_relaxed(&t->acking, 0);
 }
 
+/* Stop owed: t was signalled for a stop it has not acknowledged. */
+static bool stop_owed(struct mthread *t) {
+  return atomic_load_acquire(&t->stop_signalled) != atomic_load_relaxed(&t->stop_acked);
+}
+
 /* Park for the stop `w` with the stack scanned from sp up. */
 static void park(struct mthread *t, uint32_t w, uintptr_t sp) {
   atomic_store_release(&t->stopped_sp, sp);
@@ -123,11 +128,15 @@ static void park(struct mthread *t, uint32_t w, uintptr_t sp) {
    * the handler returning at once; parked without a claim, the thread
    * waited for a restart that needed it (conc_phase_races'
    * stray_signals test hung so).  Not for a later stop (world no longer
-   * w): the caller parks again for that one, with its own world value. */
+   * w): the caller parks again for that one, with its own world value.
+   * (park_here may have read w before the stop it parks for ended, and
+   * the claim made here be the next stop's; the thread then runs from
+   * here to its next park while that stopper may scan it, only in
+   * wait_for_restart, its registers and stack saved in blocking_sp.) */
   for (;;) {
     acknowledge_stop(t);
     atomic_fence();
-    if (atomic_load_acquire(&t->stop_signalled) == atomic_load_relaxed(&t->stop_acked) || load32(&world) != w) break;
+    if (!stop_owed(t) || load32(&world) != w) break;
   }
   wait_while_stopped(w);
   atomic_store_release(&t->stopped_sp, 0);
@@ -139,17 +148,23 @@ static void stop_handler(int sig, siginfo_t *info, void *uctx) {
   (void)uctx; /* the register file it points to lies on this stack, above sp */
   int saved_errno = errno;
   struct mthread *t = thread_current;
-  uint32_t w = load32(&world);
   /* Only for a stop that signalled this thread and has no acknowledgement
    * from it yet.  A late signal (its stop acknowledged in park_here) or a
    * stray one may come while the next stop has begun but not yet
    * signalled the thread: parked, the handler would wait for a restart
    * that needs this thread's acknowledgement, with that stop's signal
    * blocked until it returns, and the stopper would wait for ever (seen
-   * in conc_phase_races).  Returned, the signal comes in. */
-  if (t && (w & WORLD_STOPPED) && !atomic_load_relaxed(&t->acking) &&
-      atomic_load_acquire(&t->stop_signalled) != atomic_load_relaxed(&t->stop_acked))
-    park(t, w, (uintptr_t)__builtin_frame_address(0));
+   * in conc_phase_races).  Returned, the signal comes in.
+   * The signalled number is read before world: a stop owed cannot end
+   * before this thread acknowledges it, so world then still reads that
+   * stop's value (read the other way round, world could be a stop that
+   * ended meanwhile, and the claim made in park the next one's). */
+  if (!t || atomic_load_relaxed(&t->acking) || !stop_owed(t)) {
+    errno = saved_errno;
+    return;
+  }
+  uint32_t w = load32(&world);
+  if (w & WORLD_STOPPED) park(t, w, (uintptr_t)__builtin_frame_address(0));
   errno = saved_errno;
 }
 

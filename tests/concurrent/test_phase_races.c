@@ -289,6 +289,7 @@ END_TEST
  * a mutator over and over while the main thread collects. */
 #define STRAY_SECONDS 3.0
 #define STRAY_MIN_CYCLES 100
+#define STRAY_MAX_SECONDS 40.0 /* a slow machine (TSan) runs on to STRAY_MIN_CYCLES */
 
 static atomic_bool stray_stop;
 static atomic_ullong stray_sent, stray_allocs;
@@ -326,7 +327,11 @@ START_TEST(test_stray_stop_signals_during_stops_do_not_hang_them) {
   ck_assert_int_eq(pthread_create(&sender, NULL, stray_sender_main, &mutator), 0);
   uint64_t cycles0 = cycles_now();
   double t0 = conc_seconds();
-  while (conc_seconds() - t0 < STRAY_SECONDS) gc_collect();
+  for (;;) {
+    double elapsed = conc_seconds() - t0;
+    if (elapsed >= STRAY_MAX_SECONDS || (elapsed >= STRAY_SECONDS && cycles_now() - cycles0 >= STRAY_MIN_CYCLES)) break;
+    gc_collect();
+  }
   uint64_t cycles = cycles_now() - cycles0;
   atomic_store(&stray_stop, true);
   pthread_join(sender, NULL); /* before the mutator ends: it signals it */
