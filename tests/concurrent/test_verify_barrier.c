@@ -482,8 +482,21 @@ END_TEST
  * is freed, and C->f = W records V in the barrier buffer, too late: a freed
  * object is no longer marked.  Unless gc_free greys what V held (its
  * deletion barrier), X is freed while W points to it.  REALLOC_SIZE is far
- * from V's class, so W is a new object; fillers move every cached word past
- * V, X and W. */
+ * from V's class, so W is a new object.
+ *
+ * W must really be black before the collector resumes.  Allocation black
+ * is settled when the thread leaves a word (alloc/mcache.c): until then W
+ * has no mark bit, and the marker counts every slot of a cached span's
+ * current word as allocated, so when the drain scans C it finds W white,
+ * greys and scans it, and marks X through it, barrier or not.  With 8
+ * objects of REALLOC_SIZE after W (16 to a span, one word) the test passed
+ * with gc_free's deletion barrier taken out: W's word was still current.
+ * FILLERS objects of its class (a word has at most 64 slots) leave it.
+ *
+ * V and X must not be covered some other way: they are built by a thread
+ * that has exited by mark setup (no stack or register of the test thread
+ * can name them; see the top for B), so their spans are no thread's and
+ * the marker goes by their allocation bits alone. */
 #define REALLOC_SIZE 4096
 #define V_BYTES 64
 
@@ -499,14 +512,28 @@ static GCTEST_NOINLINE void build_v_and_x(void) {
   GC_WRITE(&c->f, v);
   global_c = c;
   hidden_b = hide(x);
-  allocate_fillers(FILLERS, V_BYTES, SMALL_B_BYTES);
+}
+
+static void *build_v_and_x_thread(void *arg) {
+  (void)arg;
+  build_v_and_x();
+  return NULL; /* the gc_pthread_create trampoline unregisters */
+}
+
+/* build_v_and_x on a thread of its own, gone when this returns. */
+static void build_v_and_x_elsewhere(void) {
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, build_v_and_x_thread, NULL), 0);
+  gc_blocking_begin();
+  pthread_join(t, NULL);
+  gc_blocking_end();
 }
 
 static GCTEST_NOINLINE void move_v_now(void) {
   struct obj *w = gc_realloc(global_c->f, REALLOC_SIZE);
   ck_assert_ptr_nonnull(w);
   GC_WRITE(&global_c->f, w);
-  allocate_fillers(8, REALLOC_SIZE, 0);
+  allocate_fillers(FILLERS, REALLOC_SIZE, 0); /* leave W's word: W black (see above) */
 }
 
 /* One cycle held after mark setup while `during` runs. */
@@ -528,7 +555,7 @@ static GCTEST_NOINLINE void held_cycle_running(void (*during)(void)) {
 
 static void check_realloc_during_mark(const struct conc_env *env, size_t nenv) {
   conc_init(env, nenv);
-  build_v_and_x();
+  build_v_and_x_elsewhere();
   struct capture_text cap;
   capture_text_begin(&cap);
   held_cycle_running(move_v_now);
