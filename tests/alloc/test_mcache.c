@@ -442,6 +442,27 @@ static inline __attribute__((always_inline)) pthread_t collect_holding_the_sweep
   return t;
 }
 
+/* A collection in another thread, held right after its mark setup (the
+ * barrier on, the world running): returns once it is held.  Inline, as
+ * collect_holding_the_sweep. */
+static inline __attribute__((always_inline)) pthread_t collect_holding_after_mark_setup(void) {
+  test_hold_set(&collector_hold_after_setup, true);
+  pthread_t t;
+  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
+  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
+    ck_assert_msg(i < 100000, "no mark started within 10 s");
+    nanosleep(&(struct timespec){0, 100000}, NULL);
+  }
+  return t;
+}
+
+static void release_the_mark(pthread_t t) {
+  test_hold_set(&collector_hold_after_setup, false);
+  gc_blocking_begin();
+  ck_assert_int_eq(pthread_join(t, NULL), 0);
+  gc_blocking_end();
+}
+
 static void release_the_sweep(pthread_t t) {
   test_hold_set(&sweep_hold_before_span, false);
   gc_blocking_begin();
@@ -1631,22 +1652,13 @@ END_TEST
 START_TEST(test_mark_start_forgets_the_free_memo) {
   turn_the_free_memo_on();
   struct mspan *s = memo_span_with(64, true, 8);
-  test_hold_set(&collector_hold_after_setup, true);
-  pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
-    ck_assert_msg(i < 100000, "no mark started within 10 s");
-    nanosleep(&(struct timespec){0, 100000}, NULL);
-  }
+  pthread_t t = collect_holding_after_mark_setup();
   bool forgotten = free_memo() == &mcache_no_memo;
   gc_free(objs[5]);
   bool held = mcache_holds_free(my_mcache(), s, 5);
   bool freed = !span_holds_slot(s, 5);
   objs[5] = NULL;
-  test_hold_set(&collector_hold_after_setup, false);
-  gc_blocking_begin();
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
-  gc_blocking_end();
+  release_the_mark(t);
   ck_assert_msg(forgotten, "the mark started with the free memo still set");
   ck_assert_msg(!held && freed, "a free while the collector marked was %s", held ? "held" : "not applied");
   mcache_release_all(my_mcache());
@@ -1777,6 +1789,24 @@ static size_t size_with_a_tail(void) {
   return 0;
 }
 
+/* gc_free(p), which must be reported with a line saying `says`. */
+static void free_expecting_report(void *p, const char *says, const char *what) {
+  capture_begin();
+  gc_free(p);
+  const char *report = capture_end();
+  ck_assert_msg(report != NULL && strstr(report, says), "%s was not reported", what);
+}
+
+/* objs[0 .. count): objects of a fresh span of n-byte objects the thread
+ * caches, objs[1] freed: the owner's first free, which keys the span. */
+static struct mspan *owner_keyed_span(size_t n, bool noscan, unsigned count) {
+  struct mspan *s = fresh_span_with(0, n, noscan, count);
+  gc_free(objs[1]);
+  objs[1] = NULL;
+  ck_assert_msg(free_key(s) == (uintptr_t)my_mcache(), "the owner's free did not key its span");
+  return s;
+}
+
 /* objs[at .. at + count): objects of a fresh span of n-byte objects that the thread gave back, two of them (objs[at], objs[at + 1])
  * freed: the first opens the thread's entry for the span, the second is
  * held the usual way and gives the span the thread's held key. */
@@ -1803,15 +1833,9 @@ START_TEST(test_frees_by_the_held_key_are_held_and_applied) {
   ck_assert_uint_eq(h->count, 3);
   ck_assert(span_holds_slot(s, 2));
   ck_assert_ptr_null(gc_base(objs[2]));
-  capture_begin();
-  gc_free(objs[2]);
-  const char *report = capture_end();
-  ck_assert_msg(report != NULL && strstr(report, "already freed"), "a second free by the held key was not reported");
+  free_expecting_report(objs[2], "already freed", "a second free by the held key");
   objs[2] = NULL;
-  capture_begin();
-  gc_free((char *)objs[3] + 8);
-  report = capture_end();
-  ck_assert_msg(report != NULL && strstr(report, "inside an object"), "a free by the held key of a pointer into an object was not reported");
+  free_expecting_report((char *)objs[3] + 8, "inside an object", "a free by the held key of a pointer into an object");
   ck_assert_uint_eq(h->count, 3);
   ck_assert_uint_eq(free_key(s), mcache_held_key(my_mcache()));
   mcache_flush_held(my_mcache());
@@ -1864,20 +1888,11 @@ START_TEST(test_an_owner_free_keys_its_span_and_keyed_frees_refuse_bad_pointers)
   ck_assert_ptr_null(gc_base(objs[2]));
   ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
 
-  capture_begin();
-  gc_free(objs[2]);
-  const char *report = capture_end();
-  ck_assert_msg(report != NULL && strstr(report, "already freed"), "a second keyed free was not reported");
+  free_expecting_report(objs[2], "already freed", "a second keyed free");
   objs[2] = NULL;
-  capture_begin();
-  gc_free((char *)objs[3] + 8);
-  report = capture_end();
-  ck_assert_msg(report != NULL && strstr(report, "inside an object"), "a keyed free of a pointer into an object was not reported");
+  free_expecting_report((char *)objs[3] + 8, "inside an object", "a keyed free of a pointer into an object");
   ck_assert_ptr_eq(gc_base(objs[3]), objs[3]);
-  capture_begin();
-  gc_free((void *)s->limit);
-  report = capture_end();
-  ck_assert_msg(report != NULL && strstr(report, "not an object"), "a keyed free past the last slot was not reported");
+  free_expecting_report((void *)s->limit, "not an object", "a keyed free past the last slot");
 
   for (unsigned i = 3; i < 8; i++) {
     gc_free(objs[i]);
@@ -1894,10 +1909,7 @@ END_TEST
 /* gc_set_finalizer clears the key: the free of that object must take the
  * way that drops its finalizer. */
 START_TEST(test_a_finalizer_on_a_keyed_span_takes_its_key_away) {
-  struct mspan *s = fresh_span_with(0, 64, true, 8);
-  gc_free(objs[1]);
-  objs[1] = NULL;
-  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  struct mspan *s = owner_keyed_span(64, true, 8);
   ck_assert_int_eq(gc_set_finalizer(objs[3], never_called, NULL), 0);
   ck_assert_uint_eq(free_key(s), 0);
   gc_free(objs[3]);
@@ -1950,26 +1962,14 @@ END_TEST
  * and keys it again. */
 START_TEST(test_a_mark_takes_the_keys_away_until_it_ends) {
   struct mspan *held = held_keyed_span(8, 208, false, 4);
-  struct mspan *s = fresh_span_with(0, 64, false, 8);
-  gc_free(objs[1]);
-  objs[1] = NULL;
-  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  struct mspan *s = owner_keyed_span(64, false, 8);
   ck_assert_uint_eq(free_key(held), mcache_held_key(my_mcache()));
-  test_hold_set(&collector_hold_after_setup, true);
-  pthread_t t;
-  ck_assert_int_eq(gc_pthread_create(&t, NULL, collect_main, NULL), 0);
-  for (int i = 0; !test_hold_is_holding(&collector_hold_after_setup); i++) {
-    ck_assert_msg(i < 100000, "no mark started within 10 s");
-    nanosleep(&(struct timespec){0, 100000}, NULL);
-  }
+  pthread_t t = collect_holding_after_mark_setup();
   uintptr_t key_at_mark = free_key(s), held_key_at_mark = free_key(held);
   gc_free(objs[2]);
   uintptr_t key_after_free = free_key(s);
   objs[2] = NULL;
-  test_hold_set(&collector_hold_after_setup, false);
-  gc_blocking_begin();
-  ck_assert_int_eq(pthread_join(t, NULL), 0);
-  gc_blocking_end();
+  release_the_mark(t);
   ck_assert_msg(key_at_mark == 0, "the mark started with a span still keyed");
   ck_assert_msg(held_key_at_mark == 0, "the mark started with a span still keyed for held frees");
   ck_assert_msg(key_after_free == 0, "a free while the collector marked keyed its span");
@@ -1987,10 +1987,7 @@ END_TEST
 /* Another thread never takes the owner's key: its frees into the keyed
  * span are remote frees, and a second one is refused. */
 START_TEST(test_frees_by_another_thread_into_a_keyed_span_are_remote) {
-  struct mspan *s = fresh_span_with(0, 64, true, 8);
-  gc_free(objs[1]);
-  objs[1] = NULL;
-  ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
+  struct mspan *s = owner_keyed_span(64, true, 8);
   free_from_other_thread(objs[4]);
   ck_assert(bitmap_get(s->freedbits, 4));
   ck_assert_uint_eq(free_key(s), (uintptr_t)my_mcache());
