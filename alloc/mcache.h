@@ -315,10 +315,16 @@ MGC_INLINE int mcache_free_held_fast(struct mcache *c, struct mspan *s, uintptr_
 }
 /* A free held for s by its held key: s->free_key was c's held key, read
  * inside the mark-phase bracket, so c's entry for s's size class is open
- * for s in this sweep generation and s is uncached.  1: held; 0: the slot
+ * for s in this sweep generation and s is uncached (barring a double free:
+ * -1 when the entry names another span).  1: held; 0: the slot
  * is already free (or held). */
 MGC_INLINE int mcache_free_held_keyed(struct mcache *c, struct mspan *s, uintptr_t idx) {
-  if (!held_entry_add(c, &c->held[s->sizeclass], s, idx)) return 0;
+  struct held_frees *h = &c->held[s->sizeclass];
+  /* After a double free the record may be in another use, its key not
+   * yet cleared (mspan_init_in_use_locked): as the memo, never add to an
+   * entry for another span. */
+  if (h->span != s) return -1;
+  if (!held_entry_add(c, h, s, idx)) return 0;
   mcache_note_held_free(c, s, false);
   return 1;
 }

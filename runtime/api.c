@@ -333,6 +333,10 @@ MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
   int r = -1;
   uintptr_t idx;
   uintptr_t key = atomic_load_relaxed(&s->free_key);
+  /* Finalizers are tested here, not stood for by the key: a stamp that
+   * read none could land after gc_set_finalizer's clear (the program
+   * orders its own free after gc_set_finalizer, so this read sees it). */
+  if (unlikely(atomic_load_relaxed(&s->finalizers))) key = 0;
   if (key == (uintptr_t)c) {
     if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_local(c, s, idx);
   } else if (key == mcache_held_key(c)) {
