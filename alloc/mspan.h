@@ -155,8 +155,9 @@ struct mspan {
    * the span while its owner may free into it with no other test, or
    * that pointer | FREE_KEY_HELD while an uncached span's frees may join
    * that thread's held entry with none, else 0.  Set by that thread;
-   * cleared by it, by a thread caching the span, by gc_set_finalizer,
-   * and at every mark start with the world stopped. */
+   * cleared by it, by a thread caching the span, by gc_set_finalizer, by
+   * mspan_init_in_use_locked, and at every mark start with the world
+   * stopped. */
   atomic_word free_key;
 
   /* free span */

@@ -167,8 +167,7 @@ static void await_mark_work_quiet(void) {
  * middle of allocating a large object (its address may be in no root).
  * Every thread's free memo is forgotten and its spans' free keys cleared:
  * from here on the barrier may be on, and the sweep generation will move
- * (alloc/mcache.c, "The free memo"; runtime/api.c, "Free
- * keys"). */
+ * (alloc/mcache.c, "The free memo"; runtime/api.c, "Free keys"). */
 static uint64_t stop_world_for_mark_start(void) {
   await_mark_work_quiet();
   uint64_t t0 = stop_world();

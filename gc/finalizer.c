@@ -227,8 +227,8 @@ GC_API int gc_set_finalizer(void *obj, gc_finalizer_fn fn, void *data) {
     fresh->data = data;
     fresh->span_next = span_list(s);
     atomic_store_relaxed(&s->finalizers, (uintptr_t)fresh);
-    /* The owner's next gc_free into s takes the way that drops a
-     * finalizer (runtime/api.c, "Free keys"). */
+    /* No free into s by a key made before this finalizer (runtime/api.c,
+     * "Free keys"). */
     atomic_store_relaxed(&s->free_key, 0);
     fresh->all_next = all_head;
     if (all_head) all_head->all_prev = fresh;

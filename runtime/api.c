@@ -43,7 +43,6 @@
 #include "runtime/thread.h"
 #include "runtime/throw.h"
 
-
 /* Requests above this are refused outright: no heap can hold them, and
  * page arithmetic on them could overflow. */
 #define ALLOC_SIZE_MAX ((size_t)1 << (HEAP_ADDR_BITS - 1))
@@ -266,11 +265,13 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
  * Invariants:
  *   s->free_key == c (the owner's key) only while c caches s, s is swept
  *   in the current sweep generation, the collector is not marking, and s
- *   has no finalizers and is neither tiny nor typed;
+ *   is neither tiny nor typed;
  *   s->free_key == c | FREE_KEY_HELD (the held key) only while s is
  *   uncached, c's entry for s's size class is open for s in the current
- *   sweep generation, the collector is not marking, and s has no
- *   finalizers and is not typed.
+ *   sweep generation (barring a double free), the collector is not
+ *   marking, and s is not typed.
+ * Finalizers are not among them: a stamp that read none may land after
+ * gc_set_finalizer's clear, so free_by_key tests them itself.
  * They hold because
  *   - only c's thread sets them (free_general), inside the mark-phase
  *     bracket, after testing each of these;
@@ -278,8 +279,8 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
  *     (mcentral_uncache_span); c clears its held key when it applies the
  *     entry (flush_held_entry), and a thread caching the span clears any
  *     key (mcentral_cache_span, mcache_stamp_held_key for the race);
- *     gc_set_finalizer clears the key when it gives the span its first
- *     finalizer, and a new span record starts at 0;
+ *     gc_set_finalizer clears the key with each finalizer it adds, and a
+ *     new span record starts at 0;
  *   - a mark start clears every thread's keys with the world stopped
  *     (mcache_revoke_free_keys), and no stamp follows before the mark
  *     ends (the barrier is on meanwhile), and then only in the new sweep
@@ -387,12 +388,12 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
   /* Without calls, while the collector is not marking (read inside the
    * mark-phase bracket, see free_slow), the span is swept (see free_slow)
    * and no object of it has a finalizer: the owner frees into a span it
-   * caches (cached_by changes only by the owner), or adds to the frees it
-   * holds back for an uncached span, and gives the span its key for the
-   * next free ("Free keys" above).  The held case needs no look at the span's sweepgen:
-   * the entry was opened on a swept span (free_slow sweeps first) in the
-   * sweep generation it records, and while that generation lasts the span
-   * stays swept. */
+   * caches (only the owner uncaches it), or adds to the frees it holds
+   * back for an uncached span, and gives the span its key for the next
+   * free ("Free keys" above).  The held case needs no look at the span's
+   * sweepgen: the entry was opened on a swept span (free_slow sweeps
+   * first) in the sweep generation it records, and while that generation
+   * lasts the span stays swept. */
   struct mthread *t = thread_current;
   if (likely(t != NULL) && likely(!atomic_load_relaxed(&s->finalizers))) {
     struct mcache *c = &t->mcache;
@@ -402,7 +403,7 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
       int r = -1;
       if (owner == 0) {
         r = mcache_free_held_fast(c, s, idx);
-        if (r > 0 && !spanclass_typed(s->spanclass)) mcache_stamp_held_key(c, s);
+        if (r > 0) mcache_stamp_held_key(c, s);
       } else if (owner == (uintptr_t)c && !span_needs_sweep(s)) {
         r = mcache_free_local(c, s, idx);
         mcache_stamp_free_key(c, s);
