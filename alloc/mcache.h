@@ -84,6 +84,12 @@ struct mcache {
    * on gc_free's path. */
   uintptr_t free_memo_hits;
   uintptr_t free_memo_held;
+#if MGC_DEBUG >= 1
+  /* Frees done by a free key (runtime/api.c, "Free keys"), owner's and
+   * held: for tests to tell the keyed path was taken.  Debug builds only,
+   * off the release fast path. */
+  uintptr_t debug_keyed_frees;
+#endif
   struct held_frees held[SIZECLASS_COUNT];  /* by the span's size class */
   uint64_t held_bits[SIZECLASS_BITMAP_WORDS_SUM];
   /* mheap_sweepgen when the thread last gave all its spans back (see
@@ -225,14 +231,17 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
 #define FREE_KEY_HELD ((uintptr_t)1)
 MGC_INLINE uintptr_t mcache_held_key(const struct mcache *c) { return (uintptr_t)c | FREE_KEY_HELD; }
 
-/* Give s the free key of c, its owner, when every test the key stands
- * for holds: c caches s, s is swept, the collector is not marking, and s
- * has no finalizers and is neither tiny nor typed.  The caller is c's
- * thread, inside the mark-phase bracket (thread_mark_phase_enter). */
+/* Give s the free key of c, its owner, after an owner's free into it
+ * the usual way, when the tests the key stands for that the free did not
+ * make hold: s is not typed.  The caller (free_general) is c's thread,
+ * inside the mark-phase bracket (thread_mark_phase_enter), and has seen c
+ * cache s, s swept, the barrier off, s not tiny: none of these can change
+ * before the bracket is left.  Finalizers are not stood for by the key
+ * (free_by_key tests them). */
 MGC_INLINE void mcache_stamp_free_key(struct mcache *c, struct mspan *s) {
-  if (atomic_load_relaxed(&s->cached_by) == (uintptr_t)c && !span_needs_sweep(s) && !gc_barrier_on &&
-      !atomic_load_relaxed(&s->finalizers) && !spanclass_typed(s->spanclass) && s->spanclass != TINY_SPANCLASS)
-    atomic_store_relaxed(&s->free_key, (uintptr_t)c);
+  mgc_assert(atomic_load_relaxed(&s->cached_by) == (uintptr_t)c && !span_needs_sweep(s) && !gc_barrier_on &&
+             s->spanclass != TINY_SPANCLASS);
+  if (!spanclass_typed(s->spanclass)) atomic_store_relaxed(&s->free_key, (uintptr_t)c);
 }
 
 /* Give s c's held key after a free held for it the usual way, when the

@@ -344,6 +344,9 @@ MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
     if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_held_keyed(c, s, idx);
   }
   free_bracket_leave(t);
+#if MGC_DEBUG >= 1
+  c->debug_keyed_frees += r > 0;
+#endif
   if (unlikely(r == 0)) mgc_report("gc_free(%p): object already freed; ignored", p);
   return r >= 0;
 }
