@@ -278,6 +278,8 @@ static bool advance_word(struct mcache_slot *sl, struct mspan *s) {
     if (enter_word(sl, s, w)) return true;
   if (s->has_holes) {
     s->has_holes = 0;
+    /* The owner's key stands for has_holes ("Free keys", runtime/api.c). */
+    atomic_store_relaxed(&s->free_key, 0);
     for (unsigned w = 0; w <= cur && w < s->nwords; w++)
       if (enter_word(sl, s, w)) return true;
   }

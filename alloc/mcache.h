@@ -157,13 +157,11 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
 }
 
 void mcache_init(struct mcache *c);
-/* gc_free of slot idx of span s, cached by c (the calling thread's).
- * Returns false when the slot is already free.  Inline: it is gc_free's
- * fast path (runtime/api.c).  The caller holds the mark phase still
- * (thread_mark_phase_enter) and s is swept: a slot in a word other than
- * the current one is freed by a plain read and write of allocbits, words
- * a sweeper of s rewrites under the class lock. */
-MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
+/* The slot's part of mcache_free_local (below): free slot idx of s, or
+ * return false when it is free already; the span's flags are the
+ * caller's.  gc_free's keyed path calls it alone, as the owner's key is
+ * only given to a span whose flags are set ("Free keys", runtime/api.c). */
+MGC_INLINE bool mcache_free_local_slot(struct mcache *c, struct mspan *s, uintptr_t idx) {
   struct mcache_slot *sl = &c->slots[s->spanclass];
   unsigned w = (unsigned)(idx >> 6);
   uint64_t bit = (uint64_t)1 << (idx & 63);
@@ -178,19 +176,30 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
    *   In another word, allocbits says; the free clears the bit.
    * Either way the free flips the slot's bit in the chosen word v, and the
    * slot is allocated iff it is clear in (v | freebits) (current word) or
-   * in ~v (another): in (v | (freebits & in_cur)) ^ ~in_cur.  The selects
-   * are masks: compilers turn a ?: on this back into the branch. */
+   * set in v (another): set in (v | (freebits & in_cur)) ^ in_cur.  The
+   * selects are masks: compilers turn a ?: on this back into the branch. */
   uintptr_t cur = atomic_load_relaxed(&s->cur_word);
   uint64_t in_cur = -(uint64_t)(w == cur); /* all ones or zero */
   uintptr_t other = (uintptr_t)&s->allocbits[w];
   atomic_word *word = (atomic_word *)(other ^ ((other ^ (uintptr_t)&s->cur_freed) & in_cur));
   uintptr_t v = atomic_load_relaxed(word);
-  if (((v | (sl->freebits & in_cur)) ^ ~in_cur) & bit) return false;
+  if (!(((v | (sl->freebits & in_cur)) ^ in_cur) & bit)) return false;
   atomic_store_relaxed(word, v ^ bit);
+  s->local_frees++;
+  return true;
+}
+
+/* gc_free of slot idx of span s, cached by c (the calling thread's).
+ * Returns false when the slot is already free.  Inline: it is gc_free's
+ * fast path (runtime/api.c).  The caller holds the mark phase still
+ * (thread_mark_phase_enter) and s is swept: a slot in a word other than
+ * the current one is freed by a plain read and write of allocbits, words
+ * a sweeper of s rewrites under the class lock. */
+MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t idx) {
+  if (!mcache_free_local_slot(c, s, idx)) return false;
   /* Maybe behind the word in use: the walk comes back once (a free ahead
    * of it costs that walk a look at words without free slots). */
   s->has_holes = 1;
-  s->local_frees++;
   atomic_store_byte_relaxed(&s->needzero, 1); /* zeroed when a word holding it is entered again */
   return true;
 }
@@ -232,8 +241,8 @@ MGC_INLINE void mcache_forget_free_memo(struct mcache *c) {
 MGC_INLINE uintptr_t mcache_held_key(const struct mcache *c) { return (uintptr_t)c | FREE_KEY_HELD; }
 
 /* Give s the free key of c, its owner, after an owner's free into it
- * the usual way, when the tests the key stands for that the free did not
- * make hold: s is not typed.  The caller (free_general) is c's thread,
+ * the usual way (which set has_holes and needzero), when the tests the
+ * key stands for that the free did not make hold: s is not typed.  The caller (free_general) is c's thread,
  * inside the mark-phase bracket (thread_mark_phase_enter), and has seen c
  * cache s, s swept, the barrier off, s not tiny: none of these can change
  * before the bracket is left.  Finalizers are not stood for by the key
@@ -285,9 +294,8 @@ MGC_INLINE bool mcache_free_in_memo(struct mcache *c, uintptr_t p) {
   /* Finalizers: gc_free drops the object's (free_slow).  Cached: by
    * another thread now, whose current word allocbits does not describe. */
   if (atomic_load_relaxed(&s->finalizers) || atomic_load_acquire(&s->cached_by)) return false;
-  uintptr_t off = p - s->base;
-  uintptr_t idx = (uintptr_t)(((uint64_t)off * s->divmul) >> 32);
-  if (idx * s->elemsize != off) return false;
+  uintptr_t idx;
+  if (!span_slot_of(s, p - s->base, &idx)) return false;
   /* h->span is s whenever the memo is, barring double frees: another
    * thread's second free of objects held here can empty s and have its
    * record reused, for another size class or a large object, while the

@@ -181,6 +181,19 @@ MGC_INLINE uintptr_t span_object_index(const struct mspan *s, uintptr_t p) {
   return (uintptr_t)(((uint64_t)(p - s->base) * s->divmul) >> 32);
 }
 
+/* The slot of small span s that byte offset off (below s->limit - s->base)
+ * lies in, in *idx, and whether off is that slot's start: the product's
+ * low half is below divmul exactly then (size * divmul = 2^32 + e, and
+ * the division's exactness bounds the error q * e below divmul; both
+ * proved for every class by tools/gen_sizeclasses.py and tested in
+ * test_sizeclasses).  One multiplication where the index and a second
+ * multiplication back took two; false for a large span (divmul 0). */
+MGC_INLINE bool span_slot_of(const struct mspan *s, uintptr_t off, uintptr_t *idx) {
+  uint64_t product = (uint64_t)off * s->divmul;
+  *idx = (uintptr_t)(product >> 32);
+  return (uint32_t)product < s->divmul;
+}
+
 MGC_INLINE uintptr_t span_object_addr(const struct mspan *s, uintptr_t idx) {
   return s->base + idx * s->elemsize;
 }

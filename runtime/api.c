@@ -264,8 +264,9 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
  *
  * Invariants:
  *   s->free_key == c (the owner's key) only while c caches s, s is swept
- *   in the current sweep generation, the collector is not marking, and s
- *   is neither tiny nor typed;
+ *   in the current sweep generation, the collector is not marking, s is
+ *   neither tiny nor typed, and s->has_holes and s->needzero are set (so
+ *   the keyed free leaves them be);
  *   s->free_key == c | FREE_KEY_HELD (the held key) only while s is
  *   uncached, c's entry for s's size class is open for s in the current
  *   sweep generation (barring a double free), the collector is not
@@ -276,7 +277,8 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
  *   - only c's thread sets them (free_general), inside the mark-phase
  *     bracket, after testing each of these;
  *   - the owner clears its key before giving the span back
- *     (mcentral_uncache_span); c clears its held key when it applies the
+ *     (mcentral_uncache_span) and when its walk clears has_holes
+ *     (advance_word; needzero stays set while the span is cached); c clears its held key when it applies the
  *     entry (flush_held_entry), and a thread caching the span clears any
  *     key (mcentral_cache_span, mcache_stamp_held_key for the race);
  *     gc_set_finalizer clears the key with each finalizer it adds, and a
@@ -321,8 +323,7 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s);
 /* The slot of s that a starts (in *idx), when a is the start of one. */
 MGC_INLINE bool keyed_slot(const struct mspan *s, uintptr_t a, uintptr_t *idx) {
   if (a < s->base || a >= s->limit) return false;
-  *idx = span_object_index(s, a);
-  return span_object_addr(s, *idx) == a;
+  return span_slot_of(s, a - s->base, idx);
 }
 
 /* gc_free(p) where p's page maps to s and s->free_key named c when read:
@@ -339,7 +340,7 @@ MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
    * orders its own free after gc_set_finalizer, so this read sees it). */
   if (unlikely(atomic_load_relaxed(&s->finalizers))) key = 0;
   if (key == (uintptr_t)c) {
-    if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_local(c, s, idx);
+    if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_local_slot(c, s, idx);
   } else if (key == mcache_held_key(c)) {
     if (likely(keyed_slot(s, (uintptr_t)p, &idx))) r = mcache_free_held_keyed(c, s, idx);
   }
@@ -409,7 +410,7 @@ static MGC_NOINLINE void free_general(void *p, struct mspan *s) {
         if (r > 0) mcache_stamp_held_key(c, s);
       } else if (owner == (uintptr_t)c && !span_needs_sweep(s)) {
         r = mcache_free_local(c, s, idx);
-        mcache_stamp_free_key(c, s);
+        if (r > 0) mcache_stamp_free_key(c, s);
       }
       if (likely(r >= 0)) {
         thread_mark_phase_leave(t, phase);

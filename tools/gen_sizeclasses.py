@@ -248,12 +248,17 @@ def choose_classes():
 
 
 def compute_divmul(cls):
-    """Set cls.divmul and prove (off * divmul) >> 32 == off // size for
-    every byte offset of the span, by trying them all."""
+    """Set cls.divmul and prove, by trying every byte offset of the span,
+    (off * divmul) >> 32 == off // size, and that the low 32 bits of the
+    product are below divmul exactly when off is a slot's start (gc_free
+    tests a pointer's alignment so, span_slot_of in alloc/mspan.h)."""
     cls.divmul = UINT32_MAX // cls.size + 1
     for off in range(cls.span_bytes()):
         if (off * cls.divmul) >> DIVMUL_SHIFT != off // cls.size:
             fail("divmul %d is inexact for size %d at offset %d"
+                 % (cls.divmul, cls.size, off))
+        if ((off * cls.divmul) & UINT32_MAX < cls.divmul) != (off % cls.size == 0):
+            fail("divmul %d's low bits misjudge a slot start for size %d at offset %d"
                  % (cls.divmul, cls.size, off))
 
 

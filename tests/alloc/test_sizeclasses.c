@@ -17,6 +17,7 @@
  *   division  divmul turns a byte offset in a span into an object index.
  */
 #include <check.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -208,6 +209,25 @@ START_TEST(test_divmul_divides_every_span_offset_exactly) {
 }
 END_TEST
 
+/* gc_free tests a pointer's alignment by the product's low half
+ * (span_slot_of): below divmul exactly at a slot's start.  This holds
+ * wherever the division is exact (size * divmul = 2^32 + e, and exactness
+ * at the last byte of each slot bounds (q + 1) * e below divmul), but the
+ * free path depends on it, so every offset is tried. */
+START_TEST(test_divmul_low_bits_tell_slot_starts) {
+  for (unsigned c = 1; c < SIZECLASS_COUNT; c++) {
+    uint32_t size = sizeclass_size[c];
+    uint64_t divmul = sizeclass_divmul[c];
+    for (uint64_t off = 0; off < span_bytes(c); off++) {
+      bool says_start = (uint32_t)(off * divmul) < divmul;
+      if (says_start != (off % size == 0))
+        ck_abort_msg("class %u: offset %u %s a slot start by the low bits", c, (unsigned)off,
+                     says_start ? "passes for" : "fails as");
+    }
+  }
+}
+END_TEST
+
 static Suite *sizeclasses_suite(void) {
   Suite *s = suite_create("sizeclasses");
 
@@ -238,6 +258,7 @@ static Suite *sizeclasses_suite(void) {
 
   TCase *division = tcase_create("division");
   tcase_add_test(division, test_divmul_divides_every_span_offset_exactly);
+  tcase_add_test(division, test_divmul_low_bits_tell_slot_starts);
   suite_add_tcase(s, division);
 
   return s;
