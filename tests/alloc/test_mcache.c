@@ -2002,6 +2002,43 @@ START_TEST(test_frees_by_another_thread_into_a_keyed_span_are_remote) {
 }
 END_TEST
 
+/* The owner's key stands for has_holes (a keyed free does not set it):
+ * the walk coming back over the span clears has_holes and must take the
+ * key away, or a free behind the walk afterwards would go by the key and
+ * leave its slot unused until the span is given back. */
+START_TEST(test_the_walk_coming_back_takes_the_owners_key_away) {
+  const size_t n = 64;
+  unsigned per_span = sizeclass_nelems[size_to_class1[n]];
+  struct mspan *s = fresh_span_with(0, n, true, per_span); /* the whole span */
+  ck_assert_uint_ge(s->nwords, 2);
+  gc_free(objs[0]);
+  ck_assert_msg(free_key(s) == (uintptr_t)my_mcache(), "the owner's free did not key its span");
+  /* The span is full but for objs[0]'s slot: the walk comes back to it. */
+  void *again = gc_alloc_atomic(n);
+  ck_assert_ptr_eq(again, objs[0]);
+  objs[0] = again;
+  ck_assert_uint_eq(s->cur_word, 0);
+  ck_assert_uint_eq(s->has_holes, 0);
+  ck_assert_msg(free_key(s) == 0, "the walk came back over the span and left the owner's key");
+#if MGC_DEBUG >= 1
+  uintptr_t keyed_before = my_mcache()->debug_keyed_frees;
+#endif
+  unsigned behind = 64; /* word 1: not the word in use */
+  gc_free(objs[behind]);
+  objs[behind] = NULL;
+  ck_assert_msg(s->has_holes, "an owner's free after the walk came back left has_holes clear");
+#if MGC_DEBUG >= 1
+  ck_assert_uint_eq(my_mcache()->debug_keyed_frees, keyed_before);
+#endif
+  for (unsigned i = 0; i < per_span; i++) {
+    if (objs[i]) gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  mcache_release_all(my_mcache());
+  check_span_and_mcentral(s);
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -2190,6 +2227,7 @@ static Suite *mcache_suite(void) {
   tcase_add_test(key, test_typed_and_tiny_spans_get_no_key);
   tcase_add_test(key, test_a_mark_takes_the_keys_away_until_it_ends);
   tcase_add_test(key, test_frees_by_another_thread_into_a_keyed_span_are_remote);
+  tcase_add_test(key, test_the_walk_coming_back_takes_the_owners_key_away);
   tcase_add_test(key, test_frees_by_the_held_key_are_held_and_applied);
   tcase_add_test(key, test_caching_a_span_takes_its_held_key_away);
   suite_add_tcase(s, key);
