@@ -140,8 +140,7 @@ MGC_INLINE uintptr_t lowest_bit_index(uint64_t bits) {
  * zeroed when the mcache enters it, for the span classes whose objects are
  * handed out zeroed (scan and typed; `zero` says which, a constant at every
  * call site), so the fast path has no zeroing test. */
-MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
-  struct mcache_slot *sl = &c->slots[spc];
+MGC_INLINE void *mcache_alloc_from(struct mcache *c, struct mcache_slot *sl, bool zero) {
   uint64_t bits = sl->freebits;
   if (unlikely(bits == 0)) return mcache_refill(c, (unsigned)(sl - c->slots), zero);
   void *p = (void *)(sl->word_addr + lowest_bit_index(bits) * sl->elemsize);
@@ -154,6 +153,10 @@ MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
   if (zero) mcache_check_zeroed(p, sl->elemsize);
 #endif
   return p;
+}
+
+MGC_INLINE void *mcache_alloc(struct mcache *c, uintptr_t spc, bool zero) {
+  return mcache_alloc_from(c, &c->slots[spc], zero);
 }
 
 void mcache_init(struct mcache *c);

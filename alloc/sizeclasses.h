@@ -110,14 +110,16 @@
 
 /* Small objects are those up to four pages; larger ones are rare enough that
  * each gets a span of its own (class 0), which keeps the classes, and the
- * spans each thread caches per class, few.  The lookup uses two tables: one
- * entry per 8 bytes up to 1 KiB, then one per 128 bytes, which is fine
- * enough because every class above 1 KiB is a multiple of 128. */
+ * spans each thread caches per class, few.  The lookup is one table, an
+ * entry per 8 bytes (every class is a multiple of 8): 4 KiB, indexed by a
+ * shift, where a finer table for small requests and a coarser one above
+ * took a branch that mispredicted on every fifth allocation of a program
+ * whose sizes straddle the two (tools/bench's ring_mix). */
 #define SIZECLASS_COUNT 72          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX 32768         /* largest small object */
-#define SMALL_SIZE_DIV 8             /* step of the fine lookup table */
-#define SMALL_SIZE_MAX_FINE 1024     /* sizes up to here use size_to_class8 */
-#define LARGE_SIZE_DIV 128           /* step of the coarse table */
+#define SMALL_SIZE_DIV 8             /* step of the lookup table */
+#define SMALL_SIZE_MAX_FINE 1024     /* classes up to here 16 or fewer bytes apart */
+#define LARGE_SIZE_DIV 128           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS 1024    /* largest nelems; used to size bitmaps */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
@@ -127,28 +129,14 @@ extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */
 extern const uint16_t sizeclass_nelems[SIZECLASS_COUNT]; /* objects per span; [0] = 0 */
 extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 */
-/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX_FINE; [0] is class 1, so a
+/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX; [0] is class 1, so a
  * zero-byte request gets the smallest class. */
-extern const uint8_t  size_to_class8[SMALL_SIZE_MAX_FINE / SMALL_SIZE_DIV + 1];
-/* Index (n - 1024 + 127) >> 7 for SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX. */
-extern const uint8_t  size_to_class128[(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1];
-/* Index n for n <= SMALL_SIZE_MAX_FINE, the same answers as size_to_class8:
- * for the allocation fast paths, which save the rounding arithmetic. */
-extern const uint8_t  size_to_class1[SMALL_SIZE_MAX_FINE + 1];
-
-/* The class of an n-byte request, SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX
- * (also the allocation fast paths' second test, runtime/api.c). */
-static inline unsigned sizeclass_of_medium(size_t n) {
-  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) /
-                          LARGE_SIZE_DIV];
-}
+extern const uint8_t  size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
 
 /* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
  * larger requests to the large-object path. */
 static inline unsigned sizeclass_of(size_t n) {
-  if (n <= SMALL_SIZE_MAX_FINE)
-    return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
-  return sizeclass_of_medium(n);
+  return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
 }
 
 #endif /* MGC_SIZECLASSES_H */

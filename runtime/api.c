@@ -3,7 +3,7 @@
  *
  * gc_alloc and gc_alloc_atomic are the fast paths: the calling thread's
  * mcache, a table lookup for the size class, and mcache_alloc.  Everything
- * else (an unregistered thread, a size over SMALL_SIZE_MAX_FINE, a large
+ * else (an unregistered thread, a size over SMALL_SIZE_MAX, a large
  * object, an impossible size) goes through alloc_slow.
  *
  * When the heap cannot grow, every path ends in oom_alloc_failed
@@ -150,14 +150,10 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
   return p;
 }
 
-/* Small requests are taken from the mcache here, without a call: up to
- * SMALL_SIZE_MAX_FINE by one table lookup (the 19-instruction fast path),
- * up to SMALL_SIZE_MAX by the coarse table, behind a second test that only
- * requests over SMALL_SIZE_MAX_FINE reach. */
+/* Small requests are taken from the mcache here, without a call, by one
+ * lookup in size_to_class8 (sizeclass_of: a shift, no branch). */
 GC_API void *gc_alloc(size_t n) {
-  if (likely(n <= SMALL_SIZE_MAX_FINE))
-    return mcache_alloc(mcache_current, (uintptr_t)size_to_class1[n] << 1, true);
-  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of_medium(n) << 1, true);
+  if (likely(n <= SMALL_SIZE_MAX)) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of(n) << 1, true);
   return alloc_slow(n, false);
 }
 
@@ -166,14 +162,15 @@ GC_API void *gc_alloc(size_t n) {
  * it takes a whole block without alloc_tiny's bookkeeping (41
  * instructions against 17 here, alloc_bench batch_16) and is a tiny
  * object as any other (gc_free leaves it to the collector). */
-_Static_assert(SMALL_SIZE_MAX_FINE >= TINY_SIZE, "tiny sizes take the fine table");
 GC_API void *gc_alloc_atomic(size_t n) {
-  if (likely(n <= SMALL_SIZE_MAX_FINE)) {
+  if (likely(n <= SMALL_SIZE_MAX)) {
     struct mcache *c = mcache_current;
     if (n < TINY_SIZE) return alloc_tiny(c, n);
-    return mcache_alloc(c, (uintptr_t)size_to_class1[n] << 1 | SPANCLASS_NOSCAN, false);
+    /* The class's pair of slots, then its noscan one: the offset folds
+     * into the loads, where (class << 1 | 1) << 5 took one more step. */
+    struct mcache_slot *pair = &c->slots[(uintptr_t)sizeclass_of(n) << 1];
+    return mcache_alloc_from(c, pair + SPANCLASS_NOSCAN, false);
   }
-  if (n <= SMALL_SIZE_MAX) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of_medium(n) << 1 | SPANCLASS_NOSCAN, false);
   return alloc_slow(n, true);
 }
 

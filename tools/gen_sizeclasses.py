@@ -30,8 +30,9 @@ How the classes are chosen:
      nodes made mgc run 207 collections where Go, with a 24-byte class,
      runs 157.  A step of at most 1/8 of the
      band's floor is what keeps the tail waste under 1/8.  From 1024 up the
-     step is at least 128, so every class boundary there falls on the
-     128-byte grid of the coarse lookup table.
+     step is at least 128 (fewer classes; the tail waste bound holds).
+     Every class size is a multiple of 8, so the lookup table needs one
+     entry per 8 bytes.
   2. Span layout.  Each candidate takes the fewest pages (1..MAX_SPAN_PAGES)
      whose span waste is at most 1/8 and that hold at least
      MIN_SPAN_OBJECTS objects (or, for objects over 256 bytes, take at
@@ -96,9 +97,9 @@ import sys
 PAGE_SHIFT = 13                  # 8 KiB pages, as Go's runtime
 PAGE_SIZE = 1 << PAGE_SHIFT
 SMALL_SIZE_MAX = 32768           # larger requests get their own span (class 0)
-SMALL_SIZE_DIV = 8               # step of the fine table, one word
-SMALL_SIZE_MAX_FINE = 1024       # requests up to here use the fine table
-LARGE_SIZE_DIV = 128             # step of the coarse table above that
+SMALL_SIZE_DIV = 8               # step of the lookup table, one word
+SMALL_SIZE_MAX_FINE = 1024       # class sizes up to here on the fine grid
+LARGE_SIZE_DIV = 128             # the grid of class sizes above that
 
 # Choices of this generator.
 WORD_SIZE = 8                    # class 1: the smallest object, one word
@@ -282,7 +283,7 @@ def verify_classes(classes):
     for c in classes:
         if c.size % size_grid(c.size):
             fail("size %d is not a multiple of %d (its grid; above %d that "
-                 "is the coarse table's step)"
+                 "is the grid above SMALL_SIZE_MAX_FINE)"
                  % (c.size, size_grid(c.size), SMALL_SIZE_MAX_FINE))
         if c.size <= lower:
             fail("sizes not increasing at %d" % c.size)
@@ -317,29 +318,22 @@ def class_of(sizes, n):
 
 
 def lookup_tables(classes):
-    """size_to_class8 and size_to_class128, each entry being the class of the
-    largest request its index covers; checked against class_of for every
-    request using the same indexing as sizeclass_of() in the header."""
+    """size_to_class8, each entry being the class of the largest request its
+    index covers; checked against class_of for every request using the same
+    indexing as sizeclass_of() in the header."""
     sizes = [c.size for c in classes]
-    fine = [class_of(sizes, max(1, i * SMALL_SIZE_DIV))
-            for i in range(SMALL_SIZE_MAX_FINE // SMALL_SIZE_DIV + 1)]
-    coarse = [class_of(sizes, SMALL_SIZE_MAX_FINE + i * LARGE_SIZE_DIV)
-              for i in range((SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE)
-                             // LARGE_SIZE_DIV + 1)]
-    byte = [class_of(sizes, max(1, n)) for n in range(SMALL_SIZE_MAX_FINE + 1)]
+    for size in sizes:
+        if size % SMALL_SIZE_DIV:
+            fail("class size %d is no multiple of the table's step %d"
+                 % (size, SMALL_SIZE_DIV))
+    table8 = [class_of(sizes, max(1, i * SMALL_SIZE_DIV))
+              for i in range(SMALL_SIZE_MAX // SMALL_SIZE_DIV + 1)]
     for n in range(1, SMALL_SIZE_MAX + 1):
-        if n <= SMALL_SIZE_MAX_FINE:
-            got = fine[(n + SMALL_SIZE_DIV - 1) // SMALL_SIZE_DIV]
-            if byte[n] != got:
-                fail("per-byte table gives class %d for %d bytes, want %d"
-                     % (byte[n], n, got))
-        else:
-            got = coarse[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1)
-                         // LARGE_SIZE_DIV]
+        got = table8[(n + SMALL_SIZE_DIV - 1) // SMALL_SIZE_DIV]
         if got != class_of(sizes, n):
             fail("lookup gives class %d for %d bytes, want %d"
                  % (got, n, class_of(sizes, n)))
-    return fine, coarse, byte
+    return table8
 
 
 def table_comment(classes):
@@ -402,14 +396,16 @@ def render_header(classes):
 
 /* Small objects are those up to four pages; larger ones are rare enough that
  * each gets a span of its own (class 0), which keeps the classes, and the
- * spans each thread caches per class, few.  The lookup uses two tables: one
- * entry per 8 bytes up to 1 KiB, then one per 128 bytes, which is fine
- * enough because every class above 1 KiB is a multiple of 128. */
+ * spans each thread caches per class, few.  The lookup is one table, an
+ * entry per 8 bytes (every class is a multiple of 8): 4 KiB, indexed by a
+ * shift, where a finer table for small requests and a coarser one above
+ * took a branch that mispredicted on every fifth allocation of a program
+ * whose sizes straddle the two (tools/bench's ring_mix). */
 #define SIZECLASS_COUNT %(count)d          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX %(small_max)d         /* largest small object */
-#define SMALL_SIZE_DIV %(small_div)d             /* step of the fine lookup table */
-#define SMALL_SIZE_MAX_FINE %(small_fine)d     /* sizes up to here use size_to_class8 */
-#define LARGE_SIZE_DIV %(large_div)d           /* step of the coarse table */
+#define SMALL_SIZE_DIV %(small_div)d             /* step of the lookup table */
+#define SMALL_SIZE_MAX_FINE %(small_fine)d     /* classes up to here 16 or fewer bytes apart */
+#define LARGE_SIZE_DIV %(large_div)d           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS %(max_nelems)d    /* largest nelems; used to size bitmaps */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
@@ -419,28 +415,14 @@ extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */
 extern const uint16_t sizeclass_nelems[SIZECLASS_COUNT]; /* objects per span; [0] = 0 */
 extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 */
-/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX_FINE; [0] is class 1, so a
+/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX; [0] is class 1, so a
  * zero-byte request gets the smallest class. */
-extern const uint8_t  size_to_class8[SMALL_SIZE_MAX_FINE / SMALL_SIZE_DIV + 1];
-/* Index (n - 1024 + 127) >> 7 for SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX. */
-extern const uint8_t  size_to_class128[(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1];
-/* Index n for n <= SMALL_SIZE_MAX_FINE, the same answers as size_to_class8:
- * for the allocation fast paths, which save the rounding arithmetic. */
-extern const uint8_t  size_to_class1[SMALL_SIZE_MAX_FINE + 1];
-
-/* The class of an n-byte request, SMALL_SIZE_MAX_FINE < n <= SMALL_SIZE_MAX
- * (also the allocation fast paths' second test, runtime/api.c). */
-static inline unsigned sizeclass_of_medium(size_t n) {
-  return size_to_class128[(n - SMALL_SIZE_MAX_FINE + LARGE_SIZE_DIV - 1) /
-                          LARGE_SIZE_DIV];
-}
+extern const uint8_t  size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
 
 /* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
  * larger requests to the large-object path. */
 static inline unsigned sizeclass_of(size_t n) {
-  if (n <= SMALL_SIZE_MAX_FINE)
-    return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
-  return sizeclass_of_medium(n);
+  return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
 }
 
 #endif /* MGC_SIZECLASSES_H */
@@ -475,7 +457,7 @@ def c_array(ctype, name, dim, values):
                                               "\n".join(rows))
 
 
-def render_source(classes, fine, coarse, byte):
+def render_source(classes, table8):
     pad = [0]  # class 0: large objects, no class
     parts = [
         "/* %s */\n" % GENERATED_LINE,
@@ -498,13 +480,7 @@ def render_source(classes, fine, coarse, byte):
                 pad + [c.divmul for c in classes]),
         "\n",
         c_array("uint8_t", "size_to_class8",
-                "SMALL_SIZE_MAX_FINE / SMALL_SIZE_DIV + 1", fine),
-        "\n",
-        c_array("uint8_t", "size_to_class128",
-                "(SMALL_SIZE_MAX - SMALL_SIZE_MAX_FINE) / LARGE_SIZE_DIV + 1",
-                coarse),
-        "\n",
-        c_array("uint8_t", "size_to_class1", "SMALL_SIZE_MAX_FINE + 1", byte),
+                "SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1", table8),
     ]
     return "".join(parts)
 
@@ -517,10 +493,10 @@ def main():
 
     classes = choose_classes()
     verify_classes(classes)
-    fine, coarse, byte = lookup_tables(classes)
+    table8 = lookup_tables(classes)
     outputs = {
         HEADER_PATH: render_header(classes),
-        SOURCE_PATH: render_source(classes, fine, coarse, byte),
+        SOURCE_PATH: render_source(classes, table8),
     }
 
     stale = []

@@ -2008,7 +2008,7 @@ END_TEST
  * leave its slot unused until the span is given back. */
 START_TEST(test_the_walk_coming_back_takes_the_owners_key_away) {
   const size_t n = 64;
-  unsigned per_span = sizeclass_nelems[size_to_class1[n]];
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
   struct mspan *s = fresh_span_with(0, n, true, per_span); /* the whole span */
   ck_assert_uint_ge(s->nwords, 2);
   gc_free(objs[0]);

@@ -68,16 +68,7 @@ END_TEST
 
 START_TEST(test_zero_byte_request_gets_smallest_class) {
   ck_assert_uint_eq(size_to_class8[0], 1);
-  ck_assert_uint_eq(size_to_class1[0], 1);
   ck_assert_uint_eq(sizeclass_of(0), 1);
-}
-END_TEST
-
-/* The fast paths' per-byte table agrees with the reference answer. */
-START_TEST(test_per_byte_table_matches) {
-  for (size_t n = 1; n <= SMALL_SIZE_MAX_FINE; n++)
-    ck_assert_msg(size_to_class1[n] == smallest_class_holding(n), "n=%zu: class %u, want %u", n,
-                  (unsigned)size_to_class1[n], smallest_class_holding(n));
 }
 END_TEST
 
@@ -234,7 +225,6 @@ static Suite *sizeclasses_suite(void) {
   TCase *mapping = tcase_create("mapping");
   tcase_add_test(mapping, test_every_size_maps_to_smallest_class_that_fits);
   tcase_add_test(mapping, test_zero_byte_request_gets_smallest_class);
-  tcase_add_test(mapping, test_per_byte_table_matches);
   suite_add_tcase(s, mapping);
 
   TCase *shape = tcase_create("shape");
