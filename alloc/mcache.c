@@ -55,7 +55,7 @@
  * a lock, at nearly every free.  An entry's frees are applied under one
  * lock hold (mcentral_free_held) when the thread frees into another span
  * of that size class, when a new sweep generation has started, when it
- * refills that span class (so its next span sees them) and when it gives
+ * takes a new span of that span class (which then sees them) and when it gives
  * its spans back; the sweep generation and the span's incarnation they
  * were held under are checked then, and if either moved, or the collector
  * marks, they are dropped: a mark has taken the objects as allocated, and
@@ -66,8 +66,8 @@
  * next sweep; statistics count them as frees at once (gc/stats.c).
  * Invariants, per entry h: h->count == popcount of its bits;
  * h->count > 0 => h->span != NULL; h->span is of h's size class and is
- * never cached by this thread (a refill of h->spanclass flushes h before
- * it takes a span).
+ * never cached by this thread (a refill of h->spanclass that takes a span
+ * flushes h first).
  *
  * The free memo.  A program that frees objects of one size in the order
  * it allocated them (a queue, a list torn down, an array of records freed
@@ -410,14 +410,6 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     c->released_sweepgen = sweepgen;
     mcache_release_all(c); /* see "Giving spans back each cycle" at the top */
   }
-  /* The span taken below may be one this thread holds frees for; it is
-   * passed over while it holds objects (mcentral_cache_span). */
-  struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
-  const struct mspan *freeing_into = NULL;
-  if (h->span && h->spanclass == spc) {
-    freeing_into = h->span;
-    flush_held_entry(c, h);
-  }
   struct mcache_slot *sl = &c->slots[spc];
   struct mspan *s = sl->span;
   struct mthread *t = thread_current;
@@ -433,6 +425,18 @@ MGC_NOINLINE void *mcache_refill(struct mcache *c, unsigned spc, bool zero) {
     }
   }
   if (!s) {
+    /* A new span: the frees this thread holds for the class are applied
+     * first, so that the span taken sees them.  It may be the one they
+     * were held for, which is passed over while it holds objects
+     * (mcentral_cache_span).  Not at every refill: moving to the next
+     * word of the span in use does not need them, and ring_64 applied an
+     * entry of a quarter of a span at every word. */
+    struct held_frees *h = &c->held[spanclass_sizeclass(spc)];
+    const struct mspan *freeing_into = NULL;
+    if (h->span && h->spanclass == spc) {
+      freeing_into = h->span;
+      flush_held_entry(c, h);
+    }
     heap_before_slow_alloc();
     heap_check_trigger();
     s = mcentral_cache_span(c, spc, freeing_into);
