@@ -291,15 +291,17 @@ MGC_INLINE struct mthread *mcache_owner(struct mcache *c) {
   return (struct mthread *)((char *)c - offsetof(struct mthread, mcache));
 }
 
-/* thread_mark_phase_enter for gc_free's fast paths, of a thread not
- * inside the bracket already (no free of mgc's own is; false sends the
- * free the general way): no earlier value to keep in a register, where
- * one more made the compiler save a register on every path. */
-MGC_INLINE bool free_bracket_enter(struct mthread *t) {
-  if (unlikely(atomic_load_relaxed(&t->in_mark_work))) return false;
+/* thread_mark_phase_enter for gc_free's fast paths, which are never
+ * entered inside the bracket: gc_free is not called from inside mgc while
+ * a thread holds it (nor from a signal handler, docs/api.md), the same
+ * rule alloc_large, barrier_flush_own and the finalizer sections keep.
+ * So there is no earlier value to keep in a register, where one more
+ * made the compiler save a register on every path, nor to test (debug
+ * builds assert it). */
+MGC_INLINE void free_bracket_enter(struct mthread *t) {
+  mgc_assert(atomic_load_relaxed(&t->in_mark_work) == 0);
   atomic_store_relaxed(&t->in_mark_work, 1);
   __asm__ __volatile__("" ::: "memory"); /* a stop landing after here sees the flag */
-  return true;
 }
 
 MGC_INLINE void free_bracket_leave(struct mthread *t) { thread_mark_phase_leave(t, 0); }
@@ -309,7 +311,7 @@ MGC_INLINE void free_bracket_leave(struct mthread *t) { thread_mark_phase_leave(
  * when done. */
 MGC_INLINE bool free_through_memo(struct mcache *c, void *p) {
   struct mthread *t = mcache_owner(c);
-  if (!free_bracket_enter(t)) return false;
+  free_bracket_enter(t);
   bool done = mcache_free_in_memo(c, (uintptr_t)p);
   free_bracket_leave(t);
   return done;
@@ -328,7 +330,7 @@ MGC_INLINE bool keyed_slot(const struct mspan *s, uintptr_t a, uintptr_t *idx) {
  * general way. */
 MGC_INLINE bool free_by_key(struct mcache *c, struct mspan *s, void *p) {
   struct mthread *t = mcache_owner(c); /* c is a registered thread's: only those stamp keys */
-  if (!free_bracket_enter(t)) return false;
+  free_bracket_enter(t);
   int r = -1;
   uintptr_t idx;
   uintptr_t key = atomic_load_relaxed(&s->free_key);
