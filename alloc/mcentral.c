@@ -33,8 +33,8 @@
  * span per thread and class, and only when sweeping (within the refill's
  * budget) finds no other partial span; if the mheap cannot give one, the
  * span is taken after all.  "The span being freed into" is the one the
- * thread held frees for since its last refill of the class (a move to
- * another word of its span is a refill too, and applies them).
+ * thread held frees for since it last took a span of the class (the
+ * refill that takes one applies them first).
  * Spans of fewer than 64 objects (classes over 1 KiB) are taken as
  * before: one word visit uses them up either way, and passing them over
  * only turned the thread's frees into them from local frees into held
