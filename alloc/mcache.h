@@ -210,8 +210,8 @@ MGC_INLINE bool mcache_free_local(struct mcache *c, struct mspan *s, uintptr_t i
 /* gc_free of slot idx of small span s, which c does not cache, by c's
  * thread while the barrier is off: held back in the entry of s's size
  * class, applied with the other frees held for s when the thread frees
- * into another span of that size class, refills s's span class or gives
- * its spans back.  Returns false when the slot is already free
+ * into another span of that size class, takes a new span of s's span
+ * class or gives its spans back.  Returns false when the slot is already free
  * (or held).  The caller keeps the mark phase from changing
  * (thread_mark_phase_enter). */
 bool mcache_free_held(struct mcache *c, struct mspan *s, uintptr_t idx);

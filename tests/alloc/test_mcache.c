@@ -2371,6 +2371,100 @@ START_TEST(test_a_held_key_stamped_while_another_thread_caches_the_span_does_not
 }
 END_TEST
 
+/* Owner's frees spread over a full span of scanned objects holding
+ * garbage, all but the first by the key, then as many allocations: each
+ * must come from the same span (no freed slot left behind for want of
+ * has_holes) and be zero (none handed out dirty for want of needzero,
+ * which the keyed free no longer sets). */
+static void keyed_frees_come_back_zeroed(size_t n, unsigned stride, unsigned first) {
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  ck_assert_uint_le(per_span, MAX_OBJS);
+  struct mspan *s = fresh_span_with(0, n, false, per_span);
+  for (unsigned i = 0; i < per_span; i++) memset(objs[i], 0xEE, n);
+  unsigned freed = 0;
+  uintptr_t before = keyed_frees();
+  for (unsigned i = first % per_span; i < per_span; i += stride) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+    freed++;
+  }
+  uintptr_t keyed = keyed_frees() - before;
+  if (KEYED_FREES_COUNTED)
+    ck_assert_msg(keyed + 1 == freed, "%lu of %u frees went by the key, want all but the first", (unsigned long)keyed, freed);
+  for (unsigned k = 0; k < freed; k++) {
+    void *p = gc_alloc(n);
+    ck_assert_msg(span_at(p) == s, "allocation %u of %u left the span: a freed slot was passed over", k, freed);
+    ck_assert_msg(is_all(p, n, 0), "allocation %u of %u handed out memory that is not zero", k, freed);
+    unsigned idx = (unsigned)(((uintptr_t)p - s->base) / s->elemsize);
+    ck_assert_ptr_null(objs[idx]);
+    objs[idx] = p;
+  }
+  for (unsigned i = 0; i < per_span; i++) {
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  mcache_release_all(my_mcache());
+}
+
+START_TEST(test_keyed_frees_over_a_span_come_back_zeroed_in_it) {
+  keyed_frees_come_back_zeroed(64, 1, 0);
+  keyed_frees_come_back_zeroed(64, 3, 1);
+  keyed_frees_come_back_zeroed(64, 7, 70);
+  keyed_frees_come_back_zeroed(32, 5, 2);
+  keyed_frees_come_back_zeroed(208, 2, 0);
+  keyed_frees_come_back_zeroed(48, 11, 100);
+}
+END_TEST
+
+/* The frees held for an uncached span x stay held while the thread moves
+ * from word to word of its own span of the class, and are applied when it
+ * takes a new span (mcache_refill), never letting it cache x while the
+ * entry names x. */
+START_TEST(test_held_frees_stay_held_across_word_moves_until_a_span_is_taken) {
+  const size_t n = 64;
+  unsigned per_span = sizeclass_nelems[sizeclass_of(n)];
+  struct mspan *x = fresh_span_with(0, n, false, per_span);
+  mcache_release_all(my_mcache());
+  static void *more[3 * MAX_OBJS];
+  ck_assert_uint_le(3 * per_span, 3 * MAX_OBJS);
+  more[0] = gc_alloc(n); /* caches another span */
+  struct mspan *cur = span_at(more[0]);
+  ck_assert_ptr_ne(cur, x);
+  for (unsigned i = 0; i + 1 < per_span; i++) { /* all but one of x: held */
+    gc_free(objs[i]);
+    objs[i] = NULL;
+  }
+  const struct held_frees *h = &my_mcache()->held[x->sizeclass];
+  ck_assert_ptr_eq(h->span, x);
+  ck_assert_uint_eq(h->count, per_span - 1);
+  unsigned moves = 0, new_spans = 0;
+  uintptr_t word = cur->cur_word;
+  for (unsigned k = 1; k < 3 * per_span; k++) {
+    more[k] = gc_alloc(n);
+    ck_assert_ptr_nonnull(more[k]);
+    struct mspan *s = span_at(more[k]);
+    if (s != cur) {
+      new_spans++;
+      cur = s;
+      ck_assert_msg(h->span == NULL, "a new span was taken with the entry not applied");
+    } else if (s->cur_word != word) {
+      moves++;
+      ck_assert_msg(new_spans > 0 || h->span == x, "a move to the next word applied the held frees");
+    }
+    word = s->cur_word;
+    ck_assert_msg(!(s == x && h->span == x), "x was cached while the entry names it");
+    ck_assert(is_all(more[k], n, 0));
+  }
+  ck_assert_uint_gt(moves, 0);
+  ck_assert_uint_gt(new_spans, 0);
+  for (unsigned k = 0; k < 3 * per_span; k++) gc_free(more[k]);
+  gc_free(objs[per_span - 1]);
+  objs[per_span - 1] = NULL;
+  mcache_release_all(my_mcache());
+  ck_assert(mheap_is_valid());
+}
+END_TEST
+
 /* ---- tiny ---- */
 
 static void tiny_reset(void) { mcache_release_all(my_mcache()); }
@@ -2568,6 +2662,8 @@ static Suite *mcache_suite(void) {
   tcase_add_test(key, test_applying_the_held_frees_takes_the_held_key_away);
   tcase_add_test(key, test_a_record_reused_after_double_frees_emptied_it_starts_without_a_key);
   tcase_add_test(key, test_a_held_key_stamped_while_another_thread_caches_the_span_does_not_outlive_the_caching);
+  tcase_add_test(key, test_keyed_frees_over_a_span_come_back_zeroed_in_it);
+  tcase_add_test(key, test_held_frees_stay_held_across_word_moves_until_a_span_is_taken);
   suite_add_tcase(s, key);
 
   TCase *tiny = tcase("tiny");
