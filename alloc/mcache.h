@@ -39,6 +39,10 @@ struct mcache_slot {
   struct mspan *span;    /* NULL: nothing cached (freebits == 0) */
 };
 _Static_assert(sizeof(struct mcache_slot) == 32, "mcache_slot should stay 32 bytes");
+/* size_to_class8's entries are the byte offsets of a class's pair of slots
+ * (runtime/api.c, the allocation fast paths). */
+_Static_assert(2 * sizeof(struct mcache_slot) == (size_t)1 << SIZECLASS_LOOKUP_SHIFT,
+               "a span class pair of mcache slots must span 1 << SIZECLASS_LOOKUP_SHIFT bytes");
 
 /* Remote frees held back (alloc/mcache.c): gc_free of objects in a span
  * the thread does not cache, applied together under one lock hold.  One

@@ -111,16 +111,21 @@
 /* Small objects are those up to four pages; larger ones are rare enough that
  * each gets a span of its own (class 0), which keeps the classes, and the
  * spans each thread caches per class, few.  The lookup is one table, an
- * entry per 8 bytes (every class is a multiple of 8): 4 KiB, indexed by a
+ * entry per 8 bytes (every class is a multiple of 8): 8 KiB, indexed by a
  * shift, where a finer table for small requests and a coarser one above
  * took a branch that mispredicted on every fifth allocation of a program
- * whose sizes straddle the two (tools/bench's ring_mix). */
+ * whose sizes straddle the two (tools/bench's ring_mix).  An entry holds
+ * the class shifted left by SIZECLASS_LOOKUP_SHIFT: the byte offset of the
+ * class's pair of mcache slots (scan, noscan; alloc/mcache.h asserts the
+ * size), which the allocation fast paths add to the mcache's address
+ * without a shift of their own. */
 #define SIZECLASS_COUNT 72          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX 32768         /* largest small object */
 #define SMALL_SIZE_DIV 8             /* step of the lookup table */
 #define SMALL_SIZE_MAX_FINE 1024     /* classes up to here 16 or fewer bytes apart */
 #define LARGE_SIZE_DIV 128           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS 1024    /* largest nelems; used to size bitmaps */
+#define SIZECLASS_LOOKUP_SHIFT 6        /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
 #define SIZECLASS_BITMAP_WORDS_SUM 175
@@ -129,14 +134,21 @@ extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */
 extern const uint16_t sizeclass_nelems[SIZECLASS_COUNT]; /* objects per span; [0] = 0 */
 extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 */
-/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX; [0] is class 1, so a
- * zero-byte request gets the smallest class. */
-extern const uint8_t  size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
+/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX, class << SIZECLASS_LOOKUP_SHIFT
+ * (see above); [0] is class 1's, so a zero-byte request gets the smallest
+ * class. */
+extern const uint16_t size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
 
-/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
- * larger requests to the large-object path. */
-static inline unsigned sizeclass_of(size_t n) {
+/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX, shifted left by
+ * SIZECLASS_LOOKUP_SHIFT; the caller sends larger requests to the
+ * large-object path. */
+static inline size_t sizeclass_of_shifted(size_t n) {
   return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
+}
+
+/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX. */
+static inline unsigned sizeclass_of(size_t n) {
+  return (unsigned)(sizeclass_of_shifted(n) >> SIZECLASS_LOOKUP_SHIFT);
 }
 
 #endif /* MGC_SIZECLASSES_H */

@@ -150,10 +150,20 @@ static MGC_NOINLINE void *alloc_slow(size_t n, bool noscan) {
   return p;
 }
 
+/* The pair of slots (scan, noscan) of c for an n-byte request, n <=
+ * SMALL_SIZE_MAX: the size table holds their byte offset. */
+MGC_INLINE struct mcache_slot *mcache_slot_pair(struct mcache *c, size_t n) {
+  return (struct mcache_slot *)((char *)c->slots + sizeclass_of_shifted(n));
+}
+
 /* Small requests are taken from the mcache here, without a call, by one
- * lookup in size_to_class8 (sizeclass_of: a shift, no branch). */
+ * lookup in size_to_class8 (a shift, no branch, and no arithmetic on the
+ * entry: it is the slots' offset). */
 GC_API void *gc_alloc(size_t n) {
-  if (likely(n <= SMALL_SIZE_MAX)) return mcache_alloc(mcache_current, (uintptr_t)sizeclass_of(n) << 1, true);
+  if (likely(n <= SMALL_SIZE_MAX)) {
+    struct mcache *c = mcache_current;
+    return mcache_alloc_from(c, mcache_slot_pair(c, n), true);
+  }
   return alloc_slow(n, false);
 }
 
@@ -166,10 +176,7 @@ GC_API void *gc_alloc_atomic(size_t n) {
   if (likely(n <= SMALL_SIZE_MAX)) {
     struct mcache *c = mcache_current;
     if (n < TINY_SIZE) return alloc_tiny(c, n);
-    /* The class's pair of slots, then its noscan one: the offset folds
-     * into the loads, where (class << 1 | 1) << 5 took one more step. */
-    struct mcache_slot *pair = &c->slots[(uintptr_t)sizeclass_of(n) << 1];
-    return mcache_alloc_from(c, pair + SPANCLASS_NOSCAN, false);
+    return mcache_alloc_from(c, mcache_slot_pair(c, n) + SPANCLASS_NOSCAN, false);
   }
   return alloc_slow(n, true);
 }

@@ -98,6 +98,8 @@ PAGE_SHIFT = 13                  # 8 KiB pages, as Go's runtime
 PAGE_SIZE = 1 << PAGE_SHIFT
 SMALL_SIZE_MAX = 32768           # larger requests get their own span (class 0)
 SMALL_SIZE_DIV = 8               # step of the lookup table, one word
+SIZECLASS_LOOKUP_SHIFT = 6       # table entries hold class << this: the byte
+                                 # offset of a pair of 32-byte mcache slots
 SMALL_SIZE_MAX_FINE = 1024       # class sizes up to here on the fine grid
 LARGE_SIZE_DIV = 128             # the grid of class sizes above that
 
@@ -397,16 +399,21 @@ def render_header(classes):
 /* Small objects are those up to four pages; larger ones are rare enough that
  * each gets a span of its own (class 0), which keeps the classes, and the
  * spans each thread caches per class, few.  The lookup is one table, an
- * entry per 8 bytes (every class is a multiple of 8): 4 KiB, indexed by a
+ * entry per 8 bytes (every class is a multiple of 8): 8 KiB, indexed by a
  * shift, where a finer table for small requests and a coarser one above
  * took a branch that mispredicted on every fifth allocation of a program
- * whose sizes straddle the two (tools/bench's ring_mix). */
+ * whose sizes straddle the two (tools/bench's ring_mix).  An entry holds
+ * the class shifted left by SIZECLASS_LOOKUP_SHIFT: the byte offset of the
+ * class's pair of mcache slots (scan, noscan; alloc/mcache.h asserts the
+ * size), which the allocation fast paths add to the mcache's address
+ * without a shift of their own. */
 #define SIZECLASS_COUNT %(count)d          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX %(small_max)d         /* largest small object */
 #define SMALL_SIZE_DIV %(small_div)d             /* step of the lookup table */
 #define SMALL_SIZE_MAX_FINE %(small_fine)d     /* classes up to here 16 or fewer bytes apart */
 #define LARGE_SIZE_DIV %(large_div)d           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS %(max_nelems)d    /* largest nelems; used to size bitmaps */
+#define SIZECLASS_LOOKUP_SHIFT %(lookup_shift)d        /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
 #define SIZECLASS_BITMAP_WORDS_SUM %(words_sum)d
@@ -415,14 +422,21 @@ extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */
 extern const uint16_t sizeclass_nelems[SIZECLASS_COUNT]; /* objects per span; [0] = 0 */
 extern const uint32_t sizeclass_divmul[SIZECLASS_COUNT]; /* see above; [0] = 0 */
-/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX; [0] is class 1, so a
- * zero-byte request gets the smallest class. */
-extern const uint8_t  size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
+/* Index (n + 7) >> 3 for n <= SMALL_SIZE_MAX, class << SIZECLASS_LOOKUP_SHIFT
+ * (see above); [0] is class 1's, so a zero-byte request gets the smallest
+ * class. */
+extern const uint16_t size_to_class8[SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1];
 
-/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX; the caller sends
- * larger requests to the large-object path. */
-static inline unsigned sizeclass_of(size_t n) {
+/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX, shifted left by
+ * SIZECLASS_LOOKUP_SHIFT; the caller sends larger requests to the
+ * large-object path. */
+static inline size_t sizeclass_of_shifted(size_t n) {
   return size_to_class8[(n + SMALL_SIZE_DIV - 1) / SMALL_SIZE_DIV];
+}
+
+/* The class of an n-byte request, 0 <= n <= SMALL_SIZE_MAX. */
+static inline unsigned sizeclass_of(size_t n) {
+  return (unsigned)(sizeclass_of_shifted(n) >> SIZECLASS_LOOKUP_SHIFT);
 }
 
 #endif /* MGC_SIZECLASSES_H */
@@ -439,6 +453,7 @@ static inline unsigned sizeclass_of(size_t n) {
         "small_fine": SMALL_SIZE_MAX_FINE,
         "large_div": LARGE_SIZE_DIV,
         "max_nelems": max_nelems,
+        "lookup_shift": SIZECLASS_LOOKUP_SHIFT,
         "words_sum": words_sum,
     }
 
@@ -479,8 +494,9 @@ def render_source(classes, table8):
         c_array("uint32_t", "sizeclass_divmul", "SIZECLASS_COUNT",
                 pad + [c.divmul for c in classes]),
         "\n",
-        c_array("uint8_t", "size_to_class8",
-                "SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1", table8),
+        c_array("uint16_t", "size_to_class8",
+                "SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1",
+                [c << SIZECLASS_LOOKUP_SHIFT for c in table8]),
     ]
     return "".join(parts)
 

@@ -67,7 +67,7 @@ START_TEST(test_every_size_maps_to_smallest_class_that_fits) {
 END_TEST
 
 START_TEST(test_zero_byte_request_gets_smallest_class) {
-  ck_assert_uint_eq(size_to_class8[0], 1);
+  ck_assert_uint_eq(size_to_class8[0], 1u << SIZECLASS_LOOKUP_SHIFT);
   ck_assert_uint_eq(sizeclass_of(0), 1);
 }
 END_TEST
