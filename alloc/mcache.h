@@ -249,11 +249,11 @@ MGC_INLINE uintptr_t mcache_held_key(const struct mcache *c) { return (uintptr_t
 
 /* Give s the free key of c, its owner, after an owner's free into it
  * the usual way (which set has_holes and needzero), when the tests the
- * key stands for that the free did not make hold: s is not typed.  The caller (free_general) is c's thread,
- * inside the mark-phase bracket (thread_mark_phase_enter), and has seen c
- * cache s, s swept, the barrier off, s not tiny: none of these can change
- * before the bracket is left.  Finalizers are not stood for by the key
- * (free_by_key tests them). */
+ * key stands for that the free did not make hold: s is not typed.  The
+ * caller (free_general) is c's thread, inside the mark-phase bracket
+ * (thread_mark_phase_enter), and has seen c cache s, s swept, the barrier
+ * off, s not tiny: none of these can change before the bracket is left.
+ * Finalizers are not stood for by the key (free_by_key tests them). */
 MGC_INLINE void mcache_stamp_free_key(struct mcache *c, struct mspan *s) {
   mgc_assert(atomic_load_relaxed(&s->cached_by) == (uintptr_t)c && !span_needs_sweep(s) && !gc_barrier_on &&
              s->spanclass != TINY_SPANCLASS);

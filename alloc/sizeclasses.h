@@ -125,7 +125,7 @@
 #define SMALL_SIZE_MAX_FINE 1024     /* classes up to here 16 or fewer bytes apart */
 #define LARGE_SIZE_DIV 128           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS 1024    /* largest nelems; used to size bitmaps */
-#define SIZECLASS_LOOKUP_SHIFT 6        /* size_to_class8 holds class << this */
+#define SIZECLASS_LOOKUP_SHIFT 6     /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
 #define SIZECLASS_BITMAP_WORDS_SUM 175

@@ -282,9 +282,10 @@ static MGC_NOINLINE void free_slow(void *p, struct mspan *s, uintptr_t idx);
  *     bracket, after testing each of these;
  *   - the owner clears its key before giving the span back
  *     (mcentral_uncache_span) and when its walk clears has_holes
- *     (advance_word; needzero stays set while the span is cached); c clears its held key when it applies the
- *     entry (flush_held_entry), and a thread caching the span clears any
- *     key (mcentral_cache_span, mcache_stamp_held_key for the race);
+ *     (advance_word; needzero stays set while the span is cached); c
+ *     clears its held key when it applies the entry (flush_held_entry),
+ *     and a thread caching the span clears any key (mcentral_cache_span,
+ *     mcache_stamp_held_key for the race);
  *     gc_set_finalizer clears the key with each finalizer it adds, and a
  *     new span record starts at 0;
  *   - a mark start clears every thread's keys with the world stopped
@@ -326,7 +327,10 @@ MGC_INLINE bool free_through_memo(struct mcache *c, void *p) {
 
 static MGC_NOINLINE void free_general(void *p, struct mspan *s);
 
-/* The slot of s that a starts (in *idx), when a is the start of one. */
+/* The slot of s that a starts (in *idx), when a is the start of one.
+ * (The memo path, mcache_free_in_memo, makes the same tests with its
+ * finalizer and cache tests between them: calling this there instead cost
+ * ring_64 two instructions per operation.) */
 MGC_INLINE bool keyed_slot(const struct mspan *s, uintptr_t a, uintptr_t *idx) {
   if (a < s->base || a >= s->limit) return false;
   return span_slot_of(s, a - s->base, idx);

@@ -324,10 +324,6 @@ def lookup_tables(classes):
     index covers; checked against class_of for every request using the same
     indexing as sizeclass_of() in the header."""
     sizes = [c.size for c in classes]
-    for size in sizes:
-        if size % SMALL_SIZE_DIV:
-            fail("class size %d is no multiple of the table's step %d"
-                 % (size, SMALL_SIZE_DIV))
     table8 = [class_of(sizes, max(1, i * SMALL_SIZE_DIV))
               for i in range(SMALL_SIZE_MAX // SMALL_SIZE_DIV + 1)]
     for n in range(1, SMALL_SIZE_MAX + 1):
@@ -413,7 +409,7 @@ def render_header(classes):
 #define SMALL_SIZE_MAX_FINE %(small_fine)d     /* classes up to here 16 or fewer bytes apart */
 #define LARGE_SIZE_DIV %(large_div)d           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS %(max_nelems)d    /* largest nelems; used to size bitmaps */
-#define SIZECLASS_LOOKUP_SHIFT %(lookup_shift)d        /* size_to_class8 holds class << this */
+#define SIZECLASS_LOOKUP_SHIFT %(lookup_shift)d     /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
 #define SIZECLASS_BITMAP_WORDS_SUM %(words_sum)d
