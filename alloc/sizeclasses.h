@@ -14,7 +14,7 @@
  *   waste npages * PAGE_SIZE - nelems * size is < size, and it is at most
  *   1/8 of the span (worst here: 8.33%);
  *   a request n above 112 bytes wastes (size - n) / size <= 1/8 (worst here:
- *   12.50%); below that the classes are at most 16 bytes apart;
+ *   12.49%); below that the classes are at most 16 bytes apart;
  *   each class spends fewer span bytes per object than the next, so no two
  *   classes share (npages, nelems);
  *   for 0 <= off < npages * PAGE_SIZE,
@@ -89,12 +89,13 @@
  *    63      14336      9        5        2048   2.78%           7.14%
  *    64      16384      8        4           0   0.00%          12.49%
  *    65      18432      9        4           0   0.00%          11.11%
- *    66      20480      8        3        4096   6.25%          10.00%
+ *    66      20480     10        4           0   0.00%          10.00%
  *    67      22528     11        4           0   0.00%           9.09%
- *    68      24576      9        3           0   0.00%           8.33%
- *    69      26624     10        3        2048   2.50%           7.69%
- *    70      28672     11        3        4096   4.55%           7.14%
- *    71      32768      8        2           0   0.00%          12.50%
+ *    68      24576     12        4           0   0.00%           8.33%
+ *    69      26624     13        4           0   0.00%           7.69%
+ *    70      28672     14        4           0   0.00%           7.14%
+ *    71      30720     15        4           0   0.00%           6.66%
+ *    72      32768     16        4           0   0.00%           6.25%
  */
 #ifndef MGC_SIZECLASSES_H
 #define MGC_SIZECLASSES_H
@@ -119,7 +120,7 @@
  * class's pair of mcache slots (scan, noscan; alloc/mcache.h asserts the
  * size), which the allocation fast paths add to the mcache's address
  * without a shift of their own. */
-#define SIZECLASS_COUNT 72          /* number of classes including class 0 */
+#define SIZECLASS_COUNT 73          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX 32768         /* largest small object */
 #define SMALL_SIZE_DIV 8             /* step of the lookup table */
 #define SMALL_SIZE_MAX_FINE 1024     /* classes up to here 16 or fewer bytes apart */
@@ -128,7 +129,7 @@
 #define SIZECLASS_LOOKUP_SHIFT 6     /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
  * one bitmap per class (alloc/mcache.h, held frees). */
-#define SIZECLASS_BITMAP_WORDS_SUM 175
+#define SIZECLASS_BITMAP_WORDS_SUM 176
 
 extern const uint32_t sizeclass_size[SIZECLASS_COUNT];   /* object size; [0] = 0 */
 extern const uint8_t  sizeclass_npages[SIZECLASS_COUNT]; /* pages per span; [0] = 0 */

@@ -272,7 +272,7 @@ GC_API gc_oom_fn gc_set_oom_handler(gc_oom_fn fn);
 
 #define GC_PAUSE_HISTORY 256
 /* Capacity of gc_stats.by_size: the small-object size classes (this
- * version has 71; gc_stats.size_classes says how many entries are used).
+ * version has 72; gc_stats.size_classes says how many entries are used).
  * Programs built when it was 68 still work: they get the first 68.  It
  * no longer changes: fields are appended after by_size. */
 #define GC_SIZE_CLASSES 80

@@ -426,7 +426,7 @@ END_TEST
 START_TEST(test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming) {
   gc_set_percent(100);
   /* Phase 1: one object of each size class, scanned and atomic, freed at
-   * once: the spans stay cached, some 8 MiB of them. */
+   * once: the spans stay cached, over 8 MiB of them. */
   for (size_t n = 32; n <= 32768; n += 16) { /* every small size class */
     gc_free(gc_alloc(n));
     gc_free(gc_alloc_atomic(n));
@@ -449,7 +449,7 @@ START_TEST(test_spans_cached_in_an_earlier_phase_do_not_keep_collections_coming)
 END_TEST
 
 /* A thread that allocates objects of every size holds a span of each
- * size class, scanned and atomic: some 8 MiB of free slots that
+ * size class, scanned and atomic: some 8.4 MiB of free slots that
  * heap_live counts as allocated.  The goal carries that slack
  * (gc/pacer.c), so the program still makes about the minimum goal's worth
  * of garbage between collections; without it, heap_live sat over the
@@ -476,9 +476,9 @@ START_TEST(test_spans_cached_for_every_size_class_leave_the_minimum_goal_to_garb
   ck_assert_uint_gt(cycles, 0);
   /* The slack the last mark found: most of a span of each class of each
    * kind, and no more than all of them, which a miscount would exceed
-   * (3.93 MiB of slots a kind, in the spans of the classes from 32 bytes
+   * (4.20 MiB of slots a kind, in the spans of the classes from 32 bytes
    * up, alloc/sizeclasses.h). */
-  ck_assert_msg(s.heap_goal_cache_slack >= 2 * MIB && s.heap_goal_cache_slack <= 8 * MIB,
+  ck_assert_msg(s.heap_goal_cache_slack >= 2 * MIB && s.heap_goal_cache_slack <= 8 * MIB + MIB / 2,
                 "cache slack %llu bytes at the last mark end", (unsigned long long)s.heap_goal_cache_slack);
   uint64_t base = 2 * s.heap_marked > HEAP_GOAL_MIN ? 2 * s.heap_marked : HEAP_GOAL_MIN;
   ck_assert_uint_eq(s.heap_goal, base + s.heap_goal_cache_slack);
