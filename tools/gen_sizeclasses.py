@@ -75,11 +75,12 @@ How the classes are chosen:
      ring_mix changed spans 1553 times in 300,000 operations instead of
      2726, batch_mix 3995 instead of 4894; gc_alloc_atomic + gc_free took
      130.6 instead of 136.5 instructions per pair in ring_mix and 149.6
-     instead of 156.3 in batch_mix (callgrind), 0.92 and 0.89 of the time
+     instead of 156.3 in batch_mix (callgrind), 0.92 and 0.88 of the time
      (medians of 6 interleaved rounds).  The slots of a thread's cached
-     spans of every class, scanned and atomic, grow from 7.9 to 8.4 MiB.  Eight objects would need spans
-     over 16 pages, where the 32-bit divmul is no longer exact at every
-     offset (30720 bytes at offset 184319).
+     spans of every class, scanned and atomic, grow from 7.9 to 8.4 MiB.
+     Eight objects would need spans over 16 pages, where the 32-bit
+     divmul is no longer exact at every offset (30720 bytes at offset
+     184319).
   3. Merge, walking down from the largest class.  A class earns its place
      only if it packs objects more densely than the class above it, that is
      spends fewer span bytes per object (npages * PAGE_SIZE / nelems);
