@@ -32,6 +32,13 @@
  *                 the new one in its slot.
  *   batch_<size>  allocate BATCH_LEN objects (touching each), then free them
  *                 all in allocation order; repeat.
+ *   xthread_<size>  frees by another thread: this thread allocates (and
+ *                 touches) each object and passes it through a queue of
+ *                 XQUEUE_LEN slots to a second thread, which frees it; one
+ *                 op is one object through the queue.  Run only when
+ *                 named (not by default, nor listed by -l): two threads
+ *                 spin, which valgrind serialises, and on a machine of two
+ *                 CPUs they want both.
  *
  * <size> is 16, 64, 256, 4096 bytes or "mix": a fixed xorshift sequence of
  * sizes skewed toward small ones (see mix_size()), the same for every
@@ -61,6 +68,9 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +97,9 @@ static inline void *bench_alloc(size_t n) { return gc_alloc_atomic(n); }
 static inline void *bench_alloc(size_t n) { return gc_alloc(n); }
 #endif
 static inline void bench_free(void *p) { gc_free(p); }
+/* A thread that allocates or frees must be registered with mgc. */
+static void bench_thread_enter(void) { gc_thread_register(); }
+static void bench_thread_leave(void) { gc_thread_unregister(); }
 
 /* meson passes the library's debug_level so that numbers taken with the
  * internal assertions on are flagged. */
@@ -109,6 +122,8 @@ static inline void *bench_alloc(size_t n) { return mi_calloc(1, n); }
 static inline void *bench_alloc(size_t n) { return mi_malloc(n); }
 #endif
 static inline void bench_free(void *p) { mi_free(p); }
+static void bench_thread_enter(void) {}
+static void bench_thread_leave(void) {}
 
 static void bench_setup(void) {
   int v = mi_version();
@@ -135,6 +150,8 @@ static inline void *bench_alloc(size_t n) { return calloc(1, n); }
 static inline void *bench_alloc(size_t n) { return malloc(n); }
 #endif
 static inline void bench_free(void *p) { free(p); }
+static void bench_thread_enter(void) {}
+static void bench_thread_leave(void) {}
 
 /* The definition of malloc that calls bind to is the first one in global
  * lookup order, which is what dlsym(RTLD_DEFAULT) returns. */
@@ -163,6 +180,9 @@ static void bench_setup(void) {
 /* Live objects in the ring pattern: enough that the allocator cannot simply
  * hand back the object just freed, few enough to stay mostly in cache. */
 #define RING_LEN 1000
+/* Slots of the queue between the two threads of xthread_*: a few spans'
+ * worth of small objects in flight. */
+#define XQUEUE_LEN 1024
 
 /* Objects allocated before the batch pattern frees them all. */
 #define BATCH_LEN 10000
@@ -187,24 +207,27 @@ static void bench_setup(void) {
 #define DEFAULT_TARGET_MS 200
 #define MAX_REPS 101
 
-enum pattern { PATTERN_RING, PATTERN_BATCH };
+enum pattern { PATTERN_RING, PATTERN_BATCH, PATTERN_XTHREAD };
 
 struct workload {
   const char *name;
   enum pattern pattern;
-  size_t size; /* 0: the size mix */
+  size_t size;       /* 0: the size mix */
+  bool when_named;   /* run only when named on the command line */
 };
 
 static const struct workload workloads[] = {
-  {"ring_16", PATTERN_RING, 16},       {"ring_64", PATTERN_RING, 64},
-  {"ring_256", PATTERN_RING, 256},     {"ring_4096", PATTERN_RING, 4096},
-  {"ring_mix", PATTERN_RING, 0},       {"batch_16", PATTERN_BATCH, 16},
-  {"batch_64", PATTERN_BATCH, 64},     {"batch_256", PATTERN_BATCH, 256},
-  {"batch_4096", PATTERN_BATCH, 4096}, {"batch_mix", PATTERN_BATCH, 0},
+  {"ring_16", PATTERN_RING, 16, false},       {"ring_64", PATTERN_RING, 64, false},
+  {"ring_256", PATTERN_RING, 256, false},     {"ring_4096", PATTERN_RING, 4096, false},
+  {"ring_mix", PATTERN_RING, 0, false},       {"batch_16", PATTERN_BATCH, 16, false},
+  {"batch_64", PATTERN_BATCH, 64, false},     {"batch_256", PATTERN_BATCH, 256, false},
+  {"batch_4096", PATTERN_BATCH, 4096, false}, {"batch_mix", PATTERN_BATCH, 0, false},
+  {"xthread_64", PATTERN_XTHREAD, 64, true},  {"xthread_mix", PATTERN_XTHREAD, 0, true},
 };
 #define WORKLOAD_COUNT (sizeof workloads / sizeof workloads[0])
 
 static void *ring[RING_LEN];
+static void *_Atomic xqueue[XQUEUE_LEN]; /* NULL: an empty slot */
 static void *batch[BATCH_LEN];
 static uint32_t size_table[SIZE_TABLE_LEN];
 static volatile uintptr_t bench_sink;
@@ -286,6 +309,48 @@ static void batch_run(uint64_t ops) {
   }
 }
 
+static inline void cpu_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* The second thread of xthread_*: frees the ops objects the first puts in
+ * the queue, in queue order. */
+static void *xthread_free_main(void *arg) {
+  uint64_t ops = *(const uint64_t *)arg;
+  bench_thread_enter();
+  size_t slot = 0;
+  for (uint64_t i = 0; i < ops; i++) {
+    void *p;
+    while (!(p = atomic_load_explicit(&xqueue[slot], memory_order_acquire))) cpu_pause();
+    atomic_store_explicit(&xqueue[slot], NULL, memory_order_relaxed);
+    bench_free(p);
+    if (++slot == XQUEUE_LEN) slot = 0;
+  }
+  bench_thread_leave();
+  return NULL;
+}
+
+/* ops objects allocated here and freed by a second thread.  The objects in
+ * flight are in xqueue, a static array: a root for mgc's collector. */
+static void xthread_run(uint64_t ops) {
+  pthread_t freer;
+  int err = pthread_create(&freer, NULL, xthread_free_main, &ops);
+  if (err) {
+    fprintf(stderr, "alloc_bench: pthread_create: %s\n", strerror(err));
+    exit(1);
+  }
+  size_t slot = 0;
+  for (uint64_t i = 0; i < ops; i++) {
+    void *p = alloc_touched(size_table[i & SIZE_TABLE_MASK]);
+    while (atomic_load_explicit(&xqueue[slot], memory_order_relaxed)) cpu_pause();
+    atomic_store_explicit(&xqueue[slot], p, memory_order_release);
+    if (++slot == XQUEUE_LEN) slot = 0;
+  }
+  pthread_join(freer, NULL);
+}
+
 static double now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -299,8 +364,10 @@ static double time_ops(const struct workload *w, uint64_t ops) {
   double start = now_ns();
   if (w->pattern == PATTERN_RING)
     ring_run(ops);
-  else
+  else if (w->pattern == PATTERN_BATCH)
     batch_run(ops);
+  else
+    xthread_run(ops); /* includes starting and joining the second thread */
   double elapsed = now_ns() - start;
   if (w->pattern == PATTERN_RING) ring_empty();
   return elapsed;
@@ -350,7 +417,8 @@ static void usage(FILE *out) {
           "(default %d, max %d)\n"
           "  -t target_ms  duration of one measurement (default %d)\n"
           "  -n ops        run each workload once, exactly ops operations (for callgrind)\n"
-          "  -l            list the workloads and exit\n"
+          "  -l            list the workloads run by default and exit\n"
+          "workloads run only when named: xthread_64 xthread_mix (frees by a second thread)\n"
           "output: <allocator> <workload> <median_ns_per_op> <min_ns_per_op>\n",
           DEFAULT_REPS, MAX_REPS, DEFAULT_TARGET_MS);
 }
@@ -383,7 +451,8 @@ int main(int argc, char **argv) {
     case 't': target_ms = parse_positive(optarg, "-t", 60000); break;
     case 'n': fixed_ops = parse_positive(optarg, "-n", 1000000000); break;
     case 'l':
-      for (size_t i = 0; i < WORKLOAD_COUNT; i++) puts(workloads[i].name);
+      for (size_t i = 0; i < WORKLOAD_COUNT; i++)
+        if (!workloads[i].when_named) puts(workloads[i].name);
       return 0;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 64;
@@ -394,7 +463,7 @@ int main(int argc, char **argv) {
   double target_ns = (double)target_ms * 1e6;
   if (optind == argc)
     for (size_t i = 0; i < WORKLOAD_COUNT; i++)
-      run_workload(&workloads[i], reps, target_ns, (uint64_t)fixed_ops);
+      if (!workloads[i].when_named) run_workload(&workloads[i], reps, target_ns, (uint64_t)fixed_ops);
   for (int i = optind; i < argc; i++)
     run_workload(workload_find(argv[i]), reps, target_ns, (uint64_t)fixed_ops);
   return 0;
