@@ -6,6 +6,8 @@ tools/bench/run leaves in its output directory
                         the settings (mode, runs, sizes), the notes
     raw/alloc.<r>.txt   run_alloc_bench's ALLOC_BENCH_RAW lines of run r:
                         "<allocator> <workload> <median_ns> <min_ns>"
+    raw/xthread.<r>.txt the same for the xthread_* workloads (frees by
+                        another thread)
     raw/fastpath.txt    callgrind_fastpath.sh's FASTPATH_RAW lines
     raw/gc.txt          run_gc_bench --raw lines, one per run
     raw/pause.txt       run_pause_probe --raw lines, one per run
@@ -129,10 +131,10 @@ def keyvals(words):
     return dict(w.split("=", 1) for w in words if "=" in w)
 
 
-def read_alloc(rawdir):
+def read_alloc(rawdir, prefix="alloc."):
     """{workload: {allocator: stats of the per-run medians}}, workloads in
-    their first order."""
-    runs = sorted(f for f in os.listdir(rawdir) if f.startswith("alloc."))
+    their first order, from the raw files named prefix<r>.txt."""
+    runs = sorted(f for f in os.listdir(rawdir) if f.startswith(prefix))
     per = {}
     for f in runs:
         for w in lines(os.path.join(rawdir, f)):
@@ -254,17 +256,39 @@ class Report:
     # -- benchmarks -------------------------------------------------------------------
 
     def alloc(self):
-        data, runs = read_alloc(self.rawdir)
+        self.alloc_table(
+            "alloc", "alloc.", "## Allocation: ns per allocation + free (`run_alloc_bench`)",
+            "`ring_N`: a window of live objects of N bytes, one allocated and the oldest freed "
+            "per op; `batch_N`: allocate a batch, free it; `mix`: a fixed size mix.  mgc frees "
+            "explicitly here (`gc_free`).",
+            "alloc, geometric mean of {n} workloads", "ns per alloc + free",
+            "Allocation cost by workload (median, min–max)",
+            "allocation cost per workload and allocator")
+
+    def xthread(self):
+        self.alloc_table(
+            "xthread", "xthread.",
+            "## Frees by another thread: ns per object (`run_alloc_bench ... xthread_64 xthread_mix`)",
+            "One thread allocates each object (64 bytes, or the size mix) and passes it through "
+            "a queue of 1024 slots to a second thread, which frees it; an op is one object "
+            "through the queue, the two threads working at once.",
+            "frees by another thread, geometric mean of {n} workloads", "ns per object",
+            "Frees by another thread (median, min–max)",
+            "cost per object passed to another thread to free")
+
+    def alloc_table(self, key, prefix, title, workloads_text, summary_label, measure,
+                    chart_title, chart_alt):
+        """The table, reference ratios, summary row and chart of a set of
+        run_alloc_bench runs (raw files prefix<r>.txt, settings key_args)."""
+        data, runs = read_alloc(self.rawdir, prefix)
         if not data:
             return
         s = self.meta["settings"]
-        self.results["alloc"] = data
-        self.p("## Allocation: ns per allocation + free (`run_alloc_bench`)", "",
+        self.results[key] = data
+        self.p(title, "",
                f"{runs} run(s); each runs every allocator's `alloc_bench` once with "
-               f"`{' '.join(s['alloc_args'])}` (repetitions per workload, ms per repetition) "
-               "and reports the median repetition.  `ring_N`: a window of live objects of N "
-               "bytes, one allocated and the oldest freed per op; `batch_N`: allocate a batch, "
-               "free it; `mix`: a fixed size mix.  mgc frees explicitly here (`gc_free`).", "")
+               f"`{' '.join(s[key + '_args'])}` (repetitions per workload, ms per repetition) "
+               f"and reports the median repetition.  {workloads_text}", "")
         allocs = [a for a in ALLOCATORS if any(a in d for d in data.values())]
         refs = [a for a in ALLOC_REFERENCES if any(a in d for d in data.values())]
         ref_pairs = [(a, b) for a, b in ALLOC_REFERENCE_RATIOS
@@ -289,13 +313,11 @@ class Report:
             self.p("", f"References (not in the summary): `mgc_atomic` is `gc_alloc_atomic` + "
                    "`gc_free`, memory neither zeroed nor scanned, as malloc's; `mimalloc_calloc` "
                    f"hands out zeroed memory, as `gc_alloc`.  Geometric means: {means}.", "")
-        self.summary.append((f"alloc, geometric mean of {len(data)} workloads",
-                             "ns per alloc + free", {a: geomean(per_peer[a]) for a in peers},
-                             set()))
-        self.chart("alloc", lambda plt: draw_groups(
+        self.summary.append((summary_label.format(n=len(data)), measure,
+                             {a: geomean(per_peer[a]) for a in peers}, set()))
+        self.chart(key, lambda plt: draw_groups(
             plt, list(data), allocs, lambda wl, a: data[wl].get(a),
-            "ns per alloc + free (log)", "Allocation cost by workload (median, min–max)", log=True),
-            "allocation cost per workload and allocator")
+            f"{measure} (log)", chart_title, log=True), chart_alt)
 
     def fastpath(self):
         fp = read_fastpath(self.rawdir)
@@ -445,8 +467,8 @@ class Report:
         self.table(["benchmark", "measure"] + [h for _, h in peers], rows,
                    ["---", "---"] + ["---:"] * len(peers))
         self.p("° the min–max ranges of mgc and the peer overlap: this run cannot tell them "
-               "apart.  The alloc row is the geometric mean of per-workload ratios; the fast "
-               "path counts are deterministic.", "")
+               "apart.  The alloc and cross-thread rows are geometric means of per-workload "
+               "ratios; the fast path counts are deterministic.", "")
         self.p("For pauses, bdwgc is its default (non-incremental) mode and mgc the concurrent "
                "collector; the sections below have every variant.", "")
         self.chart("ratios", lambda plt: draw_ratios(plt, self.summary, peers),
@@ -576,6 +598,7 @@ def write(outdir):
     head = r.md
     r.md = []
     r.alloc()
+    r.xthread()
     r.fastpath()
     r.gc()
     r.pause()
