@@ -9,7 +9,7 @@
  *
  * Invariants (checked by the generator and tests/alloc/test_sizeclasses.c):
  *   sizes are multiples of 8, of 16 from 16 up, of 128 above
- *   SMALL_SIZE_MAX_FINE, strictly increasing, and the last is SMALL_SIZE_MAX;
+ *   1024, strictly increasing, and the last is SMALL_SIZE_MAX;
  *   nelems == npages * PAGE_SIZE / size (integer division), so the span
  *   waste npages * PAGE_SIZE - nelems * size is < size, and it is at most
  *   1/8 of the span (worst here: 8.33%);
@@ -123,8 +123,6 @@
 #define SIZECLASS_COUNT 73          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX 32768         /* largest small object */
 #define SMALL_SIZE_DIV 8             /* step of the lookup table */
-#define SMALL_SIZE_MAX_FINE 1024     /* classes up to here 16 or fewer bytes apart */
-#define LARGE_SIZE_DIV 128           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS 1024    /* largest nelems; used to size bitmaps */
 #define SIZECLASS_LOOKUP_SHIFT 6     /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for

@@ -384,8 +384,8 @@ def render_header(classes):
  * of sizeclass_size bytes, packed from the start of the span.
  *
  * Invariants (checked by the generator and tests/alloc/test_sizeclasses.c):
- *   sizes are multiples of 8, of 16 from 16 up, of 128 above
- *   SMALL_SIZE_MAX_FINE, strictly increasing, and the last is SMALL_SIZE_MAX;
+ *   sizes are multiples of 8, of 16 from 16 up, of %(large_div)d above
+ *   %(small_fine)d, strictly increasing, and the last is SMALL_SIZE_MAX;
  *   nelems == npages * PAGE_SIZE / size (integer division), so the span
  *   waste npages * PAGE_SIZE - nelems * size is < size, and it is at most
  *   1/8 of the span (worst here: %(worst_span).2f%%);
@@ -427,8 +427,6 @@ def render_header(classes):
 #define SIZECLASS_COUNT %(count)d          /* number of classes including class 0 */
 #define SMALL_SIZE_MAX %(small_max)d         /* largest small object */
 #define SMALL_SIZE_DIV %(small_div)d             /* step of the lookup table */
-#define SMALL_SIZE_MAX_FINE %(small_fine)d     /* classes up to here 16 or fewer bytes apart */
-#define LARGE_SIZE_DIV %(large_div)d           /* and multiples of this above */
 #define SIZECLASS_MAX_NELEMS %(max_nelems)d    /* largest nelems; used to size bitmaps */
 #define SIZECLASS_LOOKUP_SHIFT %(lookup_shift)d     /* size_to_class8 holds class << this */
 /* Sum over the classes of one bitmap's words, ceil(nelems / 64): room for
