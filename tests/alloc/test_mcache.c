@@ -88,6 +88,13 @@ static struct mcache *my_mcache(void) {
 
 static void *alloc_kind(size_t n, bool noscan) { return noscan ? gc_alloc_atomic(n) : gc_alloc(n); }
 
+/* CLOCK_MONOTONIC in nanoseconds, for the tests that run for a set time. */
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 static unsigned spanclass_for(size_t n, bool noscan) { return spanclass_make(sizeclass_of(n), noscan); }
 
 static struct mspan *span_at(const void *p) {
@@ -1708,16 +1715,10 @@ static void *memo_ring_main(void *arg) {
     serial[i] = next++;
     for (size_t k = 0; k < words; k++) ring[i][k] = ring_fill_word(job->tid, serial[i]);
   }
-  struct timespec t0;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  uint64_t start = (uint64_t)t0.tv_sec * 1000000000ull + (uint64_t)t0.tv_nsec, ops = 0, memo_frees = 0;
+  uint64_t start = now_ns(), ops = 0, memo_frees = 0;
   struct mcache *c = thread_mcache();
   for (unsigned slot = 0;; slot = (slot + 1) % MEMO_RING, ops++) {
-    if ((ops & 1023) == 0) {
-      struct timespec t;
-      clock_gettime(CLOCK_MONOTONIC, &t);
-      if ((uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec - start > MEMO_RING_NS) break;
-    }
+    if ((ops & 1023) == 0 && now_ns() - start > MEMO_RING_NS) break;
     uint64_t *p = gc_alloc_atomic(words * 8);
     for (size_t k = 0; k < words; k++)
       if (ring[slot][k] != ring_fill_word(job->tid, serial[slot])) {
@@ -2315,12 +2316,6 @@ static void *stamp_race_cacher(void *arg) {
   }
   gc_thread_unregister();
   return NULL;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
 START_TEST(test_a_held_key_stamped_while_another_thread_caches_the_span_does_not_outlive_the_caching) {
